@@ -1,0 +1,92 @@
+"""What every transport shares: settings, the database, and running one command."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Settings
+from commands.context import Context, Editors
+from commands.dispatch import execute, execute_line
+from commands.result import Result
+from storage import migrate
+from storage.db import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is behind the code and statusbot will not migrate it by itself."""
+
+
+class Runtime:
+    """The database and settings behind one statusbot process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        clock: Clock = system_clock,
+        members_of: Callable[[str], frozenset[str]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.factory: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.clock = clock
+        self.editors = Editors(settings.editors, members_of)
+        self.after_change: list[Callable[[Result], None]] = []
+
+    def ensure_schema(self) -> None:
+        """Migrate an embedded SQLite database; insist on `db upgrade` for a shared one."""
+        if self.engine.dialect.name == "sqlite":
+            migrate.upgrade(self.engine)
+            return
+        if migrate.current_revision(self.engine) != migrate.head_revision(self.engine):
+            raise SchemaOutOfDate(
+                "The database schema is not up to date. Run `statusbot db upgrade` (the "
+                "Procfile's release step does it on deploy)."
+            )
+
+    def context(
+        self, user: str, *, tz: ZoneInfo | None = None, now: datetime | None = None
+    ) -> Context:
+        """The circumstances of a command from `user`, now."""
+        return Context(
+            actor=user,
+            now=now or self.clock(),
+            tz=tz or self.settings.tz,
+            page_tz=self.settings.tz,
+            notify_channels=self.settings.notify_channels,
+            editors=self.editors,
+            page_url=self.settings.page_url,
+        )
+
+    def run(self, command: str, text: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
+        """Run one slash command, then let the page and others know if it changed anything."""
+        result = execute(self.factory, self.context(user, tz=tz), command, text)
+        self._changed(result)
+        return result
+
+    def run_line(self, line: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
+        """Run a line as typed in the shell: `/incident open …`."""
+        result = execute_line(self.factory, self.context(user, tz=tz), line)
+        self._changed(result)
+        return result
+
+    def _changed(self, result: Result) -> None:
+        if not result.changed:
+            return
+        for hook in self.after_change:
+            hook(result)

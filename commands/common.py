@@ -1,0 +1,157 @@
+"""Pieces every use case shares: checks on input, the audit trail, announcements."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from commands import words
+from commands.context import Context, NotAllowed
+from commands.errors import CommandError
+from commands.result import Notice
+from storage import audit, outbox
+from storage.models import Component, Incident, IncidentUpdate
+
+# A clock a little ahead of ours (Slack's, a laptop's) is not "the future".
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+def authorise(ctx: Context, *, action: str, target: str) -> None:
+    """Refuse a change from someone who is not an editor (SPEC §4)."""
+    if not ctx.editors.allows(ctx.actor):
+        raise NotAllowed(
+            f"Sorry, <@{ctx.actor}> may not {action.replace('.', ' ')}: only the editors set in "
+            "STATUSBOT_EDITORS can change the status page. Ask one of them, or an admin to add "
+            "you. You can still use list, show, help and /status.",
+            action=action,
+            target=target,
+        )
+
+
+def check_title(title: str, usage: str) -> str:
+    """A title: present, one line, not too long."""
+    title = " ".join(title.split())
+    if not title:
+        raise CommandError("Give it a title.", usage)
+    if len(title) > words.MAX_TITLE:
+        raise CommandError(
+            f"The title is {len(title)} characters long; keep it to {words.MAX_TITLE}.", usage
+        )
+    return title
+
+
+def check_message(message: str | None, usage: str, *, required: bool = False) -> str:
+    """A message body: within Slack's 3,000 characters; required for updates."""
+    body = (message or "").strip()
+    if required and not body:
+        raise CommandError("Write the update after a lone --, e.g. `-- We found the cause.`", usage)
+    if len(body) > words.MAX_MESSAGE:
+        raise CommandError(
+            f"The message is {len(body):,} characters long; keep it to "
+            f"{words.MAX_MESSAGE:,} (Slack's limit).",
+            usage,
+        )
+    return body
+
+
+def check_past(at: datetime, ctx: Context, usage: str) -> datetime:
+    """A backfilled time (--at) may be in the past, never in the future."""
+    if at > ctx.now + CLOCK_SKEW:
+        raise CommandError(
+            f"--at {words.when(at, ctx.tz)} is in the future; --at backfills a time that has "
+            "passed. Leave it out to use now.",
+            usage,
+        )
+    return min(at, ctx.now)
+
+
+def incident_state(incident: Incident) -> dict[str, Any]:
+    """What the audit log keeps of an incident, before and after a change."""
+    return {
+        "number": incident.number,
+        "title": incident.title,
+        "status": incident.status,
+        "impact": incident.impact,
+        "components": sorted(a.component.name for a in incident.affected),
+    }
+
+
+def component_state(component: Component) -> dict[str, Any]:
+    """What the audit log keeps of a component."""
+    return {
+        "name": component.name,
+        "status": component.status,
+        "group": component.group.name if component.group else None,
+        "description": component.description,
+        "position": component.position,
+        "showcase": component.showcase,
+        "start_date": component.start_date.isoformat() if component.start_date else None,
+        "removed": component.removed_at is not None,
+    }
+
+
+def audit_change(
+    session: Session,
+    ctx: Context,
+    *,
+    action: str,
+    target: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Record a change made by the person in the context."""
+    audit.record(
+        session,
+        actor=ctx.actor,
+        action=action,
+        target=target,
+        at=ctx.now,
+        before=before,
+        after=after,
+    )
+
+
+def announce(
+    session: Session,
+    ctx: Context,
+    event: str,
+    incident: Incident,
+    update: IncidentUpdate | None = None,
+) -> Notice:
+    """Queue an announcement of an incident or maintenance in every notify channel."""
+    outbox.enqueue(
+        session,
+        channels=ctx.notify_channels,
+        event=event,
+        at=ctx.now,
+        incident_id=incident.id,
+        update_id=update.id if update is not None else None,
+        payload={"number": incident.number},
+    )
+    return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
+
+
+def summary(incident: Incident, update: IncidentUpdate | None, ctx: Context) -> str:
+    """A plain one-paragraph summary of an incident and its latest update."""
+    head = (
+        f"#{incident.number} {words.quote(incident.title)} · {words.status_label(incident.status)}"
+    )
+    if incident.kind == "incident":
+        head += f" · impact {incident.impact}"
+    if incident.scheduled_for and incident.scheduled_until:
+        head += (
+            f" · {words.when(incident.scheduled_for, ctx.page_tz)} → "
+            f"{words.when(incident.scheduled_until, ctx.page_tz)}"
+        )
+    lines = [head]
+    if update is not None:
+        for change in update.changes:
+            lines.append(
+                f"  {change.component.name}: {words.component_label(change.old_status)} → "
+                f"{words.component_label(change.new_status)}"
+            )
+        if update.body:
+            lines.append("  " + update.body.replace("\n", "\n  "))
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Component use cases: set a state by hand, add, rename, remove, list."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from commands import words
+from commands.common import audit_change, authorise, check_message, component_state
+from commands.context import Context
+from commands.errors import CommandError
+from commands.result import Notice, Result
+from storage import components as store
+from storage import outbox
+from storage.models import Component, Group
+from storage.rules import Cause, ComponentStatus
+
+
+def set_component(
+    session: Session,
+    ctx: Context,
+    component: Component,
+    state: ComponentStatus,
+    *,
+    message: str | None = None,
+) -> Result:
+    """Change a component's state by hand (cause: manual); announced."""
+    usage = words.USAGE["component set"]
+    authorise(ctx, action="component.set", target=component.name)
+    body = check_message(message, usage)
+    before = component_state(component)
+    old = store.change_status(
+        session, component, state, at=ctx.now, cause=Cause.MANUAL, actor=ctx.actor
+    )
+    if old is None:
+        raise CommandError(f"{component.name} is already {words.component_label(state)}.", usage)
+    audit_change(
+        session,
+        ctx,
+        action="component.set",
+        target=component.name,
+        before=before,
+        after=component_state(component),
+    )
+    text = f"{component.name}: {words.component_label(old)} → {words.component_label(state)}" + (
+        f"\n  {body}" if body else ""
+    )
+    outbox.enqueue(
+        session,
+        channels=ctx.notify_channels,
+        event="component.changed",
+        at=ctx.now,
+        payload={
+            "component": component.code,
+            "name": component.name,
+            "old_status": old.value,
+            "new_status": state.value,
+            "message": body,
+            "actor": ctx.actor,
+        },
+    )
+    return Result(
+        reply=f"{component.name} is now {words.component_label(state)} "
+        f"(was {words.component_label(old)}).",
+        changed=True,
+        notices=(Notice(event="component.changed", number=None, text=text),),
+    )
+
+
+def add_component(
+    session: Session,
+    ctx: Context,
+    *,
+    name: str,
+    group: str | None = None,
+    description: str | None = None,
+    position: int | None = None,
+    showcase: bool = True,
+    start_date: date | None = None,
+) -> Result:
+    """Add a component (and its group, when the group is new)."""
+    usage = words.USAGE["component add"]
+    authorise(ctx, action="component.add", target=name)
+    name = " ".join(name.split())
+    if not name:
+        raise CommandError("Name the component.", usage)
+    if "/" in name or "=" in name or "," in name:
+        raise CommandError(
+            "A component name can't contain '/', '=' or ','; they separate names in commands.",
+            usage,
+        )
+    if len(name) > words.MAX_TITLE:
+        raise CommandError(f"Keep the name to {words.MAX_TITLE} characters.", usage)
+    if any(store.name_key(c.name) == store.name_key(name) for c in store.live(session)):
+        raise CommandError(f"There is already a component called '{name}'.", usage)
+    if description is not None and len(description) > 1000:
+        raise CommandError("Keep the description to 1,000 characters.", usage)
+    target_group: Group | None = None
+    if group:
+        group = " ".join(group.split())
+        if "/" in group:
+            raise CommandError("Groups are one level deep: a group name can't contain '/'.", usage)
+        if any(store.name_key(c.name) == store.name_key(group) for c in store.live(session)):
+            raise CommandError(f"'{group}' is a component; a group needs a name of its own.", usage)
+        target_group = store.group_named(session, group)
+        if target_group is None:
+            target_group = Group(
+                name=group,
+                name_key=store.name_key(group),
+                position=store.next_position(session, None),
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+            session.add(target_group)
+            session.flush()
+    elif store.group_named(session, name) is not None:
+        raise CommandError(f"'{name}' is a group; give the component a name of its own.", usage)
+    if position is not None and position < 1:
+        raise CommandError("--position counts from 1.", usage)
+    component = Component(
+        name=name,
+        name_key=store.name_key(name),
+        description=description or None,
+        position=position if position is not None else store.next_position(session, target_group),
+        group=target_group,
+        group_id=target_group.id if target_group else None,
+        showcase=showcase,
+        start_date=start_date or ctx.now.astimezone(ctx.page_tz).date(),
+        status=ComponentStatus.OPERATIONAL.value,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(component)
+    session.flush()
+    audit_change(
+        session,
+        ctx,
+        action="component.add",
+        target=name,
+        before=None,
+        after=component_state(component),
+    )
+    where = f" in {target_group.name}" if target_group else ""
+    return Result(reply=f"Added {name}{where}: Operational.", changed=True)
+
+
+def rename_component(session: Session, ctx: Context, component: Component, new: str) -> Result:
+    """Rename a component; its history and incidents follow it."""
+    usage = words.USAGE["component rename"]
+    authorise(ctx, action="component.rename", target=component.name)
+    new = " ".join(new.split())
+    if not new:
+        raise CommandError("Give the new name after --to.", usage)
+    if "/" in new or "=" in new or "," in new:
+        raise CommandError("A component name can't contain '/', '=' or ','.", usage)
+    if any(
+        c.id != component.id and store.name_key(c.name) == store.name_key(new)
+        for c in store.live(session)
+    ):
+        raise CommandError(f"There is already a component called '{new}'.", usage)
+    before = component_state(component)
+    old = component.name
+    component.name = new
+    component.name_key = store.name_key(new)
+    component.updated_at = ctx.now
+    audit_change(
+        session,
+        ctx,
+        action="component.rename",
+        target=old,
+        before=before,
+        after=component_state(component),
+    )
+    return Result(reply=f"Renamed {old} to {new}.", changed=True)
+
+
+def remove_component(session: Session, ctx: Context, component: Component) -> Result:
+    """Take a component off the page; its history stays for past incidents."""
+    authorise(ctx, action="component.remove", target=component.name)
+    before = component_state(component)
+    component.removed_at = ctx.now
+    component.updated_at = ctx.now
+    audit_change(
+        session,
+        ctx,
+        action="component.remove",
+        target=component.name,
+        before=before,
+        after=component_state(component),
+    )
+    return Result(reply=f"Removed {component.name} from the page.", changed=True)
+
+
+def list_components(session: Session, ctx: Context) -> Result:
+    """Every component by group, with its state."""
+    live = store.live(session)
+    if not live:
+        return Result(reply="No components yet. Add one with " + words.USAGE["component add"])
+    lines: list[str] = []
+    current_group: int | None = None
+    for c in live:
+        if c.group is not None and c.group_id != current_group:
+            lines.append(f"{c.group.name}")
+        current_group = c.group_id
+        indent = "  " if c.group is not None else ""
+        lines.append(f"{indent}• {c.name}: {words.component_label(c.status)}")
+    return Result(reply="\n".join(lines))

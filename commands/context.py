@@ -1,0 +1,60 @@
+"""Who is asking, when, and the settings a command needs: the input every use case gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from commands.errors import CommandError
+
+
+@dataclass(frozen=True, slots=True)
+class Editors:
+    """Who may change state (SPEC §4): Slack user ids and user-group ids (`S…`).
+
+    Empty means everyone. `members_of` resolves a user group to its members; the
+    Slack transport passes a cached `usergroups.users.list`, others pass nothing.
+    """
+
+    ids: frozenset[str] = frozenset()
+    members_of: Callable[[str], frozenset[str]] | None = None
+
+    @property
+    def everyone(self) -> bool:
+        return not self.ids
+
+    def allows(self, user: str) -> bool:
+        """Whether `user` may change things."""
+        if self.everyone or user in self.ids:
+            return True
+        if self.members_of is None:
+            return False
+        return any(user in self.members_of(gid) for gid in self.ids if gid.startswith("S"))
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One command's circumstances: the person, the clock, the zones, the settings."""
+
+    actor: str
+    now: datetime
+    tz: ZoneInfo
+    page_tz: ZoneInfo
+    notify_channels: tuple[str, ...] = ()
+    editors: Editors = field(default_factory=Editors)
+    page_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("Context.now must be timezone-aware")
+
+
+class NotAllowed(CommandError):
+    """The person may not make this change; the refusal itself is audited."""
+
+    def __init__(self, message: str, *, action: str, target: str) -> None:
+        super().__init__(message)
+        self.action = action
+        self.target = target

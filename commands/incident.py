@@ -1,0 +1,359 @@
+"""Incident use cases: open, update, resolve, reopen, edit, list, show.
+
+The text grammar (commands/text.py), the Slack modals and the scheduler all end
+here, so every path checks, audits and announces the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from commands import words
+from commands.common import (
+    announce,
+    audit_change,
+    authorise,
+    check_message,
+    check_past,
+    check_title,
+    incident_state,
+)
+from commands.context import Context
+from commands.errors import CommandError
+from commands.result import Result
+from storage import incidents as store
+from storage.models import Component, Incident
+from storage.rules import (
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    Kind,
+    incident_transition_allowed,
+)
+
+Changes = Sequence[tuple[Component, ComponentStatus]]
+
+DEFAULT_RESOLVED = "This incident has been resolved."
+DEFAULT_REOPENED = "This incident has been reopened."
+
+
+def get_incident(session: Session, number: int, usage: str) -> Incident:
+    """The incident with this number, or an error that says what there is instead."""
+    incident = store.get(session, number=number)
+    if incident is None:
+        raise CommandError(f"There is no incident #{number}. See /incident list.", usage)
+    if incident.kind != Kind.INCIDENT:
+        raise CommandError(f"#{number} is a maintenance, not an incident: use /maintenance.", usage)
+    return incident
+
+
+def _check_changes(changes: Changes, usage: str) -> None:
+    for component, state in changes:
+        if state is ComponentStatus.MAINTENANCE:
+            raise CommandError(
+                f"An incident can't put {component.name} under maintenance; schedule a "
+                "maintenance with /maintenance schedule.",
+                usage,
+            )
+
+
+def open_incident(
+    session: Session,
+    ctx: Context,
+    *,
+    title: str,
+    message: str | None = None,
+    status: IncidentStatus = IncidentStatus.INVESTIGATING,
+    impact: Impact | None = None,
+    components: Changes = (),
+    at: datetime | None = None,
+    notify: bool = True,
+) -> Result:
+    """Declare an incident: number it, apply its component states, announce it."""
+    usage = words.USAGE["incident open"]
+    authorise(ctx, action="incident.open", target="new incident")
+    title = check_title(title, usage)
+    body = check_message(message, usage)
+    when = check_past(at, ctx, usage) if at is not None else ctx.now
+    _check_changes(components, usage)
+    if status is IncidentStatus.RESOLVED:
+        raise CommandError(
+            "A new incident can't start resolved. Open it, then /incident resolve it.", usage
+        )
+    if impact is Impact.MAINTENANCE:
+        raise CommandError("An incident's impact is none, minor, major or critical.", usage)
+    incident = store.create(
+        session,
+        kind=Kind.INCIDENT,
+        title=title,
+        status=status.value,
+        impact=impact or Impact.NONE,
+        impact_override=impact is not None,
+        actor=ctx.actor,
+        started_at=when,
+        now=ctx.now,
+    )
+    update = store.add_update(
+        session,
+        incident,
+        status=status.value,
+        body=body,
+        actor=ctx.actor,
+        display_at=when,
+        now=ctx.now,
+        changes=components,
+        notify=notify,
+    )
+    audit_change(
+        session,
+        ctx,
+        action="incident.open",
+        target=f"#{incident.number}",
+        before=None,
+        after=incident_state(incident),
+    )
+    notices = (announce(session, ctx, "incident.opened", incident, update),) if notify else ()
+    return Result(
+        reply=f"Opened incident #{incident.number} {words.quote(title)}: "
+        f"{words.status_label(incident.status)}, impact {incident.impact}." + _where(ctx, notify),
+        changed=True,
+        notices=notices,
+        number=incident.number,
+    )
+
+
+def update_incident(
+    session: Session,
+    ctx: Context,
+    *,
+    number: int,
+    message: str | None,
+    status: IncidentStatus | None = None,
+    impact: Impact | None = None,
+    components: Changes = (),
+    at: datetime | None = None,
+    notify: bool = True,
+) -> Result:
+    """Post an update: maybe a new status, impact or component states, always a message."""
+    usage = words.USAGE["incident update"]
+    authorise(ctx, action="incident.update", target=f"#{number}")
+    incident = get_incident(session, number, usage)
+    if status is IncidentStatus.RESOLVED:
+        return resolve_incident(session, ctx, number=number, message=message, at=at, notify=notify)
+    body = check_message(message, usage, required=True)
+    when = check_past(at, ctx, usage) if at is not None else ctx.now
+    _check_changes(components, usage)
+    current = IncidentStatus(incident.status)
+    if current is IncidentStatus.RESOLVED:
+        raise CommandError(
+            f"#{number} is resolved. Reopen it first with /incident reopen {number}.", usage
+        )
+    new = status or current
+    if not incident_transition_allowed(current, new):  # pragma: no cover - guarded above
+        raise CommandError(f"#{number} can't go from {current} to {new}.", usage)
+    if impact is Impact.MAINTENANCE:
+        raise CommandError("An incident's impact is none, minor, major or critical.", usage)
+    before = incident_state(incident)
+    if impact is not None:
+        incident.impact = impact.value
+        incident.impact_override = True
+    update = store.add_update(
+        session,
+        incident,
+        status=new.value,
+        body=body,
+        actor=ctx.actor,
+        display_at=when,
+        now=ctx.now,
+        changes=components,
+        notify=notify,
+    )
+    audit_change(
+        session,
+        ctx,
+        action="incident.update",
+        target=f"#{number}",
+        before=before,
+        after=incident_state(incident),
+    )
+    notices = (announce(session, ctx, "incident.updated", incident, update),) if notify else ()
+    return Result(
+        reply=f"Posted an update to #{number}: {words.status_label(new)}, impact "
+        f"{incident.impact}." + _where(ctx, notify),
+        changed=True,
+        notices=notices,
+        number=number,
+    )
+
+
+def resolve_incident(
+    session: Session,
+    ctx: Context,
+    *,
+    number: int,
+    message: str | None = None,
+    at: datetime | None = None,
+    notify: bool = True,
+) -> Result:
+    """Resolve: affected components go back to operational unless something else holds them."""
+    usage = words.USAGE["incident resolve"]
+    authorise(ctx, action="incident.resolve", target=f"#{number}")
+    incident = get_incident(session, number, usage)
+    if incident.status == IncidentStatus.RESOLVED:
+        raise CommandError(f"#{number} is already resolved.", usage)
+    body = check_message(message, usage) or DEFAULT_RESOLVED
+    when = check_past(at, ctx, usage) if at is not None else ctx.now
+    if when < incident.started_at:
+        raise CommandError(
+            f"#{number} started {words.when(incident.started_at, ctx.tz)}; it can't be resolved "
+            "before that.",
+            usage,
+        )
+    before = incident_state(incident)
+    changes = [
+        (a.component, store.held_state(session, a.component, excluding=incident))
+        for a in incident.affected
+        if a.component.removed_at is None
+    ]
+    update = store.add_update(
+        session,
+        incident,
+        status=IncidentStatus.RESOLVED.value,
+        body=body,
+        actor=ctx.actor,
+        display_at=when,
+        now=ctx.now,
+        changes=changes,
+        notify=notify,
+    )
+    audit_change(
+        session,
+        ctx,
+        action="incident.resolve",
+        target=f"#{number}",
+        before=before,
+        after=incident_state(incident),
+    )
+    notices = (announce(session, ctx, "incident.resolved", incident, update),) if notify else ()
+    return Result(
+        reply=f"Resolved #{number} {words.quote(incident.title)}." + _where(ctx, notify),
+        changed=True,
+        notices=notices,
+        number=number,
+    )
+
+
+def reopen_incident(
+    session: Session, ctx: Context, *, number: int, message: str | None = None
+) -> Result:
+    """Reopen a resolved incident at the status it had before it was resolved."""
+    usage = words.USAGE["incident reopen"]
+    authorise(ctx, action="incident.reopen", target=f"#{number}")
+    incident = get_incident(session, number, usage)
+    if incident.status != IncidentStatus.RESOLVED:
+        raise CommandError(
+            f"#{number} is not resolved (it is {words.status_label(incident.status)}); "
+            f"post an update instead with /incident update {number} -- MESSAGE.",
+            usage,
+        )
+    body = check_message(message, usage) or DEFAULT_REOPENED
+    earlier = [u.status for u in incident.updates if u.status != IncidentStatus.RESOLVED]
+    status = earlier[-1] if earlier else IncidentStatus.INVESTIGATING.value
+    before = incident_state(incident)
+    update = store.add_update(
+        session,
+        incident,
+        status=status,
+        body=body,
+        actor=ctx.actor,
+        display_at=ctx.now,
+        now=ctx.now,
+    )
+    audit_change(
+        session,
+        ctx,
+        action="incident.reopen",
+        target=f"#{number}",
+        before=before,
+        after=incident_state(incident),
+    )
+    return Result(
+        reply=f"Reopened #{number} as {words.status_label(status)}. Components were left as "
+        f"they are: set them with /incident update {number} --components NAME=STATE -- MESSAGE."
+        + _where(ctx, True),
+        changed=True,
+        notices=(announce(session, ctx, "incident.reopened", incident, update),),
+        number=number,
+    )
+
+
+def edit_title(session: Session, ctx: Context, *, number: int, title: str) -> Result:
+    """Fix an incident's title; audited, and the announcement is edited to match."""
+    usage = words.USAGE["incident edit"]
+    authorise(ctx, action="incident.edit", target=f"#{number}")
+    incident = get_incident(session, number, usage)
+    title = check_title(title, usage)
+    before = incident_state(incident)
+    incident.title = title
+    incident.updated_at = ctx.now
+    audit_change(
+        session,
+        ctx,
+        action="incident.edit",
+        target=f"#{number}",
+        before=before,
+        after=incident_state(incident),
+    )
+    return Result(
+        reply=f"Renamed #{number} to {words.quote(title)}.",
+        changed=True,
+        notices=(announce(session, ctx, "incident.edited", incident),),
+        number=number,
+    )
+
+
+def edit_update(
+    session: Session, ctx: Context, *, number: int, update: int, body: str | None, kind: Kind
+) -> Result:
+    """Fix the text of an update (numbered from 1, oldest first); audited."""
+    usage = words.USAGE[f"{kind.value} show"]
+    authorise(ctx, action=f"{kind.value}.edit", target=f"#{number}")
+    incident = store.get(session, number=number)
+    if incident is None or incident.kind != kind:
+        raise CommandError(f"There is no {kind.value} #{number}.", usage)
+    if not 1 <= update <= len(incident.updates):
+        raise CommandError(
+            f"#{number} has updates 1 to {len(incident.updates)}; there is no update {update}.",
+            words.USAGE["incident edit"],
+        )
+    text = check_message(body, words.USAGE["incident edit"], required=True)
+    target = incident.updates[update - 1]
+    before = {"update": update, "body": target.body}
+    target.body = text
+    target.updated_at = ctx.now
+    incident.updated_at = ctx.now
+    audit_change(
+        session,
+        ctx,
+        action=f"{kind.value}.edit_update",
+        target=f"#{number}",
+        before=before,
+        after={"update": update, "body": text},
+    )
+    return Result(
+        reply=f"Edited update {update} of #{number}.",
+        changed=True,
+        notices=(announce(session, ctx, "incident.edited", incident),),
+        number=number,
+    )
+
+
+def _where(ctx: Context, notify: bool) -> str:
+    if not notify:
+        return " Not announced (notify off)."
+    if not ctx.notify_channels:
+        return ""
+    return " Announced in " + ", ".join(f"<#{c}>" for c in ctx.notify_channels) + "."

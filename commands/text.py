@@ -1,0 +1,347 @@
+"""The text grammar of the four slash commands (SPEC §3), turned into use-case calls.
+
+Each `/command` has one handler taking the command's text exactly as Slack sends
+it. Handlers only read words; the use cases check, change, audit and announce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from commands import component as components
+from commands import incident as incidents
+from commands import maintenance as maintenances
+from commands import overview, words
+from commands.common import authorise
+from commands.context import Context
+from commands.errors import CommandError
+from commands.names import (
+    find_component,
+    parse_choice,
+    parse_component_list,
+    parse_component_states,
+    parse_state,
+)
+from commands.result import Result
+from commands.tokens import Opt, Words, parse_id, split_words
+from commands.when import parse_date, parse_when
+from storage.models import Component
+from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind, MaintenanceStatus
+
+Handler = Callable[[Session, Context, str], Result]
+
+OPEN_STATUSES = [IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED, IncidentStatus.MONITORING]
+INCIDENT_IMPACTS = [Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL]
+
+
+def _verb(text: str, command: str, verbs: Mapping[str, object]) -> tuple[str, str]:
+    head, _, rest = text.strip().partition(" ")
+    verb = head.strip().lower()
+    if verb in ("", "help", "-h", "--help"):
+        return "help", rest
+    if verb not in verbs:
+        raise CommandError(
+            f"/{command} has no '{head}'. It takes: {', '.join(verbs)}.",
+            words.help_text(command),
+        )
+    return verb, rest
+
+
+def _words(rest: str, usage_key: str, options: Mapping[str, Opt] | None = None) -> Words:
+    return split_words(rest, options=options or {}, usage=words.USAGE[usage_key])
+
+
+def _no_args(w: Words, usage_key: str) -> None:
+    if w.args:
+        raise CommandError(f"Unexpected '{' '.join(w.args)}'.", words.USAGE[usage_key])
+
+
+def _one_id(w: Words, usage_key: str) -> int:
+    usage = words.USAGE[usage_key]
+    if not w.args:
+        raise CommandError("Which one? Give its number, e.g. 12 or #12.", usage)
+    if len(w.args) > 1:
+        raise CommandError(
+            f"Unexpected '{' '.join(w.args[1:])}' after the number. Put a message after a lone --.",
+            usage,
+        )
+    return parse_id(w.args[0], usage=usage)
+
+
+def incident(session: Session, ctx: Context, text: str) -> Result:
+    """/incident: open, update, resolve, reopen, edit, list, show, help."""
+    verbs = ["open", "update", "resolve", "reopen", "edit", "list", "show", "help"]
+    verb, rest = _verb(text, "incident", dict.fromkeys(verbs))
+    if verb == "help":
+        return Result(reply=words.help_text("incident"))
+    if verb == "list":
+        _no_args(_words(rest, "incident list"), "incident list")
+        return overview.list_items(session, ctx, Kind.INCIDENT)
+    if verb == "show":
+        number = _one_id(_words(rest, "incident show"), "incident show")
+        return overview.show(
+            incidents.get_incident(session, number, words.USAGE["incident show"]), ctx
+        )
+    authorise(ctx, action=f"incident.{verb}", target="incident")
+    key = f"incident {verb}"
+    usage = words.USAGE[key]
+    if verb == "open":
+        w = _words(
+            rest,
+            key,
+            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE},
+        )
+        o = w.options
+        return incidents.open_incident(
+            session,
+            ctx,
+            title=" ".join(w.args),
+            message=w.message,
+            status=_status(o.get("status"), usage) or IncidentStatus.INVESTIGATING,
+            impact=_impact(o.get("impact"), usage),
+            components=_states(session, o.get("components"), usage),
+            at=_at(ctx, o.get("at"), usage),
+        )
+    if verb == "update":
+        w = _words(
+            rest,
+            key,
+            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE},
+        )
+        o = w.options
+        status = o.get("status")
+        return incidents.update_incident(
+            session,
+            ctx,
+            number=_one_id(w, key),
+            message=w.message,
+            status=(
+                parse_choice(status, list(IncidentStatus), what="incident status", usage=usage)
+                if isinstance(status, str)
+                else None
+            ),
+            impact=_impact(o.get("impact"), usage),
+            components=_states(session, o.get("components"), usage),
+            at=_at(ctx, o.get("at"), usage),
+        )
+    if verb == "resolve":
+        w = _words(rest, key, {"at": Opt.VALUE})
+        return incidents.resolve_incident(
+            session,
+            ctx,
+            number=_one_id(w, key),
+            message=w.message,
+            at=_at(ctx, w.options.get("at"), usage),
+        )
+    if verb == "reopen":
+        w = _words(rest, key)
+        return incidents.reopen_incident(session, ctx, number=_one_id(w, key), message=w.message)
+    # edit
+    w = _words(rest, key, {"title": Opt.VALUE, "update": Opt.VALUE})
+    number = _one_id(w, key)
+    title, update = w.options.get("title"), w.options.get("update")
+    if isinstance(title, str) and update is None:
+        if w.message is not None:
+            raise CommandError("--title takes the new title; there is no message.", usage)
+        return incidents.edit_title(session, ctx, number=number, title=title)
+    if isinstance(update, str) and title is None:
+        n = parse_id(update, usage=usage)
+        return incidents.edit_update(
+            session, ctx, number=number, update=n, body=w.message, kind=Kind.INCIDENT
+        )
+    raise CommandError("Say what to edit: --title NEW TITLE, or --update N -- NEW TEXT.", usage)
+
+
+def maintenance(session: Session, ctx: Context, text: str) -> Result:
+    """/maintenance: schedule, update, start, complete, cancel, list, show, help."""
+    verbs = ["schedule", "update", "start", "complete", "cancel", "list", "show", "help"]
+    verb, rest = _verb(text, "maintenance", dict.fromkeys(verbs))
+    if verb == "help":
+        return Result(reply=words.help_text("maintenance"))
+    if verb == "list":
+        _no_args(_words(rest, "maintenance list"), "maintenance list")
+        return overview.list_items(session, ctx, Kind.MAINTENANCE)
+    if verb == "show":
+        number = _one_id(_words(rest, "maintenance show"), "maintenance show")
+        return overview.show(
+            maintenances.get_maintenance(session, number, words.USAGE["maintenance show"]), ctx
+        )
+    authorise(ctx, action=f"maintenance.{verb}", target="maintenance")
+    key = f"maintenance {verb}"
+    usage = words.USAGE[key]
+    if verb == "schedule":
+        w = _words(
+            rest,
+            key,
+            {"start": Opt.VALUE, "end": Opt.VALUE, "components": Opt.VALUE, "auto": Opt.FLAG},
+        )
+        o = w.options
+        if not isinstance(o.get("start"), str) or not isinstance(o.get("end"), str):
+            raise CommandError("Give both --start WHEN and --end WHEN.", usage)
+        start = _time(ctx, str(o["start"]), usage, "future", what="--start")
+        end = _time(ctx, str(o["end"]), usage, "future", what="--end")
+        names = o.get("components")
+        return maintenances.schedule_maintenance(
+            session,
+            ctx,
+            title=" ".join(w.args),
+            start=start,
+            end=end,
+            components=parse_component_list(session, names, usage=usage)
+            if isinstance(names, str)
+            else (),
+            auto=o.get("auto", True) is not False,
+            message=w.message,
+        )
+    if verb == "update":
+        w = _words(rest, key, {"status": Opt.VALUE})
+        number = _one_id(w, key)
+        status = w.options.get("status")
+        if isinstance(status, str):
+            target = parse_choice(
+                status, list(MaintenanceStatus), what="maintenance status", usage=usage
+            )
+        else:
+            found = maintenances.get_maintenance(session, number, usage)
+            target = MaintenanceStatus(found.status)
+        return maintenances.move_maintenance(
+            session, ctx, number=number, status=target, message=w.message, verb="update"
+        )
+    w = _words(rest, key)
+    target = {
+        "start": MaintenanceStatus.IN_PROGRESS,
+        "complete": MaintenanceStatus.COMPLETED,
+        "cancel": MaintenanceStatus.CANCELLED,
+    }[verb]
+    return maintenances.move_maintenance(
+        session, ctx, number=_one_id(w, key), status=target, message=w.message, verb=verb
+    )
+
+
+def component(session: Session, ctx: Context, text: str) -> Result:
+    """/component: set, add, rename, remove, list, help."""
+    verbs = ["set", "add", "rename", "remove", "list", "help"]
+    verb, rest = _verb(text, "component", dict.fromkeys(verbs))
+    if verb == "help":
+        return Result(reply=words.help_text("component"))
+    if verb == "list":
+        _no_args(_words(rest, "component list"), "component list")
+        return components.list_components(session, ctx)
+    key = f"component {verb}"
+    usage = words.USAGE[key]
+    authorise(ctx, action=f"component.{verb}", target="component")
+    if verb == "set":
+        w = _words(rest, key)
+        if len(w.args) < 2:
+            raise CommandError("Name the component and its new state, e.g. API major.", usage)
+        state = parse_state(w.args[-1], usage=usage)
+        found = find_component(session, " ".join(w.args[:-1]), usage=usage)
+        return components.set_component(session, ctx, found, state, message=w.message)
+    if verb == "add":
+        w = _words(
+            rest,
+            key,
+            {
+                "group": Opt.VALUE,
+                "description": Opt.VALUE,
+                "position": Opt.VALUE,
+                "showcase": Opt.FLAG,
+                "start-date": Opt.VALUE,
+            },
+        )
+        o = w.options
+        if w.message is not None:
+            raise CommandError("/component add takes no message; use --description.", usage)
+        position = o.get("position")
+        start = o.get("start-date")
+        return components.add_component(
+            session,
+            ctx,
+            name=" ".join(w.args),
+            group=_str(o.get("group")),
+            description=_str(o.get("description")),
+            position=parse_id(position, usage=usage) if isinstance(position, str) else None,
+            showcase=o.get("showcase", True) is not False,
+            start_date=_date(ctx, start, usage) if isinstance(start, str) else None,
+        )
+    if verb == "rename":
+        w = _words(rest, key, {"to": Opt.VALUE})
+        new = w.options.get("to")
+        if not isinstance(new, str):
+            raise CommandError("Give the new name with --to.", usage)
+        found = find_component(session, " ".join(w.args), usage=usage)
+        return components.rename_component(session, ctx, found, new)
+    # remove
+    w = _words(rest, key)
+    found = find_component(session, " ".join(w.args), usage=usage)
+    return components.remove_component(session, ctx, found)
+
+
+def status(session: Session, ctx: Context, text: str) -> Result:
+    """/status: the overall picture; `help` explains it."""
+    word = text.strip().lower()
+    if word in ("help", "-h", "--help"):
+        return Result(reply=words.help_text("status"))
+    if word:
+        raise CommandError(
+            f"/status takes no arguments (got '{text.strip()}').", words.USAGE["status"]
+        )
+    return overview.status(session, ctx)
+
+
+HANDLERS: dict[str, Handler] = {
+    "incident": incident,
+    "maintenance": maintenance,
+    "component": component,
+    "status": status,
+}
+
+
+def _str(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _status(value: str | bool | None, usage: str) -> IncidentStatus | None:
+    if not isinstance(value, str):
+        return None
+    return parse_choice(value, OPEN_STATUSES, what="status for a new incident", usage=usage)
+
+
+def _impact(value: str | bool | None, usage: str) -> Impact | None:
+    if not isinstance(value, str):
+        return None
+    return parse_choice(value, INCIDENT_IMPACTS, what="impact", usage=usage)
+
+
+def _states(
+    session: Session, value: str | bool | None, usage: str
+) -> list[tuple[Component, ComponentStatus]]:
+    if not isinstance(value, str):
+        return []
+    return parse_component_states(session, value, usage=usage)
+
+
+def _at(ctx: Context, value: str | bool | None, usage: str) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return _time(ctx, value, usage, "past", what="--at")
+
+
+def _time(
+    ctx: Context, text: str, usage: str, prefer: Literal["future", "past"], *, what: str
+) -> datetime:
+    try:
+        return parse_when(text, now=ctx.now, tz=ctx.tz, prefer=prefer)
+    except CommandError as error:
+        raise CommandError(f"{what}: {error.message}", usage) from error
+
+
+def _date(ctx: Context, text: str, usage: str) -> date:
+    try:
+        return parse_date(text, today=ctx.now.astimezone(ctx.page_tz).date())
+    except CommandError as error:
+        raise CommandError(f"--start-date: {error.message}", usage) from error

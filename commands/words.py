@@ -1,0 +1,104 @@
+"""Every word statusbot says to a person, in one place so it stays consistent.
+
+Usage lines follow SPEC §3; each command's `help` prints its block below.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
+
+MAX_MESSAGE = 3000
+MAX_TITLE = 200
+
+STATE_WORDS = "ok, degraded, partial, major (or down, outage), maintenance"
+
+USAGE: dict[str, str] = {
+    "incident open": (
+        "/incident open TITLE... [--impact none|minor|major|critical] "
+        "[--status investigating|identified|monitoring] [--components NAME=STATE,...] "
+        "[--at WHEN] [-- MESSAGE]"
+    ),
+    "incident update": (
+        "/incident update ID [--status S] [--components NAME=STATE,...] [--impact I] "
+        "[--at WHEN] -- MESSAGE"
+    ),
+    "incident resolve": "/incident resolve ID [--at WHEN] [-- MESSAGE]",
+    "incident reopen": "/incident reopen ID [-- MESSAGE]",
+    "incident edit": (
+        "/incident edit ID --title NEW TITLE\n/incident edit ID --update N -- NEW TEXT"
+    ),
+    "incident list": "/incident list",
+    "incident show": "/incident show ID",
+    "maintenance schedule": (
+        "/maintenance schedule TITLE... --start WHEN --end WHEN [--components NAME,...] "
+        "[--no-auto] [-- MESSAGE]"
+    ),
+    "maintenance update": (
+        "/maintenance update ID [--status scheduled|in_progress|verifying|completed] -- MESSAGE"
+    ),
+    "maintenance start": "/maintenance start ID [-- MESSAGE]",
+    "maintenance complete": "/maintenance complete ID [-- MESSAGE]",
+    "maintenance cancel": "/maintenance cancel ID [-- MESSAGE]",
+    "maintenance list": "/maintenance list",
+    "maintenance show": "/maintenance show ID",
+    "component set": "/component set NAME STATE [-- MESSAGE]",
+    "component add": (
+        "/component add NAME [--group G] [--description D] [--position N] "
+        "[--showcase | --no-showcase] [--start-date DATE]"
+    ),
+    "component rename": "/component rename NAME --to NEW NAME",
+    "component remove": "/component remove NAME",
+    "component list": "/component list",
+    "status": "/status",
+}
+
+NOTES: dict[str, str] = {
+    "incident": (
+        "ID is 12 or #12. STATE is " + STATE_WORDS + ". A component is named by its name "
+        "(any case) or Group/Name. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET', "
+        "'tomorrow 03:00 AEST', 'in 2h', '2h ago' or 'now'; --at backfills and may not be "
+        "in the future. Everything after a lone -- is the message (markdown allowed, up to "
+        f"{MAX_MESSAGE} characters). /incident with no text opens a form in Slack."
+    ),
+    "maintenance": (
+        "ID is 12 or #12. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET' or 'in 2h'. "
+        "Components go under maintenance while it is in progress and return to their "
+        "previous states when it completes. With --no-auto it does not start or complete by "
+        "itself."
+    ),
+    "component": (
+        "STATE is " + STATE_WORDS + ". A component is named by its name (any case) or "
+        "Group/Name; quote names with spaces in add and rename, e.g. "
+        '/component add "Newsletter emails" --group "Email Processing".'
+    ),
+    "status": "Shows the overall status, open incidents, upcoming maintenance and the page link.",
+}
+
+
+def help_text(command: str) -> str:
+    """The help block of one slash command: every usage line, then notes."""
+    lines = [u for key, u in USAGE.items() if key == command or key.startswith(command + " ")]
+    return "\n".join(lines) + ("\n\n" + NOTES[command] if command in NOTES else "")
+
+
+def when(at: datetime, tz: ZoneInfo) -> str:
+    """A time as the page shows it: 'Sep 15, 06:56 AEST'."""
+    local = at.astimezone(tz)
+    return f"{local:%b} {local.day}, {local:%H:%M} {local.tzname()}"
+
+
+def status_label(status: str) -> str:
+    """'in_progress' → 'In progress'."""
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def component_label(status: str) -> str:
+    """'partial_outage' → 'Partial Outage'."""
+    return COMPONENT_LABELS[ComponentStatus(status)]
+
+
+def quote(title: str) -> str:
+    return f"“{title}”"

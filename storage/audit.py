@@ -1,0 +1,33 @@
+"""The audit log: who changed what, when, with the before and after."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import AuditEvent
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add one audit event to the caller's transaction."""
+    event = AuditEvent(actor=actor, action=action, target=target, at=at, before=before, after=after)
+    session.add(event)
+    return event
+
+
+def recent(session: Session, *, limit: int = 50) -> list[AuditEvent]:
+    """The newest audit events first."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    return list(session.scalars(stmt))

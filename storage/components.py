@@ -1,0 +1,105 @@
+"""Components and groups: queries, and the one way a component's status changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Component, Group, StatusChange
+from storage.rules import Cause, ComponentStatus
+
+
+def name_key(name: str) -> str:
+    """How names compare: case-insensitive, with runs of spaces folded."""
+    return " ".join(name.split()).casefold()
+
+
+def live(session: Session) -> list[Component]:
+    """Components that are not removed, in page order (ungrouped by position, grouped by group)."""
+    stmt = (
+        select(Component)
+        .where(Component.removed_at.is_(None))
+        .options(selectinload(Component.group))
+        .outerjoin(Group, Component.group_id == Group.id)
+        .order_by(
+            func.coalesce(Group.position, Component.position),
+            Group.id.is_not(None),
+            Group.id,
+            Component.position,
+            Component.id,
+        )
+    )
+    return list(session.scalars(stmt))
+
+
+def groups(session: Session) -> list[Group]:
+    """Every group, in page order."""
+    return list(session.scalars(select(Group).order_by(Group.position, Group.id)))
+
+
+def group_named(session: Session, name: str) -> Group | None:
+    """The group with this name, any case."""
+    return session.scalars(select(Group).where(Group.name_key == name_key(name))).first()
+
+
+def next_position(session: Session, group: Group | None) -> int:
+    """The position after the last component (and group) at this level."""
+    if group is None:
+        top_components = select(func.max(Component.position)).where(
+            Component.group_id.is_(None), Component.removed_at.is_(None)
+        )
+        top_groups = select(func.max(Group.position))
+        highest = max(
+            session.scalar(top_components) or 0,
+            session.scalar(top_groups) or 0,
+        )
+    else:
+        highest = (
+            session.scalar(
+                select(func.max(Component.position)).where(
+                    Component.group_id == group.id, Component.removed_at.is_(None)
+                )
+            )
+            or 0
+        )
+    return highest + 1
+
+
+def change_status(
+    session: Session,
+    component: Component,
+    status: ComponentStatus,
+    *,
+    at: datetime,
+    cause: Cause,
+    actor: str,
+    incident_id: int | None = None,
+) -> ComponentStatus | None:
+    """Set a component's status and write its history; returns the old status, None if unchanged."""
+    old = ComponentStatus(component.status)
+    if old is status:
+        return None
+    component.status = status.value
+    component.updated_at = at
+    session.add(
+        StatusChange(
+            component_id=component.id,
+            at=at,
+            old_status=old.value,
+            status=status.value,
+            cause=cause.value,
+            incident_id=incident_id,
+            actor=actor,
+        )
+    )
+    return old
+
+
+def history(session: Session, component_ids: list[int] | None = None) -> list[StatusChange]:
+    """Status changes, oldest first, for some components or all of them."""
+    stmt = select(StatusChange).order_by(StatusChange.at, StatusChange.id)
+    if component_ids is not None:
+        stmt = stmt.where(StatusChange.component_id.in_(component_ids))
+    return list(session.scalars(stmt))

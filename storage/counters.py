@@ -1,0 +1,30 @@
+"""Gap-free numbers that stay unique under concurrent writers."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import Counter
+
+INCIDENT_COUNTER = "incident"
+
+
+def next_value(session: Session, name: str = INCIDENT_COUNTER) -> int:
+    """Bump the counter and return its new value, inside the caller's transaction.
+
+    The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until
+    the transaction ends, so two writers can never be handed the same value.
+    """
+    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
+    value = session.execute(stmt.returning(Counter.value)).scalar_one_or_none()
+    if value is not None:
+        return value
+    try:
+        with session.begin_nested():
+            session.execute(insert(Counter).values(name=name, value=1))
+        return 1
+    except IntegrityError:
+        # Another writer created the row first; its lock now orders us after it.
+        return session.execute(stmt.returning(Counter.value)).scalar_one()

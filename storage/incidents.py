@@ -1,0 +1,217 @@
+"""Incidents and maintenances: queries and the mechanics of an update.
+
+An update is the only way an incident changes: it records its status, body and
+the component changes it made, writes the components' history and keeps the
+incident's own timestamps and derived impact right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage import components as component_store
+from storage.counters import next_value
+from storage.models import AffectedComponent, Component, ComponentChange, Incident, IncidentUpdate
+from storage.rules import (
+    Cause,
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    Kind,
+    MaintenanceStatus,
+    impact_for,
+    is_closed,
+    worst,
+)
+
+_LOAD = (
+    selectinload(Incident.updates)
+    .selectinload(IncidentUpdate.changes)
+    .selectinload(ComponentChange.component),
+    selectinload(Incident.affected).selectinload(AffectedComponent.component),
+)
+
+
+def get(session: Session, *, number: int) -> Incident | None:
+    """The incident or maintenance with this number, with its updates loaded."""
+    stmt = select(Incident).where(Incident.number == number).options(*_LOAD)
+    return session.scalars(stmt).first()
+
+
+def create(
+    session: Session,
+    *,
+    kind: Kind,
+    title: str,
+    status: str,
+    impact: Impact,
+    impact_override: bool,
+    actor: str,
+    started_at: datetime,
+    now: datetime,
+    scheduled_for: datetime | None = None,
+    scheduled_until: datetime | None = None,
+    auto: bool = True,
+) -> Incident:
+    """A new incident or maintenance with the next number; it has no update yet."""
+    incident = Incident(
+        number=next_value(session),
+        kind=kind.value,
+        title=title,
+        status=status,
+        impact=impact.value,
+        impact_override=impact_override,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+        started_at=started_at,
+        scheduled_for=scheduled_for,
+        scheduled_until=scheduled_until,
+        auto=auto,
+        updates=[],
+        affected=[],
+    )
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def add_affected(incident: Incident, component: Component) -> None:
+    """Mark a component as affected by the incident (once)."""
+    if all(a.component_id != component.id for a in incident.affected):
+        incident.affected.append(AffectedComponent(component=component, component_id=component.id))
+
+
+def add_update(
+    session: Session,
+    incident: Incident,
+    *,
+    status: str,
+    body: str,
+    actor: str,
+    display_at: datetime,
+    now: datetime,
+    changes: Sequence[tuple[Component, ComponentStatus]] = (),
+    notify: bool = True,
+) -> IncidentUpdate:
+    """Append an update, apply its component changes and keep the incident consistent."""
+    kind = Kind(incident.kind)
+    cause = Cause.INCIDENT if kind is Kind.INCIDENT else Cause.MAINTENANCE
+    update = IncidentUpdate(
+        status=status,
+        body=body,
+        author=actor,
+        display_at=display_at,
+        created_at=now,
+        updated_at=now,
+        deliver_notifications=notify,
+        changes=[],
+    )
+    incident.updates.append(update)
+    session.flush()
+    for component, new in changes:
+        add_affected(incident, component)
+        old = component_store.change_status(
+            session,
+            component,
+            new,
+            at=display_at,
+            cause=cause,
+            actor=actor,
+            incident_id=incident.id,
+        )
+        if old is not None:
+            update.changes.append(
+                ComponentChange(
+                    component=component,
+                    component_id=component.id,
+                    old_status=old.value,
+                    new_status=new.value,
+                )
+            )
+
+    incident.status = status
+    incident.updated_at = now
+    if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
+        incident.monitoring_at = display_at
+    if is_closed(kind, status):
+        incident.resolved_at = display_at
+    else:
+        incident.resolved_at = None
+    if kind is Kind.INCIDENT and not incident.impact_override and not is_closed(kind, status):
+        incident.impact = impact_for(claimed_states(incident).values()).value
+    session.flush()
+    return update
+
+
+def claimed_states(incident: Incident) -> dict[int, ComponentStatus]:
+    """The state this incident last set on each component it changed (component id → state)."""
+    states: dict[int, ComponentStatus] = {}
+    for update in incident.updates:
+        if update.status == IncidentStatus.RESOLVED:
+            continue
+        for change in update.changes:
+            states[change.component_id] = ComponentStatus(change.new_status)
+    return states
+
+
+def unresolved(session: Session, kind: Kind | None = None) -> list[Incident]:
+    """Incidents and maintenances that are not over, oldest number first."""
+    stmt = (
+        select(Incident)
+        .where(
+            Incident.status.not_in(
+                [
+                    IncidentStatus.RESOLVED.value,
+                    MaintenanceStatus.COMPLETED.value,
+                    MaintenanceStatus.CANCELLED.value,
+                ]
+            )
+        )
+        .options(*_LOAD)
+        .order_by(Incident.number)
+    )
+    if kind is not None:
+        stmt = stmt.where(Incident.kind == kind.value)
+    return list(session.scalars(stmt))
+
+
+def recent_closed(session: Session, kind: Kind, *, limit: int = 5) -> list[Incident]:
+    """The most recently closed incidents (or maintenances) of a kind."""
+    closed = (
+        [IncidentStatus.RESOLVED.value]
+        if kind is Kind.INCIDENT
+        else [MaintenanceStatus.COMPLETED.value, MaintenanceStatus.CANCELLED.value]
+    )
+    stmt = (
+        select(Incident)
+        .where(Incident.kind == kind.value, Incident.status.in_(closed))
+        .order_by(Incident.resolved_at.desc(), Incident.number.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def held_state(session: Session, component: Component, *, excluding: Incident) -> ComponentStatus:
+    """The state a component must keep when `excluding` lets go of it.
+
+    Another unresolved incident may still hold it down, or a maintenance in
+    progress may hold it under maintenance; otherwise it is operational again.
+    """
+    held: list[ComponentStatus] = []
+    for other in unresolved(session):
+        if other.id == excluding.id:
+            continue
+        if other.kind == Kind.INCIDENT:
+            state = claimed_states(other).get(component.id)
+            if state is not None:
+                held.append(state)
+        elif other.status in (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING) and any(
+            a.component_id == component.id for a in other.affected
+        ):
+            held.append(ComponentStatus.MAINTENANCE)
+    return worst(held)

@@ -1,0 +1,273 @@
+"""SQLAlchemy 2 models: everything statusbot remembers.
+
+Every datetime column is an aware UTC datetime (`UTCDateTime`). Public ids that
+Statuspage clients see (component and update ids) are random, stable strings,
+so they never leak row counts and survive a database move.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_code() -> str:
+    """A Statuspage-style public id: 12 random lowercase letters and digits."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Counter(Base):
+    """A named counter, bumped with one atomic UPDATE … RETURNING.
+
+    Incidents and maintenances share the `incident` counter, so numbers are
+    unique and gap-free under concurrent writers on SQLite and PostgreSQL.
+    """
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Group(Base):
+    __tablename__ = "component_groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    components: Mapped[list[Component]] = relationship(
+        back_populates="group", order_by="Component.position"
+    )
+
+
+class Component(Base):
+    __tablename__ = "components"
+    __table_args__ = (
+        # Names are unique among live components, case-insensitively; a removed
+        # component keeps its history (and so its row) but frees its name.
+        Index(
+            "uq_components_live_name",
+            "name_key",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("component_groups.id"))
+    showcase: Mapped[bool] = mapped_column(Boolean, default=True)
+    only_show_if_degraded: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(30), default="operational")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    group: Mapped[Group | None] = relationship(back_populates="components")
+
+
+class Incident(Base):
+    """An incident or a maintenance: one shape, one number sequence."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # incident | maintenance
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(30))
+    impact: Mapped[str] = mapped_column(String(20))
+    impact_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    monitoring_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auto: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When a maintenance began, the states its components had, to restore.
+    restore_states: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+    updates: Mapped[list[IncidentUpdate]] = relationship(
+        back_populates="incident", order_by="IncidentUpdate.id", cascade="all, delete-orphan"
+    )
+    affected: Mapped[list[AffectedComponent]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan"
+    )
+
+
+class AffectedComponent(Base):
+    """A component an incident or maintenance touches, in the order it was added."""
+
+    __tablename__ = "affected_components"
+    __table_args__ = (UniqueConstraint("incident_id", "component_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    component_id: Mapped[int] = mapped_column(ForeignKey("components.id"))
+
+    incident: Mapped[Incident] = relationship(back_populates="affected")
+    component: Mapped[Component] = relationship()
+
+
+class IncidentUpdate(Base):
+    __tablename__ = "incident_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    body: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(40))
+    display_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deliver_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    incident: Mapped[Incident] = relationship(back_populates="updates")
+    changes: Mapped[list[ComponentChange]] = relationship(
+        back_populates="update", order_by="ComponentChange.id", cascade="all, delete-orphan"
+    )
+
+
+class ComponentChange(Base):
+    """What an update did to a component: Statuspage's `affected_components`."""
+
+    __tablename__ = "update_component_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("incident_updates.id"), index=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("components.id"))
+    old_status: Mapped[str] = mapped_column(String(30))
+    new_status: Mapped[str] = mapped_column(String(30))
+
+    update: Mapped[IncidentUpdate] = relationship(back_populates="changes")
+    component: Mapped[Component] = relationship()
+
+
+class StatusChange(Base):
+    """One entry of a component's history: uptime is computed from these."""
+
+    __tablename__ = "component_status_history"
+    __table_args__ = (Index("ix_history_component_at", "component_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("components.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    old_status: Mapped[str | None] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30))
+    cause: Mapped[str] = mapped_column(String(20))  # incident | maintenance | manual
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    actor: Mapped[str] = mapped_column(String(40))
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MetricPoint(Base):
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_metric_at", "metric_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metrics.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class AuditEvent(Base):
+    """Who did what, when, with the before and after: one row per change or refusal."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxEntry(Base):
+    """A notification to deliver, written in the same transaction as its change.
+
+    One row per event and channel; the transport marks it delivered. Rows of one
+    incident are delivered in id order.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(40))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    update_id: Mapped[int | None] = mapped_column(ForeignKey("incident_updates.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Announcement(Base):
+    """The Slack message that stands for an incident in a channel, edited in place."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (UniqueConstraint("incident_id", "channel"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,205 @@
+"""Incidents through the text grammar: open, update, resolve, reopen, edit, list, show."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from storage.models import AuditEvent, Component, Incident, OutboxEntry, StatusChange
+from tests.conftest import FakeClock
+
+
+@pytest.fixture
+def rt(runtime: Runtime) -> Runtime:
+    for line in [
+        "/component add API --description Our REST API",
+        '/component add "Transactional emails" --group "Email Processing"',
+        '/component add "Newsletter emails" --group "Email Processing"',
+    ]:
+        assert runtime.run_line(line, user="U1").ok
+    return runtime
+
+
+def incident(rt: Runtime, number: int) -> Incident:
+    from storage import incidents
+
+    with rt.factory() as s:
+        found = incidents.get(s, number=number)
+        assert found is not None
+        return found
+
+
+def status_of(rt: Runtime, name: str) -> str:
+    with rt.factory() as s:
+        return s.scalars(select(Component.status).where(Component.name == name)).one()
+
+
+def test_open_update_resolve(rt: Runtime, clock: FakeClock) -> None:
+    r = rt.run_line(
+        "/incident open API errors --components API=major, Newsletter emails=degraded "
+        "-- We are investigating failed requests.",
+        user="U1",
+    )
+    assert r.ok, r.reply
+    assert r.number == 1
+    assert "Opened incident #1" in r.reply
+    assert [n.event for n in r.notices] == ["incident.opened"]
+    assert status_of(rt, "API") == "major_outage"
+    assert status_of(rt, "Newsletter emails") == "degraded_performance"
+    inc = incident(rt, 1)
+    assert inc.impact == "critical"  # derived from the worst state
+    assert inc.status == "investigating"
+    assert [u.body for u in inc.updates] == ["We are investigating failed requests."]
+
+    clock.advance(minutes=20)
+    r = rt.run_line(
+        "/incident update #1 --status identified --components API=partial -- A bad deploy.",
+        user="U2",
+    )
+    assert r.ok, r.reply
+    inc = incident(rt, 1)
+    assert inc.status == "identified"
+    assert inc.impact == "major"
+    assert status_of(rt, "API") == "partial_outage"
+    change = inc.updates[-1].changes[0]
+    assert (change.old_status, change.new_status) == ("major_outage", "partial_outage")
+
+    clock.advance(minutes=5)
+    assert rt.run_line("/incident update 1 --status monitoring -- Fix is out.", user="U2").ok
+    assert incident(rt, 1).monitoring_at == clock.now
+
+    clock.advance(minutes=30)
+    r = rt.run_line("/incident resolve 1", user="U1")
+    assert r.ok, r.reply
+    inc = incident(rt, 1)
+    assert inc.status == "resolved"
+    assert inc.resolved_at == clock.now
+    assert inc.updates[-1].body == "This incident has been resolved."
+    assert status_of(rt, "API") == "operational"
+    assert status_of(rt, "Newsletter emails") == "operational"
+    assert [n.event for n in r.notices] == ["incident.resolved"]
+
+    with rt.factory() as s:
+        events = [e.event for e in s.scalars(select(OutboxEntry).order_by(OutboxEntry.id))]
+        assert events == [
+            "incident.opened",
+            "incident.updated",
+            "incident.updated",
+            "incident.resolved",
+        ]
+        actions = [a.action for a in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert actions[-4:] == [
+            "incident.open",
+            "incident.update",
+            "incident.update",
+            "incident.resolve",
+        ]
+        history = s.scalars(
+            select(StatusChange)
+            .join(Component)
+            .where(Component.name == "API")
+            .order_by(StatusChange.id)
+        ).all()
+        assert [(h.status, h.cause) for h in history] == [
+            ("major_outage", "incident"),
+            ("partial_outage", "incident"),
+            ("operational", "incident"),
+        ]
+
+
+def test_resolve_keeps_components_another_incident_holds(rt: Runtime) -> None:
+    assert rt.run_line("/incident open One --components API=major", user="U1").ok
+    assert rt.run_line("/incident open Two --components API=partial", user="U1").ok
+    assert rt.run_line("/incident resolve 2", user="U1").ok
+    assert status_of(rt, "API") == "major_outage"  # #1 still holds it down
+    assert rt.run_line("/incident resolve 1", user="U1").ok
+    assert status_of(rt, "API") == "operational"
+
+
+def test_impact_given_by_hand_sticks(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Slow --impact minor --components API=major", user="U1").ok
+    assert incident(rt, 1).impact == "minor"
+    assert rt.run_line("/incident update 1 --components API=partial -- Better.", user="U1").ok
+    assert incident(rt, 1).impact == "minor"
+
+
+def test_backfill_with_at(rt: Runtime, clock: FakeClock) -> None:
+    r = rt.run_line("/incident open Earlier outage --at 2h ago -- It began then.", user="U1")
+    assert r.ok, r.reply
+    inc = incident(rt, 1)
+    assert inc.started_at == clock.now - timedelta(hours=2)
+    assert inc.updates[0].display_at == clock.now - timedelta(hours=2)
+    assert inc.created_at == clock.now
+
+
+def test_reopen_returns_to_status_before_resolution(rt: Runtime) -> None:
+    assert rt.run_line("/incident open X --status identified", user="U1").ok
+    assert rt.run_line("/incident resolve 1 -- Done.", user="U1").ok
+    r = rt.run_line("/incident reopen 1 -- It is back.", user="U1")
+    assert r.ok, r.reply
+    inc = incident(rt, 1)
+    assert inc.status == "identified"
+    assert inc.resolved_at is None
+    assert rt.run_line("/incident update 1 -- Still on it.", user="U1").ok
+
+
+def test_edit_title_and_update_are_audited(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Tpyo in title -- Frist update", user="U1").ok
+    assert rt.run_line("/incident edit 1 --title Typo in title", user="U1").ok
+    assert rt.run_line("/incident edit 1 --update 1 -- First update", user="U1").ok
+    inc = incident(rt, 1)
+    assert inc.title == "Typo in title"
+    assert inc.updates[0].body == "First update"
+    with rt.factory() as s:
+        edits = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action.like("incident.edit%"))
+            .order_by(AuditEvent.id)
+        ).all()
+    assert edits[0].before is not None and edits[0].before["title"] == "Tpyo in title"
+    assert edits[0].after is not None and edits[0].after["title"] == "Typo in title"
+    assert edits[1].before == {"update": 1, "body": "Frist update"}
+
+
+def test_list_and_show(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Open one --components API=major -- Hi", user="U1").ok
+    assert rt.run_line("/incident open Closed one", user="U1").ok
+    assert rt.run_line("/incident resolve 2", user="U1").ok
+    listing = rt.run_line("/incident list", user="U9").reply
+    assert "#1 Open one" in listing
+    assert "Recently closed" in listing and "#2 Closed one" in listing
+    shown = rt.run_line("/incident show #1", user="U9").reply
+    assert "API: Operational → Major Outage" in shown
+    assert "Hi" in shown
+    assert "https://status.example.com/incidents/1.html" in shown
+
+
+def test_slack_escaping_and_curly_quotes(rt: Runtime) -> None:
+    r = rt.run_line(
+        "/incident open “Search &amp; filters” broken --components “Transactional emails”=down "
+        "-- Seen by <@U123|alice> in <#C42|support> &lt;b&gt;",
+        user="U1",
+    )
+    assert r.ok, r.reply
+    inc = incident(rt, 1)
+    assert inc.title == "Search & filters broken"
+    assert inc.updates[0].body == "Seen by @alice in #support <b>"
+    assert status_of(rt, "Transactional emails") == "major_outage"
+
+
+def test_group_slash_name(rt: Runtime) -> None:
+    r = rt.run_line(
+        "/incident open Mail --components email processing/newsletter emails=partial", user="U1"
+    )
+    assert r.ok, r.reply
+    assert status_of(rt, "Newsletter emails") == "partial_outage"
+
+
+def test_help_for_every_command(rt: Runtime) -> None:
+    for command in ("/incident", "/maintenance", "/component", "/status"):
+        reply = rt.run_line(f"{command} help", user="U1")
+        assert reply.ok
+        assert command in reply.reply
