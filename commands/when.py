@@ -191,7 +191,7 @@ def _words(said: str) -> list[str]:
     """Lower-case words, with '8 pm' -> '8pm' and ISO '...T20:00+01:00' split into pieces."""
     text = said.lower().replace(",", " ")
     text = re.sub(r"(?<![a-z])([ap])\.m\.?", r"\1m", text)
-    text = re.sub(r"(\d)\s+([ap]m)\b", r"\1\2", text)
+    text = re.sub(r"(\d)\s+([ap]m)\b", r"\1\2", text).rstrip(".")  # 'at 9am.' ends a sentence
     words: list[str] = []
     for word in text.split():
         if match := _ISO_DATETIME.fullmatch(word):

@@ -464,3 +464,7 @@ def _bar(day: DayUptime, windows: list[Window], tz: ZoneInfo) -> UptimeDay:
         worst=day.worst.value if day.worst else None,
         incidents=refs,
     )
+
+
+# The public name for the one-incident view the Slack announcements render.
+incident_view = _incident_view

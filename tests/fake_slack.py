@@ -1,0 +1,209 @@
+"""A fake Slack Web API on localhost: records every call, answers like Slack, fails on request.
+
+Point a WebClient (or SLACK_API_URL) at `fake.api_url` ("http://127.0.0.1:PORT/api/").
+Slash-command `response_url`s can point at `fake.url + "/response/NAME"`; what
+is posted there is recorded as method "response_url".
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int  # the HTTP status the fake answered with
+
+
+@dataclass
+class Failure:
+    status: int
+    retry_after: int | None = None
+    error: str | None = None  # an {"ok": false, "error": …} answer with HTTP 200
+
+
+@dataclass
+class FakeSlack:
+    """The server's state; thread-safe."""
+
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    user_zones: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    # -- control --------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                fake._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def fail(self, method: str, *, status: int = 500, times: int = 1,
+             retry_after: int | None = None, error: str | None = None) -> None:
+        """Make the next `times` calls of `method` fail this way."""
+        with self._lock:
+            for _ in range(times):
+                self._failures[method].append(Failure(status, retry_after, error))
+
+    def calls_to(self, method: str, *, ok_only: bool = True) -> list[Call]:
+        """Recorded calls of one method (by default only those answered with success)."""
+        with self._lock:
+            return [
+                c for c in self.calls if c.method == method and (not ok_only or c.status == 200)
+            ]
+
+    def counts(self) -> dict[str, int]:
+        """Successful calls per method."""
+        out: dict[str, int] = defaultdict(int)
+        with self._lock:
+            for c in self.calls:
+                if c.status == 200:
+                    out[c.method] += 1
+        return dict(out)
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Wait until `method` has had `count` successful calls; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.calls_to(method)
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(
+            f"expected {count} {method} call(s) within {timeout}s, saw {self.counts()}"
+        )
+
+    # -- serving --------------------------------------------------------------------
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        path = request.path.split("?", 1)[0]
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        params = _params(raw, request.headers.get("Content-Type", ""))
+        if "?" in request.path:
+            params.update({k: v[0] for k, v in parse_qs(request.path.split("?", 1)[1]).items()})
+        if path.startswith("/response/"):
+            method = "response_url"
+            params["_path"] = path
+        else:
+            method = path.removeprefix("/api/")
+        with self._lock:
+            failures = self._failures.get(method)
+            failure = failures.popleft() if failures else None
+        if failure is not None and failure.error is None:
+            self._record(method, params, failure.status)
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            body = {"ok": False, "error": "ratelimited" if failure.status == 429 else "fatal_error"}
+            _send(request, failure.status, body, headers)
+            return
+        if failure is not None:
+            self._record(method, params, 200)
+            _send(request, 200, {"ok": False, "error": failure.error})
+            return
+        self._record(method, params, 200)
+        _send(request, 200, self._answer(method, params))
+
+    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
+        with self._lock:
+            self.calls.append(Call(method, params, time.monotonic(), status))
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            with self._lock:
+                ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message_ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+        if method.startswith("views."):
+            return {"ok": True, "view": {"id": "V0FAKE", **_maybe_json(params.get("view"))}}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.usergroups.get(str(params.get("usergroup")), [])}
+        if method == "users.info":
+            user = str(params.get("user"))
+            zone = self.user_zones.get(user, "UTC")
+            return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
+        if method == "auth.test":
+            return {"ok": True, "user_id": "U0BOT", "team_id": "T0TEAM", "bot_id": "B0BOT",
+                    "url": "https://example.slack.com/"}
+        return {"ok": True}
+
+
+def _params(raw: bytes, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    text = raw.decode("utf-8")
+    if "json" in content_type:
+        loaded = json.loads(text)
+        return loaded if isinstance(loaded, dict) else {"_body": loaded}
+    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def _maybe_json(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _send(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> None:
+    data = json.dumps(body).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json; charset=utf-8")
+    request.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(data)
