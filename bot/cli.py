@@ -87,6 +87,7 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
 
         if args.reset:
             migrate.reset(runtime.engine)
+            migrate.upgrade(runtime.engine)
         runtime.ensure_schema()
         for line in load_demo(runtime):
             print(line)
