@@ -25,3 +25,29 @@ def test_50_incidents_from_10_threads_get_50_distinct_numbers(runtime: Runtime) 
     with runtime.factory() as s:
         stored = s.scalars(select(Incident.number)).all()
     assert sorted(stored) == list(range(1, 51))
+
+
+def test_two_people_resolving_one_incident_at_once_resolve_it_once(runtime: Runtime) -> None:
+    import threading
+
+    assert runtime.run_line("/incident open Race", user="U1").ok
+    barrier = threading.Barrier(2)
+    results = []
+
+    def resolve() -> None:
+        barrier.wait()
+        results.append(runtime.run_line("/incident resolve 1", user="U1"))
+
+    threads = [threading.Thread(target=resolve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.ok for r in results) == [False, True]
+    assert any("already resolved" in r.reply for r in results)
+    with runtime.factory() as s:
+        from storage import incidents
+
+        inc = incidents.get(s, number=1)
+        assert inc is not None
+        assert [u.status for u in inc.updates] == ["investigating", "resolved"]
