@@ -76,16 +76,17 @@ class Runtime:
     def run(self, command: str, text: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run one slash command, then let the page and others know if it changed anything."""
         result = execute(self.factory, self.context(user, tz=tz), command, text)
-        self._changed(result)
+        self.notify_changed(result)
         return result
 
     def run_line(self, line: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run a line as typed in the shell: `/incident open …`."""
         result = execute_line(self.factory, self.context(user, tz=tz), line)
-        self._changed(result)
+        self.notify_changed(result)
         return result
 
-    def _changed(self, result: Result) -> None:
+    def notify_changed(self, result: Result) -> None:
+        """Tell the page, the announcements and anyone else listening that state changed."""
         if not result.changed:
             return
         for hook in self.after_change:

@@ -42,7 +42,7 @@ DEFAULT_REOPENED = "This incident has been reopened."
 
 def get_incident(session: Session, number: int, usage: str) -> Incident:
     """The incident with this number, or an error that says what there is instead."""
-    incident = store.get(session, number=number)
+    incident = store.get(session, number=number, for_update=True)
     if incident is None:
         raise CommandError(f"There is no incident #{number}. See /incident list.", usage)
     if incident.kind != Kind.INCIDENT:
@@ -321,7 +321,7 @@ def edit_update(
     """Fix the text of an update (numbered from 1, oldest first); audited."""
     usage = words.USAGE[f"{kind.value} show"]
     authorise(ctx, action=f"{kind.value}.edit", target=f"#{number}")
-    incident = store.get(session, number=number)
+    incident = store.get(session, number=number, for_update=True)
     if incident is None or incident.kind != kind:
         raise CommandError(f"There is no {kind.value} #{number}.", usage)
     if not 1 <= update <= len(incident.updates):

@@ -54,7 +54,7 @@ EVENTS = {
 
 def get_maintenance(session: Session, number: int, usage: str) -> Incident:
     """The maintenance with this number, or an error that says what there is instead."""
-    found = store.get(session, number=number)
+    found = store.get(session, number=number, for_update=True)
     if found is None:
         raise CommandError(f"There is no maintenance #{number}. See /maintenance list.", usage)
     if found.kind != Kind.MAINTENANCE:

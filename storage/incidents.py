@@ -36,9 +36,16 @@ _LOAD = (
 )
 
 
-def get(session: Session, *, number: int) -> Incident | None:
-    """The incident or maintenance with this number, with its updates loaded."""
+def get(session: Session, *, number: int, for_update: bool = False) -> Incident | None:
+    """The incident or maintenance with this number, with its updates loaded.
+
+    With `for_update` the row is locked until the transaction ends (PostgreSQL;
+    SQLite's BEGIN IMMEDIATE already serialises writers) and re-read, so two
+    writers changing one incident at once act one after the other on fresh state.
+    """
     stmt = select(Incident).where(Incident.number == number).options(*_LOAD)
+    if for_update:
+        stmt = stmt.with_for_update(of=Incident).execution_options(populate_existing=True)
     return session.scalars(stmt).first()
 
 
@@ -136,6 +143,8 @@ def add_update(
 
     incident.status = status
     incident.updated_at = now
+    incident.nudged_at = None  # a new update ends a quiet spell
+    incident.nudge_count = 0
     if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
         incident.monitoring_at = display_at
     if is_closed(kind, status):

@@ -135,6 +135,10 @@ class Incident(Base):
     auto: Mapped[bool] = mapped_column(Boolean, default=True)
     # When a maintenance began, the states its components had, to restore.
     restore_states: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Reminders already sent, so a job that runs twice (or in two processes) sends one.
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    nudge_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     updates: Mapped[list[IncidentUpdate]] = relationship(
         back_populates="incident", order_by="IncidentUpdate.id", cascade="all, delete-orphan"
@@ -259,6 +263,16 @@ class OutboxEntry(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Given up on (a permanent Slack error, or too many attempts): no longer
+    # pending, and no longer holding back the entries after it.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A deliverer's lease: the entry is theirs until then (a crashed deliverer's
+    # lease runs out and another takes over). Claimed with a conditional UPDATE.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    # The ts of the message this entry posted (thread reply or channel message),
+    # recorded as soon as it is sent, so a retry never posts it twice.
+    message_ts: Mapped[str | None] = mapped_column(String(40))
 
 
 class Announcement(Base):
