@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE_URL = "sqlite:///statusbot.db"
@@ -36,6 +37,11 @@ class Settings:
     maintenance_notice: timedelta = timedelta(minutes=60)
     scheduler: bool = True
     api_token: str | None = None
+    # Publishing to S3-compatible storage (bot/s3.py): on when s3_bucket is set.
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -66,6 +72,7 @@ class Settings:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise SettingsError(f"PORT={port_text!r} is not a port number (1 to 65535).")
         page_url = (get("STATUSBOT_PAGE_URL") or f"http://localhost:{port_text}").rstrip("/")
+        s3_bucket, s3_prefix, s3_endpoint_url, s3_region = _s3_settings(get)
         return cls(
             database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -91,7 +98,80 @@ class Settings:
             scheduler=(get("STATUSBOT_SCHEDULER") or "on").lower()
             not in ("off", "0", "false", "no"),
             api_token=get("STATUSBOT_API_TOKEN"),
+            s3_bucket=s3_bucket,
+            s3_prefix=s3_prefix,
+            s3_endpoint_url=s3_endpoint_url,
+            s3_region=s3_region,
         )
+
+
+_S3_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+_S3_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _s3_settings(
+    get: Callable[[str], str | None],
+) -> tuple[str | None, str, str | None, str | None]:
+    """(bucket, prefix, endpoint URL, region); all unset unless STATUSBOT_S3_BUCKET is set."""
+    bucket = get("STATUSBOT_S3_BUCKET")
+    prefix_text = get("STATUSBOT_S3_PREFIX")
+    endpoint_url = get("STATUSBOT_S3_ENDPOINT_URL")
+    region = get("STATUSBOT_S3_REGION")
+    if bucket is None:
+        for name, value in (
+            ("STATUSBOT_S3_PREFIX", prefix_text),
+            ("STATUSBOT_S3_ENDPOINT_URL", endpoint_url),
+            ("STATUSBOT_S3_REGION", region),
+        ):
+            if value is not None:
+                raise SettingsError(
+                    f"{name} is set but STATUSBOT_S3_BUCKET is not; set the bucket to publish "
+                    f"to S3, or unset {name}."
+                )
+        return None, "", None, None
+    if not _S3_BUCKET.fullmatch(bucket):
+        raise SettingsError(
+            f"STATUSBOT_S3_BUCKET={bucket!r} is not a bucket name; give the bare name "
+            "(my-status-page), without s3:// or a path; put a path in STATUSBOT_S3_PREFIX."
+        )
+    try:
+        prefix = normalise_s3_prefix(prefix_text or "")
+    except ValueError as exc:
+        raise SettingsError(f"STATUSBOT_S3_PREFIX={prefix_text!r}: {exc}") from exc
+    if endpoint_url is not None:
+        if not _is_http_url(endpoint_url):
+            raise SettingsError(
+                f"STATUSBOT_S3_ENDPOINT_URL={endpoint_url!r} is not an http(s) URL; write it "
+                "like https://ACCOUNT.r2.cloudflarestorage.com or http://127.0.0.1:9000."
+            )
+        endpoint_url = endpoint_url.rstrip("/")
+    if region is not None and not _S3_REGION.fullmatch(region):
+        raise SettingsError(
+            f"STATUSBOT_S3_REGION={region!r} is not a region name; write it like eu-west-1 "
+            "(or auto for Cloudflare R2)."
+        )
+    return bucket, prefix, endpoint_url, region
+
+
+def _is_http_url(text: str) -> bool:
+    parsed = urlsplit(text)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError when the port is not a number
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
+def normalise_s3_prefix(text: str) -> str:
+    """'status', '/status/' and 'status/' all become 'status/'; '' stays ''."""
+    parts = [part for part in text.strip().split("/") if part]
+    for part in parts:
+        if part in (".", "..") or "\\" in part or not part.isprintable():
+            raise ValueError(
+                "a key prefix is folder names separated by /, without '.', '..', "
+                "backslashes or control characters"
+            )
+    return "".join(part + "/" for part in parts)
 
 
 def _ids(text: str | None) -> list[str]:

@@ -275,7 +275,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("update_component_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_update_component_changes_update_id"))

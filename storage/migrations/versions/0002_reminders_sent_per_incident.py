@@ -29,10 +29,8 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_column("nudge_count")
         batch_op.drop_column("nudged_at")
         batch_op.drop_column("notice_sent_at")
-
