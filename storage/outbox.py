@@ -40,10 +40,10 @@ def enqueue(
 
 
 def pending(session: Session, *, limit: int = 100) -> list[OutboxEntry]:
-    """Undelivered notifications, oldest first."""
+    """Notifications still to deliver (not delivered, not given up on), oldest first."""
     stmt = (
         select(OutboxEntry)
-        .where(OutboxEntry.delivered_at.is_(None))
+        .where(OutboxEntry.delivered_at.is_(None), OutboxEntry.failed_at.is_(None))
         .order_by(OutboxEntry.id)
         .limit(limit)
     )

@@ -25,6 +25,7 @@ class Call:
     params: dict[str, Any]
     at: float
     status: int  # the HTTP status the fake answered with
+    ok: bool = True  # what the answer's "ok" said (False for an injected Slack error)
 
 
 @dataclass
@@ -73,7 +74,9 @@ class FakeSlack:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -83,8 +86,15 @@ class FakeSlack:
             self._server.server_close()
             self._server = None
 
-    def fail(self, method: str, *, status: int = 500, times: int = 1,
-             retry_after: int | None = None, error: str | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> None:
         """Make the next `times` calls of `method` fail this way."""
         with self._lock:
             for _ in range(times):
@@ -93,16 +103,20 @@ class FakeSlack:
     def calls_to(self, method: str, *, ok_only: bool = True) -> list[Call]:
         """Recorded calls of one method (by default only those answered with success)."""
         with self._lock:
-            return [
-                c for c in self.calls if c.method == method and (not ok_only or c.status == 200)
-            ]
+            return [c for c in self.calls if c.method == method and (not ok_only or c.ok)]
+
+    def reset(self) -> None:
+        """Forget recorded calls and pending failures (for a server shared by several tests)."""
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
 
     def counts(self) -> dict[str, int]:
         """Successful calls per method."""
         out: dict[str, int] = defaultdict(int)
         with self._lock:
             for c in self.calls:
-                if c.status == 200:
+                if c.ok:
                     out[c.method] += 1
         return dict(out)
 
@@ -141,22 +155,27 @@ class FakeSlack:
             _send(request, failure.status, body, headers)
             return
         if failure is not None:
-            self._record(method, params, 200)
+            self._record(method, params, 200, ok=False)
             _send(request, 200, {"ok": False, "error": failure.error})
             return
         self._record(method, params, 200)
         _send(request, 200, self._answer(method, params))
 
-    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
+    def _record(self, method: str, params: dict[str, Any], status: int, *, ok: bool = True) -> None:
         with self._lock:
-            self.calls.append(Call(method, params, time.monotonic(), status))
+            self.calls.append(Call(method, params, time.monotonic(), status, ok and status == 200))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             with self._lock:
                 ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
-            return {"ok": True, "channel": params.get("channel"), "ts": ts,
-                    "message_ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+            return {
+                "ok": True,
+                "channel": params.get("channel"),
+                "ts": ts,
+                "message_ts": ts,
+                "message": {"text": params.get("text"), "ts": ts},
+            }
         if method.startswith("views."):
             return {"ok": True, "view": {"id": "V0FAKE", **_maybe_json(params.get("view"))}}
         if method == "usergroups.users.list":
@@ -166,8 +185,13 @@ class FakeSlack:
             zone = self.user_zones.get(user, "UTC")
             return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
         if method == "auth.test":
-            return {"ok": True, "user_id": "U0BOT", "team_id": "T0TEAM", "bot_id": "B0BOT",
-                    "url": "https://example.slack.com/"}
+            return {
+                "ok": True,
+                "user_id": "U0BOT",
+                "team_id": "T0TEAM",
+                "bot_id": "B0BOT",
+                "url": "https://example.slack.com/",
+            }
         return {"ok": True}
 
 

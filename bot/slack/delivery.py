@@ -1,0 +1,642 @@
+"""Delivering the outbox to Slack: one announcement per incident and channel, kept current.
+
+Commands write outbox rows in the same transaction as their change; this module
+sends them. Per channel, an incident's or maintenance's first entry posts its
+announcement (its ts kept in `Announcement`); later entries edit it in place
+(`chat.update`, rendered from the current state) and post their update as a
+reply in its thread, broadcast to the channel when it closes the incident.
+`component.changed` is a plain channel message; reminders (`incident.stale`,
+`maintenance.notice`, or any incident event with a `text` payload) are thread
+replies.
+
+Guarantees, and how:
+
+- In order per incident and channel: an entry waits while an older entry of
+  the same incident and channel is undelivered (also while that one waits for
+  its retry); an entry given up on (`failed_at`) no longer holds the others.
+  Entries without an incident (component changes) are ordered per channel.
+- Once per channel: a deliverer claims an entry with a conditional UPDATE that
+  sets a lease (`claimed_until`, `claimed_by`); only one claim can succeed, on
+  SQLite and on PostgreSQL. Every Slack call renews the lease first, and every
+  write after one checks the lease is still ours. A crashed deliverer's lease
+  runs out and another resumes its entries.
+- Idempotent steps: the announcement's ts is committed as soon as it is
+  posted, before the thread reply, so a retry edits it instead of posting it
+  again; the reply is committed with the entry's delivery.
+- Failures: 429 → the entry waits `Retry-After` and this deliverer sends
+  nothing for that long; transient errors → exponential backoff with jitter,
+  given up after `max_attempts`; permanent errors → given up at once. Either
+  way `last_error` says why.
+
+The gap no outbox can close without Slack's help: when Slack accepts a
+message but the answer is lost (or this process dies before it commits the
+ts), the retry posts it again. Slack has no idempotency key for
+chat.postMessage. The window is one round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from bot.runtime import Runtime
+from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
+from renderers import slack as render
+from storage.db import transaction
+from storage.models import Announcement, Incident, IncidentUpdate, OutboxEntry
+from storage.snapshot import AffectedView, ChangeView, IncidentView, UpdateView
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+COMPONENT_EVENT = "component.changed"
+# Events whose update is also posted as a reply in the announcement's thread.
+REPLY_EVENTS = frozenset(
+    {
+        "incident.updated",
+        "incident.resolved",
+        "incident.reopened",
+        "maintenance.updated",
+        "maintenance.started",
+        "maintenance.completed",
+        "maintenance.cancelled",
+    }
+)
+# Replies the whole channel should see, not only the thread: an incident that
+# closes or comes back, and a maintenance that is about to start, starts or ends.
+BROADCAST_EVENTS = frozenset(
+    {
+        "incident.resolved",
+        "incident.reopened",
+        "maintenance.notice",
+        "maintenance.started",
+        "maintenance.completed",
+        "maintenance.cancelled",
+    }
+)
+# Events that change nothing shown in the announcement: no edit needed.
+NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice"})
+
+BACKOFF_BASE = 2.0  # seconds before the first retry of a transient failure
+BACKOFF_CAP = 300.0
+MAX_ATTEMPTS = 20  # transient failures before an entry is given up (30 to 60 minutes)
+LEASE = timedelta(minutes=2)  # well above a few Slack round trips (15 s timeout each)
+RECORD_TRIES = 3
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class LostClaim(RuntimeError):
+    """Another deliverer holds the entry now (our lease ran out): stop touching it."""
+
+
+class Unrecorded(RuntimeError):
+    """Slack took a message but the database would not record it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One outbox entry and everything needed to send it, read in one transaction."""
+
+    id: int
+    channel: str
+    event: str
+    incident_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    view: IncidentView | None
+    update: UpdateView | None
+    announcement_ts: str | None
+    superseded: bool  # a newer entry of the same incident and channel will edit it anyway
+
+
+class Deliverer:
+    """Drains the outbox to Slack; safe to run in many threads and processes at once."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        gateway: SlackGateway,
+        *,
+        page_url: str,
+        tz: tzinfo,
+        clock: Clock = system_clock,
+        max_attempts: int = MAX_ATTEMPTS,
+        lease: timedelta = LEASE,
+        jitter: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.factory = factory
+        self.gateway = gateway
+        self.page_url = page_url
+        self.tz = tz
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.jitter = jitter
+        self.sleep = sleep
+        self.paused_until: datetime | None = None
+        self._lock = threading.Lock()
+        self._renewed: dict[str, datetime] = {}  # claim token → when its lease was set
+
+    # -- the loop -----------------------------------------------------------------------
+    def deliver_pending(self, limit: int = 50) -> int:
+        """Send what is due, oldest first, up to `limit` entries; the number delivered."""
+        delivered = 0
+        tried: set[int] = set()
+        while len(tried) < limit and not self.paused():
+            due = [i for i in self._due(limit) if i not in tried]
+            if not due:
+                break
+            for entry_id in due:
+                if len(tried) >= limit or self.paused():
+                    break
+                tried.add(entry_id)
+                token = self._claim(entry_id)
+                if token is None:
+                    continue
+                self._renewed[token] = self.clock()
+                try:
+                    delivered += self._deliver(entry_id, token)
+                finally:
+                    self._renewed.pop(token, None)
+        return delivered
+
+    def paused(self) -> bool:
+        """Whether a 429 told us to send nothing for now."""
+        with self._lock:
+            return self.paused_until is not None and self.clock() < self.paused_until
+
+    def _pause(self, seconds: float) -> None:
+        with self._lock:
+            until = self.clock() + timedelta(seconds=seconds)
+            if self.paused_until is None or until > self.paused_until:
+                self.paused_until = until
+
+    # -- queries ------------------------------------------------------------------------
+    def _ready(self, now: datetime) -> list[Any]:
+        """Conditions for an entry that may be sent now: due, unclaimed, first in line."""
+        older = aliased(OutboxEntry)
+        ahead = (
+            exists()
+            .where(
+                older.channel == OutboxEntry.channel,
+                older.id < OutboxEntry.id,
+                older.delivered_at.is_(None),
+                older.failed_at.is_(None),
+                or_(
+                    older.incident_id == OutboxEntry.incident_id,
+                    and_(older.incident_id.is_(None), OutboxEntry.incident_id.is_(None)),
+                ),
+            )
+            .correlate(OutboxEntry)
+        )
+        return [
+            OutboxEntry.delivered_at.is_(None),
+            OutboxEntry.failed_at.is_(None),
+            OutboxEntry.next_attempt_at <= now,
+            or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
+            ~ahead,
+        ]
+
+    def _due(self, limit: int) -> list[int]:
+        with self.factory() as session:
+            stmt = (
+                select(OutboxEntry.id)
+                .where(*self._ready(self.clock()))
+                .order_by(OutboxEntry.id)
+                .limit(limit)
+            )
+            return list(session.scalars(stmt))
+
+    def _claim(self, entry_id: int) -> str | None:
+        """Take an entry with a conditional UPDATE; the claim token, or None if it is taken."""
+        token = secrets.token_hex(16)
+        now = self.clock()
+        with transaction(self.factory) as session:
+            result = session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry_id, *self._ready(now))
+                .values(claimed_until=now + self.lease, claimed_by=token)
+                .execution_options(synchronize_session=False)
+            )
+        return token if _rowcount(result) == 1 else None
+
+    def _load(self, session: Session, entry_id: int, token: str) -> _Job | None:
+        entry = session.get(OutboxEntry, entry_id)
+        if entry is None or entry.claimed_by != token or entry.delivered_at is not None:
+            return None
+        view: IncidentView | None = None
+        reply: UpdateView | None = None
+        ts: str | None = None
+        superseded = False
+        if entry.incident_id is not None:
+            incident = session.get(Incident, entry.incident_id)
+            view = incident_view(incident) if incident is not None else None
+            if view is not None and entry.update_id is not None:
+                row = session.get(IncidentUpdate, entry.update_id)
+                reply = next((u for u in view.updates if row and u.code == row.code), None)
+            ts = session.scalar(
+                select(Announcement.ts).where(
+                    Announcement.incident_id == entry.incident_id,
+                    Announcement.channel == entry.channel,
+                )
+            )
+            newer = aliased(OutboxEntry)
+            superseded = bool(
+                session.scalar(
+                    select(
+                        exists().where(
+                            newer.channel == entry.channel,
+                            newer.incident_id == entry.incident_id,
+                            newer.id > entry.id,
+                            newer.delivered_at.is_(None),
+                            newer.failed_at.is_(None),
+                            newer.event.not_in(NOTE_EVENTS),
+                        )
+                    )
+                )
+            )
+        return _Job(
+            id=entry.id,
+            channel=entry.channel,
+            event=entry.event,
+            incident_id=entry.incident_id,
+            payload=dict(entry.payload or {}),
+            attempts=entry.attempts,
+            view=view,
+            update=reply,
+            announcement_ts=ts,
+            superseded=superseded,
+        )
+
+    # -- one entry ----------------------------------------------------------------------
+    def _deliver(self, entry_id: int, token: str) -> bool:
+        """Send one claimed entry; whether it was delivered."""
+        try:
+            with self.factory() as session:
+                job = self._load(session, entry_id, token)
+        except Exception:
+            # Unreadable (a bug, or the database went away): leave the claim to
+            # run out, so it is tried again in a while rather than at once.
+            log.exception("Outbox entry %s could not be read", entry_id)
+            return False
+        if job is None:
+            return False
+        try:
+            if job.incident_id is None:
+                self._send_plain(job, token)
+            else:
+                self._send_incident(job, token)
+        except LostClaim:
+            log.error("Outbox entry %s was taken over by another deliverer mid-send", job.id)
+            return False
+        except Unrecorded:
+            # Slack has the message but we could not say so: keep the claim (it runs
+            # out after the lease) instead of sending it again straight away.
+            log.exception("Outbox entry %s was sent but could not be recorded", job.id)
+            return False
+        except RateLimited as exc:
+            log.warning("Slack rate limit on %s; pausing %gs", exc.method, exc.retry_after)
+            self._pause(exc.retry_after)
+            self._retry(job, token, exc, delay=exc.retry_after, counts=False)
+            return False
+        except Transient as exc:
+            self._retry(job, token, exc, delay=self._backoff(job.attempts + 1), counts=True)
+            return False
+        except Permanent as exc:
+            self._give_up(job, token, str(exc))
+            return False
+        except Exception as exc:
+            # A bug or a database hiccup must not stop the queue or lose the entry:
+            # it is retried with backoff like a transient error, then given up.
+            log.exception("Outbox entry %s failed unexpectedly", job.id)
+            error = SlackError("statusbot", f"{type(exc).__name__}: {exc}")
+            self._retry(job, token, error, delay=self._backoff(job.attempts + 1), counts=True)
+            return False
+        log.info("Delivered outbox entry %s (%s) to %s", job.id, job.event, job.channel)
+        return True
+
+    def _send_plain(self, job: _Job, token: str) -> None:
+        if job.event == COMPONENT_EVENT:
+            message = render.component_change(job.payload, page_url=self.page_url)
+        elif isinstance(job.payload.get("text"), str) and job.payload["text"].strip():
+            message = render.note(job.payload["text"], page_url=self.page_url)
+        else:
+            raise Permanent("statusbot", f"don't know how to announce {job.event!r}")
+        self._renew(job, token)
+        ts = self.gateway.post_message(job.channel, text=message["text"], blocks=message["blocks"])
+        self._finish(job, token, message_ts=ts)
+
+    def _send_incident(self, job: _Job, token: str) -> None:
+        view = job.view
+        if view is None:
+            raise Permanent("statusbot", f"incident {job.incident_id} no longer exists")
+        reply = self._reply(job, view)
+        ts = job.announcement_ts
+        if ts is None:
+            ts = self._post_announcement(job, token, view, delivered=reply is None)
+            if reply is None:
+                return
+        elif not job.superseded and job.event not in NOTE_EVENTS:
+            message = render.announcement(view, page_url=self.page_url, tz=self.tz)
+            self._renew(job, token)
+            try:
+                self.gateway.update_message(
+                    job.channel, ts, text=message["text"], blocks=message["blocks"]
+                )
+            except Permanent as exc:
+                if exc.error != "message_not_found":
+                    raise
+                # Someone deleted the announcement: post a new one to keep current.
+                ts = self._post_announcement(job, token, view, delivered=reply is None)
+                if reply is None:
+                    return
+        if reply is None:
+            self._finish(job, token)
+            return
+        self._renew(job, token)
+        reply_ts = self.gateway.post_message(
+            job.channel,
+            text=reply["text"],
+            blocks=reply["blocks"],
+            thread_ts=ts,
+            reply_broadcast=job.event in BROADCAST_EVENTS,
+        )
+        self._finish(job, token, message_ts=reply_ts)
+
+    def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
+        """The thread reply an entry posts, if any."""
+        if job.event in REPLY_EVENTS and job.update is not None:
+            return render.update_reply(view, job.update, tz=self.tz, page_url=self.page_url)
+        text = job.payload.get("text")
+        if isinstance(text, str) and text.strip():
+            return render.note(text, page_url=render.incident_url(self.page_url, view.number))
+        return None
+
+    def _post_announcement(
+        self, job: _Job, token: str, view: IncidentView, *, delivered: bool
+    ) -> str:
+        """Post the announcement and commit its ts at once (with the delivery, if that's all)."""
+        message = render.announcement(view, page_url=self.page_url, tz=self.tz)
+        self._renew(job, token)
+        ts = self.gateway.post_message(job.channel, text=message["text"], blocks=message["blocks"])
+        incident_id = job.incident_id
+        assert incident_id is not None
+
+        def record(session: Session) -> None:
+            self._mark(
+                session, job, token, delivered=delivered, message_ts=ts if delivered else None
+            )
+            found = session.scalar(
+                select(Announcement).where(
+                    Announcement.incident_id == incident_id,
+                    Announcement.channel == job.channel,
+                )
+            )
+            if found is None:
+                session.add(
+                    Announcement(
+                        incident_id=incident_id,
+                        channel=job.channel,
+                        ts=ts,
+                        created_at=self.clock(),
+                    )
+                )
+            else:
+                found.ts = ts
+
+        self._record(record)
+        return ts
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _mark(
+        self,
+        session: Session,
+        job: _Job,
+        token: str,
+        *,
+        delivered: bool,
+        message_ts: str | None = None,
+    ) -> None:
+        """Record progress on a claimed entry; LostClaim if it isn't ours any more."""
+        now = self.clock()
+        values: dict[str, Any] = {"claimed_until": now + self.lease}
+        if delivered:
+            values = {
+                "delivered_at": now,
+                "claimed_until": None,
+                "claimed_by": None,
+                "message_ts": message_ts,
+            }
+        result = session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == job.id, OutboxEntry.claimed_by == token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            raise LostClaim(job.id)
+
+    def _renew(self, job: _Job, token: str) -> None:
+        """Before a Slack call: make sure the lease is still ours and has time left."""
+        now = self.clock()
+        if now - self._renewed.get(token, now - self.lease) < self.lease / 2:
+            return  # claimed or renewed moments ago: no need to ask the database
+        with transaction(self.factory) as session:
+            self._mark(session, job, token, delivered=False)
+        self._renewed[token] = now
+
+    def _finish(self, job: _Job, token: str, *, message_ts: str | None = None) -> None:
+        self._record(
+            lambda session: self._mark(session, job, token, delivered=True, message_ts=message_ts)
+        )
+
+    def _record(self, write: Callable[[Session], None]) -> None:
+        """Commit what a Slack call did, trying hard: a failure here means a resend."""
+        for attempt in range(RECORD_TRIES):
+            try:
+                with transaction(self.factory) as session:
+                    write(session)
+                return
+            except DBAPIError as exc:
+                if attempt + 1 == RECORD_TRIES:
+                    raise Unrecorded(str(exc)) from exc
+                log.warning("Recording a sent message failed (%s); trying again", exc)
+                self.sleep(0.5 * (attempt + 1))
+
+    def _retry(self, job: _Job, token: str, exc: SlackError, *, delay: float, counts: bool) -> None:
+        """Put the entry back for later; give it up after too many transient failures."""
+        attempts = job.attempts + (1 if counts else 0)
+        if attempts >= self.max_attempts:
+            self._give_up(job, token, f"{exc} (gave up after {attempts} attempts)", attempts)
+            return
+        log.warning("Outbox entry %s: %s; retrying in %.1fs", job.id, exc, delay)
+        self._release(
+            job,
+            token,
+            attempts=attempts,
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
+            last_error=str(exc),
+        )
+
+    def _give_up(self, job: _Job, token: str, error: str, attempts: int | None = None) -> None:
+        log.error("Outbox entry %s (%s to %s) failed: %s", job.id, job.event, job.channel, error)
+        self._release(
+            job,
+            token,
+            attempts=job.attempts + 1 if attempts is None else attempts,
+            failed_at=self.clock(),
+            last_error=error,
+        )
+
+    def _release(self, job: _Job, token: str, **values: Any) -> None:
+        with transaction(self.factory) as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == job.id, OutboxEntry.claimed_by == token)
+                .values(claimed_until=None, claimed_by=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter: about 2s, 4s, 8s … up to 5 minutes."""
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempts - 1))
+        return max(1.0, ceiling * (0.5 + self.jitter() / 2))
+
+
+class DeliveryWorker:
+    """A background thread that delivers when poked and every few seconds otherwise."""
+
+    def __init__(self, deliverer: Deliverer, *, interval: float = 2.0, batch: int = 50) -> None:
+        self.deliverer = deliverer
+        self.interval = interval
+        self.batch = batch
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DeliveryWorker:
+        """Start the thread; it drains what is pending at once (a restart resumes)."""
+        if self._thread is None:
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="slack-delivery", daemon=True)
+            self._thread.start()
+        return self
+
+    def poke(self, *_: object) -> None:
+        """Deliver soon: there is something new (fits `Runtime.after_change`)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the entry in hand, then stop and join the thread."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            delivered = 0
+            try:
+                delivered = self.deliverer.deliver_pending(self.batch)
+            except Exception:
+                # The database may be away for a moment; the thread must outlive that.
+                log.exception("Slack delivery pass failed; trying again shortly")
+            if delivered >= self.batch:
+                continue  # more may be waiting
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+
+def start_delivery(
+    runtime: Runtime, gateway: SlackGateway, *, interval: float = 2.0
+) -> DeliveryWorker:
+    """Deliver the runtime's outbox in a background thread, poked after every change."""
+    deliverer = Deliverer(
+        runtime.factory,
+        gateway,
+        page_url=runtime.settings.page_url,
+        tz=runtime.settings.tz,
+    )
+    worker = DeliveryWorker(deliverer, interval=interval)
+    runtime.after_change.append(worker.poke)
+    return worker.start()
+
+
+def incident_view(incident: Incident) -> IncidentView:
+    """One incident or maintenance as frozen values, updates newest first."""
+    # Mirrors storage.snapshot's former `incident_view`; the delivery needs one
+    # incident, not a whole snapshot. Swap back when storage offers it again.
+    components = tuple(
+        AffectedView(
+            code=a.component.code,
+            name=a.component.name,
+            status=a.component.status,
+            group_code=a.component.group.code if a.component.group else None,
+            position=a.component.position,
+            showcase=a.component.showcase,
+            description=a.component.description,
+            created_at=a.component.created_at,
+            updated_at=a.component.updated_at,
+            start_date=a.component.start_date,
+        )
+        for a in sorted(incident.affected, key=lambda a: a.id)
+    )
+    updates = tuple(
+        UpdateView(
+            code=u.code,
+            status=u.status,
+            body=u.body,
+            display_at=u.display_at,
+            created_at=u.created_at,
+            updated_at=u.updated_at,
+            deliver_notifications=u.deliver_notifications,
+            changes=tuple(
+                ChangeView(
+                    code=ch.component.code,
+                    name=ch.component.name,
+                    old_status=ch.old_status,
+                    new_status=ch.new_status,
+                )
+                for ch in u.changes
+            ),
+        )
+        for u in sorted(incident.updates, key=lambda u: (u.display_at, u.id), reverse=True)
+    )
+    return IncidentView(
+        number=incident.number,
+        kind=incident.kind,
+        title=incident.title,
+        status=incident.status,
+        impact=incident.impact,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        started_at=incident.started_at,
+        monitoring_at=incident.monitoring_at,
+        resolved_at=incident.resolved_at,
+        scheduled_for=incident.scheduled_for,
+        scheduled_until=incident.scheduled_until,
+        auto=incident.auto,
+        components=components,
+        updates=updates,
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
