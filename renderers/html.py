@@ -1,0 +1,599 @@
+"""The public page as HTML: index.html, incidents/N.html and history.html.
+
+Pure functions of a `Snapshot`. Python shapes the values (which day an incident
+stands under, what a bar's tooltip says); the Jinja2 templates in
+`renderers/templates` only lay them out. Everything is escaped unless it is
+`Markup` made here or by `render_markdown`. The page needs no JavaScript, loads
+nothing from anywhere (its CSS is inlined) and links relatively, so it works
+from any prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from renderers.charts import render_chart_svg
+from renderers.markdown import render_markdown
+from renderers.timefmt import (
+    day_label,
+    day_tag,
+    days_back,
+    local_day,
+    month_label,
+    time_tag,
+    window_tag,
+)
+from storage.rules import (
+    COMPONENT_LABELS,
+    SEVERITY,
+    STATUS_LABELS,
+    ComponentStatus,
+    Kind,
+)
+from storage.snapshot import (
+    ComponentView,
+    GroupView,
+    IncidentRef,
+    IncidentView,
+    MetricView,
+    Snapshot,
+    UpdateView,
+    UptimeDay,
+)
+
+PAST_DAYS = 15
+
+# One-letter classes keep 90 bars a component small: the CSS gives them colour.
+STATUS_CLASS: dict[str, str] = {
+    ComponentStatus.OPERATIONAL: "o",
+    ComponentStatus.DEGRADED: "d",
+    ComponentStatus.PARTIAL: "p",
+    ComponentStatus.MAJOR: "m",
+    ComponentStatus.MAINTENANCE: "u",
+}
+NO_DATA_CLASS = "n"
+
+IMPACT_LABELS: dict[str, str] = {
+    "none": "No impact",
+    "minor": "Minor",
+    "major": "Major",
+    "critical": "Critical",
+    "maintenance": "Maintenance",
+}
+
+CHART_VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("day", "Day", "last 24 hours"),
+    ("week", "Week", "last 7 days"),
+    ("month", "Month", "last 30 days"),
+)
+
+# The favicon is a dot in the banner's colour.
+FAVICON: dict[str, str] = {
+    "none": "147a3b",
+    "minor": "d99a00",
+    "major": "e0701f",
+    "critical": "c2271f",
+    "maintenance": "1d5fb8",
+}
+
+# ---------------------------------------------------------------- view values
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One day of an uptime strip, as its tooltip tells it."""
+
+    cls: str
+    day: date
+    lines: tuple[str, ...]  # empty: nothing beyond "No downtime recorded" / "No data"
+    incidents: tuple[IncidentRef, ...]
+
+    @property
+    def label(self) -> str:
+        return _day_label(self.day)
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """A component's (or a group's) 90 days of bars and the percentage under them."""
+
+    label: str
+    bars: tuple[Bar, ...]
+    uptime: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A component as the page lists it."""
+
+    code: str
+    name: str
+    description: str | None
+    status: str
+    strip: Strip | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    code: str
+    name: str
+    status: str
+    open: bool
+    strip: Strip | None
+    members: tuple[Row, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PastDay:
+    day: date
+    today: bool
+    items: tuple[IncidentView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    label: str
+    items: tuple[IncidentView, ...]
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def component_label(status: str) -> str:
+    """'partial_outage' → 'Partial Outage'."""
+    try:
+        return COMPONENT_LABELS[ComponentStatus(status)]
+    except ValueError:
+        return status.replace("_", " ").title()
+
+
+def status_label(status: str) -> str:
+    """'in_progress' → 'In progress'."""
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def uptime_text(uptime: float | None) -> str:
+    """'99.99 % uptime', never rounded up to 100 while anything was down."""
+    if uptime is None:
+        return "No data"
+    if uptime >= 1:
+        return "100.0 % uptime"
+    hundredths = int(uptime * 10_000)  # floor: 99.996 % shows as 99.99 %
+    return f"{hundredths // 100}.{hundredths % 100:02d} % uptime"
+
+
+def minutes_text(minutes: int) -> str:
+    """'45 min', '2 h 5 min', '3 h'."""
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+_FIRST_P = re.compile(r"^\s*<p>")
+
+
+def update_html(update: UpdateView) -> Markup:
+    """'<strong>Status</strong> - body' with the status inside the body's first paragraph."""
+    lead = Markup("<strong>{}</strong> - ").format(status_label(update.status))
+    body = render_markdown(update.body)
+    match = _FIRST_P.match(body)
+    if match:
+        return Markup("<p>") + lead + Markup(body[match.end() :])
+    return Markup("<p>") + lead.rstrip(" -") + Markup("</p>") + body
+
+
+_day_label = lru_cache(maxsize=4096)(day_label)
+
+
+# ---------------------------------------------------------------- hot loops
+#
+# A big page has thousands of bars and history lines; these two build their
+# markup with f-strings (every outside value through `escape`), several times
+# faster than a template loop. History lines are cached by everything they show,
+# so re-rendering the history after one change formats one line.
+
+
+def strip_html(strip: Strip, root: str) -> Markup:
+    """A strip of uptime bars: `<li class=p tabindex=0>` per day, its tooltip inside."""
+    parts = [f'<ol class="bars" aria-label="{escape(strip.label)}">']
+    for b in strip.bars:
+        if b.lines or b.incidents:
+            lines = "".join(f"<p>{escape(line)}</p>" for line in b.lines)
+            refs = "".join(
+                f'<p><a class="i-{escape(r.impact)}" href="{root}incidents/{r.number}.html">'
+                f"{escape(r.title)}</a></p>"
+                for r in b.incidents
+            )
+            parts.append(
+                f"<li class={b.cls} tabindex=0><div class=x>{b.label}{lines}{refs}</div></li>"
+            )
+        else:
+            parts.append(f"<li class={b.cls} tabindex=0><i>{b.label}</i></li>")
+    parts.append("</ol>")
+    days = len(strip.bars)
+    parts.append(
+        f'<p class="ux"><span class="d90">{days} days ago</span>'
+        f'<span class="d30">30 days ago</span><span class="pc">{strip.uptime}</span>'
+        "<span>Today</span></p>"
+    )
+    return Markup("".join(parts))
+
+
+def history_line(item: IncidentView, tz: tzinfo) -> Markup:
+    """One line of history.html: title link, status, when."""
+    return _history_line(
+        item.number,
+        item.title,
+        item.impact,
+        item.status,
+        item.closed,
+        item.started_at,
+        item.resolved_at,
+        item.last_update_at,
+        item.scheduled_for,
+        item.scheduled_until,
+        tz,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _history_line(
+    number: int,
+    title: str,
+    impact: str,
+    status: str,
+    closed: bool,
+    started_at: datetime,
+    resolved_at: datetime | None,
+    last_update_at: datetime,
+    scheduled_for: datetime | None,
+    scheduled_until: datetime | None,
+    tz: tzinfo,
+) -> Markup:
+    if scheduled_for is not None:
+        when = window_tag(scheduled_for, scheduled_until, tz)
+    elif closed:
+        when = window_tag(started_at, resolved_at or last_update_at, tz)
+    else:
+        when = Markup("Since ") + time_tag(started_at, tz)
+    return Markup(
+        f'<li><a class="i-{escape(impact)}" href="incidents/{number}.html">{escape(title)}</a> '
+        f'<span class="hs">{escape(status_label(status))}</span> '
+        f'<span class="hw">{when}</span></li>'
+    )
+
+
+# ---------------------------------------------------------------- shaping
+
+
+def _bar(day: UptimeDay) -> Bar:
+    if day.uptime is None or day.worst is None:
+        return Bar(NO_DATA_CLASS, day.day, (), ())
+    lines = _downtime_lines(day)
+    cls = STATUS_CLASS.get(day.worst, NO_DATA_CLASS)
+    if cls == "o" and not day.incidents and not lines:
+        return Bar(cls, day.day, (), ())
+    return Bar(cls, day.day, lines or (_quiet_line(day.worst),), day.incidents)
+
+
+def _downtime_lines(day: UptimeDay) -> tuple[str, ...]:
+    lines = []
+    if day.major_minutes:
+        lines.append(f"Major outage {minutes_text(day.major_minutes)}")
+    if day.partial_minutes:
+        lines.append(f"Partial outage {minutes_text(day.partial_minutes)}")
+    return tuple(lines)
+
+
+def _quiet_line(worst: str) -> str:
+    """What a day without outage minutes says."""
+    if worst == ComponentStatus.DEGRADED:
+        return "Degraded performance, no downtime"
+    if worst == ComponentStatus.MAINTENANCE:
+        return "Under maintenance, no downtime"
+    if worst in (ComponentStatus.PARTIAL, ComponentStatus.MAJOR):
+        return f"{component_label(worst)} under a minute"
+    return "No downtime recorded"
+
+
+def _strip(component: ComponentView) -> Strip | None:
+    if not component.uptime_days:
+        return None
+    return Strip(
+        label=f"{component.name}: uptime over the last {len(component.uptime_days)} days",
+        bars=tuple(_bar(d) for d in component.uptime_days),
+        uptime=uptime_text(component.uptime),
+    )
+
+
+def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
+    """The group's own bars: each day at its worst member, the mean of their uptimes."""
+    shown = [m for m in members if m.uptime_days]
+    if not shown:
+        return None
+    length = min(len(m.uptime_days) for m in shown)
+    bars: list[Bar] = []
+    for k in range(length):
+        days = [(m, m.uptime_days[len(m.uptime_days) - length + k]) for m in shown]
+        counted = [(m, d) for m, d in days if d.uptime is not None and d.worst is not None]
+        if not counted:
+            bars.append(Bar(NO_DATA_CLASS, days[0][1].day, (), ()))
+            continue
+        worst = max((d.worst for _, d in counted if d.worst), key=_severity)
+        lines: list[str] = []
+        for m, d in counted:
+            lines += [f"{m.name}: {line.lower()}" for line in _downtime_lines(d)]
+        refs: dict[int, IncidentRef] = {}
+        for _, d in counted:
+            for ref in d.incidents:
+                refs.setdefault(ref.number, ref)
+        cls = STATUS_CLASS.get(worst, NO_DATA_CLASS)
+        day = counted[0][1].day
+        if cls == "o" and not refs and not lines:
+            bars.append(Bar(cls, day, (), ()))
+        else:
+            bars.append(Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values())))
+    uptimes = [m.uptime for m in shown if m.uptime is not None]
+    return Strip(
+        label=f"{group.name}: uptime over the last {length} days",
+        bars=tuple(bars),
+        uptime=uptime_text(sum(uptimes) / len(uptimes) if uptimes else None),
+    )
+
+
+def _severity(status: str) -> int:
+    try:
+        return SEVERITY[ComponentStatus(status)]
+    except ValueError:
+        return -1
+
+
+def _visible(component: ComponentView) -> bool:
+    return not (component.only_show_if_degraded and component.status == "operational")
+
+
+def _row(component: ComponentView) -> Row:
+    return Row(
+        code=component.code,
+        name=component.name,
+        description=component.description or None,
+        status=component.status,
+        strip=_strip(component),
+    )
+
+
+def layout_rows(snapshot: Snapshot) -> list[Row | GroupRow]:
+    """The components section in page order, hidden components left out."""
+    rows: list[Row | GroupRow] = []
+    for item in snapshot.layout:
+        if isinstance(item, GroupView):
+            members = [c for c in item.components if _visible(c)]
+            if not members:
+                continue
+            rows.append(
+                GroupRow(
+                    code=item.code,
+                    name=item.name,
+                    status=item.status,
+                    open=any(c.status != "operational" for c in members),
+                    strip=_group_strip(item, members),
+                    members=tuple(_row(c) for c in members),
+                )
+            )
+        elif _visible(item):
+            rows.append(_row(item))
+    return rows
+
+
+def past_days(snapshot: Snapshot, days: int = PAST_DAYS) -> list[PastDay]:
+    """The last `days` local days, today first, each with what last changed on it."""
+    tz = snapshot.tz
+    today = local_day(snapshot.generated_at, tz)
+    first = today - timedelta(days=days - 1)
+    by_day: dict[date, list[IncidentView]] = {}
+    for item in snapshot.incidents + snapshot.maintenances:
+        day = local_day(item.last_update_at, tz)
+        if first <= day <= today:
+            by_day.setdefault(day, []).append(item)
+    out = []
+    for day in days_back(today, days):
+        items = sorted(by_day.get(day, ()), key=lambda i: (i.last_update_at, i.number))
+        out.append(PastDay(day=day, today=day == today, items=tuple(reversed(items))))
+    return out
+
+
+def started(item: IncidentView) -> datetime:
+    """When an incident began, or a maintenance is (was) due to begin."""
+    if item.kind == Kind.MAINTENANCE and item.scheduled_for is not None:
+        return item.scheduled_for
+    return item.started_at
+
+
+def months(snapshot: Snapshot) -> list[Month]:
+    """Every incident and maintenance, newest first, by local month of its start."""
+    tz = snapshot.tz
+    items = sorted(
+        snapshot.incidents + snapshot.maintenances,
+        key=lambda i: (started(i), i.number),
+        reverse=True,
+    )
+    out: list[Month] = []
+    current: str | None = None
+    bucket: list[IncidentView] = []
+    for item in items:
+        label = month_label(local_day(started(item), tz))
+        if label != current:
+            if current is not None:
+                out.append(Month(current, tuple(bucket)))
+            current, bucket = label, []
+        bucket.append(item)
+    if current is not None:
+        out.append(Month(current, tuple(bucket)))
+    return out
+
+
+def affected_text(snapshot: Snapshot, item: IncidentView) -> str:
+    """'Backend Processing (Imports and Exports, Segment calcluation), API'."""
+    groups = {g.code: g.name for g in snapshot.groups}
+    order: list[str | None] = []
+    names: dict[str | None, list[str]] = {}
+    for c in sorted(item.components, key=lambda c: c.position):
+        key = c.group_code if c.group_code in groups else None
+        if key is None:
+            order.append(None)
+            names.setdefault(None, []).append(c.name)
+            continue
+        if key not in names:
+            order.append(key)
+        names.setdefault(key, []).append(c.name)
+    parts: list[str] = []
+    loose = iter(names.get(None, []))
+    for key in order:
+        if key is None:
+            parts.append(next(loose))
+        else:
+            parts.append(f"{groups[key]} ({', '.join(names[key])})")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- environment
+
+
+def _minify_css(css: str) -> str:
+    """Comments and layout whitespace out; strings kept as written."""
+    out: list[str] = []
+    for k, part in enumerate(re.split(r"(\"[^\"]*\"|'[^']*')", css)):
+        if k % 2:
+            out.append(part)
+            continue
+        part = re.sub(r"/\*.*?\*/", "", part, flags=re.S)
+        part = re.sub(r"\s+", " ", part)
+        part = re.sub(r"\s*([{};,>])\s*", r"\1", part)
+        part = re.sub(r":\s+", ":", part)
+        out.append(part.replace(";}", "}"))
+    return "".join(out).strip()
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The one Jinja2 environment: autoescape everywhere, undefined names are errors."""
+    env = Environment(
+        loader=PackageLoader("renderers", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.globals.update(
+        component_label=component_label,
+        status_label=status_label,
+        impact_label=lambda impact: IMPACT_LABELS.get(impact, impact.title()),
+        status_class=lambda s: STATUS_CLASS.get(s, NO_DATA_CLASS),
+        day_tag=day_tag,
+        update_html=update_html,
+    )
+    env.filters["md"] = render_markdown
+    return env
+
+
+@lru_cache(maxsize=8)
+def stylesheet(name: str) -> Markup:
+    """The minified CSS for one kind of page: the shared rules and its own."""
+    loader = environment().loader
+    assert loader is not None
+    sources = [loader.get_source(environment(), f"{part}.css")[0] for part in ("base", name)]
+    return Markup(_minify_css("\n".join(sources)))
+
+
+def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
+    tz = snapshot.tz
+    page = snapshot.page
+    context = {
+        "css": stylesheet(name.removesuffix(".html")),
+        "page": page,
+        "snapshot": snapshot,
+        "root": root,
+        "t": lambda at, text=None: time_tag(at, tz, text),
+        "window": lambda a, b: window_tag(a, b, tz),
+        "affected": lambda item: affected_text(snapshot, item),
+        "started": started,
+        "history_line": lambda item: history_line(item, tz),
+        "strip_html": lambda strip: strip_html(strip, root),
+        "favicon": FAVICON.get(snapshot.status.indicator, FAVICON["none"]),
+        **values,
+    }
+    return environment().get_template(name).render(context)
+
+
+def _charts(metrics: Iterable[MetricView], tz: tzinfo) -> list[dict[str, Any]]:
+    out = []
+    for n, metric in enumerate(metrics):
+        views = []
+        for view, tab, span in CHART_VIEWS:
+            points = metric.series.get(view, ())
+            views.append(
+                {
+                    "view": view,
+                    "tab": tab,
+                    "svg": render_chart_svg(
+                        points,
+                        unit=metric.unit,
+                        tz=tz,
+                        width=600,
+                        height=180,
+                        title=f"{metric.name}, {span}",
+                        key=f"m{n}{view[0]}",
+                    ),
+                }
+            )
+        out.append({"metric": metric, "views": views})
+    return out
+
+
+# ---------------------------------------------------------------- public API
+
+
+def render_index(snapshot: Snapshot) -> str:
+    """index.html: banner, open incidents, maintenance, components, metrics, past incidents."""
+    return _render(
+        "index.html",
+        snapshot,
+        "",
+        rows=layout_rows(snapshot),
+        incidents=snapshot.unresolved_incidents,
+        active_maintenances=snapshot.active_maintenances,
+        upcoming_maintenances=snapshot.upcoming_maintenances,
+        charts=_charts(snapshot.metrics, snapshot.tz),
+        past=past_days(snapshot),
+    )
+
+
+def render_incident(snapshot: Snapshot, incident: IncidentView) -> str:
+    """incidents/N.html: one incident or maintenance with every update, newest first."""
+    return _render("incident.html", snapshot, "../", item=incident)
+
+
+def render_history(snapshot: Snapshot) -> str:
+    """history.html: every incident and maintenance, newest first, by month."""
+    return _render("history.html", snapshot, "", months=months(snapshot))
+
+
+def render_html(snapshot: Snapshot, *, incidents: Collection[int] | None = None) -> dict[str, str]:
+    """Relative path → HTML for the index, the history and incident pages (all, or those listed)."""
+    out = {"index.html": render_index(snapshot), "history.html": render_history(snapshot)}
+    wanted = None if incidents is None else frozenset(incidents)
+    for item in snapshot.incidents + snapshot.maintenances:
+        if wanted is None or item.number in wanted:
+            out[f"incidents/{item.number}.html"] = render_incident(snapshot, item)
+    return out

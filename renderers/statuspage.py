@@ -1,0 +1,229 @@
+"""Atlassian Statuspage's public API v2, field for field, from a snapshot.
+
+Existing Statuspage clients (status widgets, chat integrations, dashboards)
+read these files unchanged, so names, key order, nulls, enum values and the
+timestamp format follow what Statuspage itself serves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from storage.rules import Kind
+from storage.snapshot import (
+    AffectedView,
+    ComponentView,
+    GroupView,
+    IncidentView,
+    Snapshot,
+    UpdateView,
+)
+
+# Statuspage's incidents.json and scheduled-maintenances.json hold this many.
+RECENT_LIMIT = 50
+
+API_DIR = "api/v2"
+
+Json = dict[str, object]
+
+
+def render_api(snapshot: Snapshot) -> dict[str, str]:
+    """Every api/v2 file, as relative path -> JSON text."""
+    api = _Api(snapshot)
+    unresolved = sorted(snapshot.unresolved_incidents, key=_created_key, reverse=True)
+    recent = heapq.nlargest(RECENT_LIMIT, snapshot.incidents, key=_created_key)
+    scheduled = heapq.nlargest(RECENT_LIMIT, snapshot.maintenances, key=_scheduled_key)
+    upcoming = sorted(snapshot.upcoming_maintenances, key=_scheduled_key)
+    active = sorted(snapshot.active_maintenances, key=_scheduled_key, reverse=True)
+    # Statuspage's summary lists in-progress and upcoming work together, in time order.
+    in_summary = sorted((*active, *upcoming), key=_scheduled_key)
+    status: Json = {
+        "indicator": snapshot.status.indicator,
+        "description": snapshot.status.description,
+    }
+    components = api.components()
+    files: dict[str, Json] = {
+        "summary.json": {
+            "page": api.page,
+            "components": components,
+            "incidents": api.incidents(unresolved),
+            "scheduled_maintenances": api.incidents(in_summary),
+            "status": status,
+        },
+        "status.json": {"page": api.page, "status": status},
+        "components.json": {"page": api.page, "components": components},
+        "incidents.json": {"page": api.page, "incidents": api.incidents(recent)},
+        "incidents/unresolved.json": {"page": api.page, "incidents": api.incidents(unresolved)},
+        "scheduled-maintenances.json": {
+            "page": api.page,
+            "scheduled_maintenances": api.incidents(scheduled),
+        },
+        "scheduled-maintenances/upcoming.json": {
+            "page": api.page,
+            "scheduled_maintenances": api.incidents(upcoming),
+        },
+        "scheduled-maintenances/active.json": {
+            "page": api.page,
+            "scheduled_maintenances": api.incidents(active),
+        },
+    }
+    return {f"{API_DIR}/{name}": _dumps(body) for name, body in files.items()}
+
+
+def iso_timestamp(at: datetime, tz: ZoneInfo) -> str:
+    """A time as Statuspage writes it: milliseconds and the page's offset at that instant."""
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: renderers need aware times")
+    local = at.astimezone(tz)
+    text = local.isoformat(timespec="milliseconds")
+    # Statuspage (Rails) writes "Z" for pages kept in UTC, "+00:00" for zones like London.
+    if local.tzname() in ("UTC", "UCT"):
+        return text[:-6] + "Z"
+    return text
+
+
+def _dumps(body: Json) -> str:
+    # Compact, as Statuspage serves it: clients parse it, people pipe it through jq,
+    # and incidents.json stays small for the pollers that fetch it every minute.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _created_key(i: IncidentView) -> tuple[datetime, int]:
+    return (i.created_at, i.number)
+
+
+def _scheduled_key(m: IncidentView) -> tuple[datetime, int]:
+    return (m.scheduled_for or m.created_at, m.number)
+
+
+class _Api:
+    """Turns snapshot values into Statuspage objects, each incident only once per render."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.tz = snapshot.tz
+        info = snapshot.page
+        self.page_id = info.id
+        self.base_url = info.url.rstrip("/")
+        self.page: Json = {
+            "id": info.id,
+            "name": info.name,
+            "url": info.url,
+            "time_zone": info.time_zone,
+            "updated_at": self.time(snapshot.updated_at),
+        }
+        self.snapshot = snapshot
+        self.only_if_degraded = {c.code: c.only_show_if_degraded for c in snapshot.components}
+        self._cache: dict[int, Json] = {}
+
+    def time(self, at: datetime | None) -> str | None:
+        return None if at is None else iso_timestamp(at, self.tz)
+
+    def components(self) -> list[Json]:
+        """The flat list: each group, then its components, in page order."""
+        out: list[Json] = []
+        for item in self.snapshot.layout:
+            if isinstance(item, GroupView):
+                out.append(self.group(item))
+                out.extend(self.component(c) for c in item.components)
+            else:
+                out.append(self.component(item))
+        return out
+
+    def component(self, c: ComponentView | AffectedView) -> Json:
+        return {
+            "id": c.code,
+            "name": c.name,
+            "status": c.status,
+            "created_at": self.time(c.created_at),
+            "updated_at": self.time(c.updated_at),
+            "position": c.position,
+            "description": c.description,
+            "showcase": c.showcase,
+            "start_date": c.start_date.isoformat() if c.start_date else None,
+            "group_id": c.group_code,
+            "page_id": self.page_id,
+            "group": False,
+            "only_show_if_degraded": (
+                c.only_show_if_degraded
+                if isinstance(c, ComponentView)
+                else self.only_if_degraded.get(c.code, False)
+            ),
+        }
+
+    def group(self, g: GroupView) -> Json:
+        return {
+            "id": g.code,
+            "name": g.name,
+            "status": g.status,
+            "created_at": self.time(g.created_at),
+            "updated_at": self.time(g.updated_at),
+            "position": g.position,
+            "description": g.description,
+            "showcase": False,
+            "start_date": None,
+            "group_id": None,
+            "page_id": self.page_id,
+            "group": True,
+            "only_show_if_degraded": False,
+            "components": [c.code for c in g.components],
+        }
+
+    def incidents(self, items: Iterable[IncidentView]) -> list[Json]:
+        return [self.incident(i) for i in items]
+
+    def incident(self, i: IncidentView) -> Json:
+        cached = self._cache.get(i.number)
+        if cached is not None:
+            return cached
+        number = str(i.number)
+        maintenance = i.kind == Kind.MAINTENANCE
+        # Stable sort: updates that share a display time keep the snapshot's order.
+        updates = sorted(i.updates, key=lambda u: u.display_at, reverse=True)
+        body: Json = {
+            "id": number,
+            "name": i.title,
+            "status": i.status,
+            "created_at": self.time(i.created_at),
+            "updated_at": self.time(i.updated_at),
+            "monitoring_at": self.time(i.monitoring_at),
+            "resolved_at": self.time(i.resolved_at),
+            "impact": "maintenance" if maintenance else i.impact,
+            "shortlink": f"{self.base_url}/incidents/{number}",
+            "started_at": self.time(i.started_at),
+            "page_id": self.page_id,
+            "incident_updates": [self.update(u, number) for u in updates],
+            "components": [self.component(a) for a in i.components],
+        }
+        if maintenance:
+            body["scheduled_for"] = self.time(i.scheduled_for)
+            body["scheduled_until"] = self.time(i.scheduled_until)
+        self._cache[i.number] = body
+        return body
+
+    def update(self, u: UpdateView, incident_id: str) -> Json:
+        affected = [
+            {
+                "code": ch.code,
+                "name": ch.name,
+                "old_status": ch.old_status,
+                "new_status": ch.new_status,
+            }
+            for ch in u.changes
+        ]
+        return {
+            "id": u.code,
+            "status": u.status,
+            "body": u.body,
+            "incident_id": incident_id,
+            "created_at": self.time(u.created_at),
+            "updated_at": self.time(u.updated_at),
+            "display_at": self.time(u.display_at),
+            "affected_components": affected or None,
+            "deliver_notifications": u.deliver_notifications,
+            "custom_tweet": None,
+            "tweet_id": None,
+        }
