@@ -43,6 +43,32 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load the example status page, shifted to today")
     demo.add_argument("--reset", action="store_true", help="wipe the database first")
+
+    sub.add_parser(
+        "render", help="render every file of the public page into STATUSBOT_PAGE_DIR now"
+    )
+
+    metrics = sub.add_parser("metrics", help="metrics shown as charts on the public page")
+    metrics_sub = metrics.add_subparsers(dest="metrics_command", metavar="ACTION", required=True)
+    metric_add = metrics_sub.add_parser("add", help="add a metric")
+    metric_add.add_argument("name", help="its name on the page, e.g. 'API Response Times'")
+    metric_add.add_argument("--unit", required=True, help="e.g. ms or %%; '' for none")
+    metric_add.add_argument("--description", help="a line shown with the chart")
+    metric_push = metrics_sub.add_parser(
+        "push", help="record a point (VALUE) or many (--file points.csv, rows time,value)"
+    )
+    metric_push.add_argument("name", help="the metric")
+    metric_push.add_argument("value", nargs="?", help="the value measured")
+    metric_push.add_argument("--at", help="when it was measured (default now), e.g. '5m ago'")
+    metric_push.add_argument(
+        "--file", help="a CSV of time,value rows (ISO 8601 times with an offset); - for stdin"
+    )
+    metric_push.add_argument("--tz", help="read --at in this zone (default: STATUSBOT_TIMEZONE)")
+    for action in (metric_add, metric_push):
+        action.add_argument(
+            "--no-render", action="store_true", help="leave the page as it is (default: update it)"
+        )
+    metrics_sub.add_parser("list", help="every metric with its newest point")
     return parser
 
 
@@ -91,12 +117,26 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         runtime.ensure_schema()
         for line in load_demo(runtime):
             print(line)
+        from bot.publish import Publisher
+
+        report = Publisher(runtime).publish_all()
+        if report is not None:
+            where = runtime.settings.page_dir
+            print(f"\nRendered the page into {where}/ ({report.rendered:,} files).")
         print("\nThe example page is loaded. Try `statusbot shell` and type /status.")
-        return 0
+        return 0 if report is not None else 1
 
     runtime.ensure_schema()
+    if args.command == "render":
+        return _render(runtime)
+    if args.command == "metrics":
+        return _metrics(args, runtime)
     if not runtime.settings.editors:
         log.info("STATUSBOT_EDITORS is not set: everyone may change the status page")
+    if args.command in ("run", "shell"):
+        from bot.publish import attach_publisher
+
+        attach_publisher(runtime)  # every change they make republishes the page
     if args.command == "run":
         result = runtime.run_line(args.line, user=args.user, tz=_zone(args.tz))
         from bot.shell import format_result
@@ -109,6 +149,74 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
 
         return run_shell(runtime, user=args.user, tz=_zone(args.tz))
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
+
+
+def _render(runtime: Runtime) -> int:
+    from bot.publish import Publisher
+
+    report = Publisher(runtime).publish_all()
+    if report is None:
+        print("statusbot: the page could not be rendered; see the log above.", file=sys.stderr)
+        return 1
+    shown = 20
+    for path in report.written[:shown]:
+        print(f"wrote {path}")
+    if len(report.written) > shown:
+        print(f"… and {len(report.written) - shown:,} more")
+    for path in report.removed:
+        print(f"removed {path}")
+    print(
+        f"Rendered {report.rendered:,} files in {report.seconds:.2f} s (snapshot "
+        f"{report.snapshot_seconds:.2f} s, render {report.render_seconds:.2f} s, write "
+        f"{report.write_seconds:.2f} s): {len(report.written):,} written, "
+        f"{report.rendered - len(report.written):,} unchanged, in {runtime.settings.page_dir}/."
+    )
+    return 0
+
+
+def _metrics(args: argparse.Namespace, runtime: Runtime) -> int:
+    from commands import metrics
+    from storage.db import transaction
+
+    ctx = runtime.context(DEFAULT_USER, tz=_zone(getattr(args, "tz", None)))
+    usage = metrics.USAGE.get(args.metrics_command, "")
+    with transaction(runtime.factory) as session:
+        if args.metrics_command == "add":
+            result = metrics.add_metric(
+                session, ctx, name=args.name, unit=args.unit, description=args.description
+            )
+        elif args.metrics_command == "list":
+            result = metrics.list_metrics(session, ctx)
+        elif args.file is not None:
+            if args.value is not None or args.at is not None:
+                raise CommandError("Give a VALUE (with --at) or --file, not both.", usage)
+            text, source = _read_points(args.file, usage)
+            result = metrics.push_csv(session, ctx, name=args.name, text=text, source=source)
+        elif args.value is None:
+            raise CommandError("Give the VALUE to record, or --file points.csv.", usage)
+        else:
+            result = metrics.push_value(session, ctx, name=args.name, value=args.value, at=args.at)
+    print(result.reply)
+    if result.changed and not args.no_render:
+        from bot.publish import Publisher
+
+        if Publisher(runtime).publish() is None:
+            print("statusbot: saved, but the page could not be rendered.", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _read_points(name: str, usage: str) -> tuple[str, str]:
+    """The text of a points file (or stdin for '-') and how to name it in errors."""
+    if name == "-":
+        return sys.stdin.read(), "stdin"
+    try:
+        with open(name, encoding="utf-8") as handle:
+            return handle.read(), name
+    except FileNotFoundError as error:
+        raise CommandError(f"There is no file {name!r}.", usage) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"Can't read {name!r}: {error}.", usage) from error
 
 
 if __name__ == "__main__":  # pragma: no cover

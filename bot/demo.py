@@ -8,17 +8,21 @@ zone; times of day are kept.
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.runtime import Runtime
 from commands import component as components
 from commands import incident as incidents
 from commands import maintenance as maintenances
+from commands import metrics as metric_commands
 from commands.context import Context
 from commands.errors import CommandError
 from storage import components as component_store
+from storage import metrics as metric_store
 from storage.db import transaction
 from storage.rules import ComponentStatus, IncidentStatus, MaintenanceStatus
 
@@ -245,4 +249,45 @@ def load_demo(runtime: Runtime) -> list[str]:
                     session, ctx, number=number, status=mstatus, message=text, verb=verb
                 )
             done.append(result.reply)
+
+    done.append(load_demo_metric(runtime))
     return done
+
+
+METRIC_NAME = "API Response Times"
+METRIC_STEP = timedelta(minutes=5)
+METRIC_DAYS = 30
+
+
+def load_demo_metric(runtime: Runtime) -> str:
+    """The example's "API Response Times" chart: 30 days of plausible per-5-minute points."""
+    now = runtime.clock()
+    tz = runtime.settings.tz
+    step = int(METRIC_STEP.total_seconds())
+    last = datetime.fromtimestamp(int(now.timestamp()) // step * step, UTC)
+    count = int(timedelta(days=METRIC_DAYS) / METRIC_STEP)
+    # Seeded, so the demo page is the same every time it is loaded for the same day.
+    rng = random.Random(EXAMPLE_TODAY.toordinal())
+    points = []
+    for k in range(count, -1, -1):
+        at = last - k * METRIC_STEP
+        hour = at.astimezone(tz).hour + at.astimezone(tz).minute / 60
+        # Busier (slower) in the local working day, quickest before dawn.
+        daily = 18 * math.sin((hour - 9) / 24 * 2 * math.pi)
+        value = 82 + daily + rng.gauss(0, 6)
+        if rng.random() < 0.004:
+            value += rng.uniform(80, 250)  # the occasional slow spike
+        points.append((at, round(max(value, 20.0), 1)))
+    with transaction(runtime.factory) as session:
+        ctx = replace(runtime.context(DEMO_USER), notify_channels=())
+        result = metric_commands.add_metric(
+            session,
+            ctx,
+            name=METRIC_NAME,
+            unit="ms",
+            description="Median response time of the public API, measured every 5 minutes.",
+        )
+        metric = metric_store.by_name(session, METRIC_NAME)
+        assert metric is not None  # just added
+        metric_store.add_points(session, metric, points)
+    return f"{result.reply} {len(points):,} points over {METRIC_DAYS} days."

@@ -1,0 +1,243 @@
+"""Publishing the public page: snapshot, render, write, after every change.
+
+`Publisher.publish()` builds the snapshot incrementally (only what changed is
+reread), renders the page-wide files and the pages of the incidents that
+changed, and writes what differs. Anything that goes wrong is logged and leaves
+the last good page in place; what was owed is rendered by the next publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.runtime import Runtime
+from bot.settings import Settings
+from commands.result import Result
+from renderers.publish import remove_files, write_files
+from renderers.site import incident_page, render_site, shared_by_incident_pages
+from storage.snapshot import PageInfo, Snapshot, page_id
+from storage.snapshot_cache import SnapshotCache
+
+log = logging.getLogger(__name__)
+
+Render = Callable[..., dict[str, bytes]]
+
+_INCIDENT_PAGE = re.compile(r"\d+\.html")
+
+
+class Mirror(Protocol):
+    """Somewhere the page is copied to after each local write (bot/s3.py's S3Publisher)."""
+
+    def publish(self, files: Mapping[str, bytes]) -> list[str]:
+        """Copy new and changed files; returns what was uploaded."""
+        ...
+
+    def remove(self, paths: Collection[str]) -> list[str]:
+        """Delete files the page no longer has."""
+        ...
+
+
+class _FromSettings:
+    """The default mirror: S3 when STATUSBOT_S3_BUCKET is set, else none."""
+
+
+FROM_SETTINGS = _FromSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one publish did, and how long each step took (seconds)."""
+
+    full: bool
+    rendered: int
+    written: tuple[str, ...]
+    removed: tuple[str, ...] = ()
+    snapshot_seconds: float = 0.0
+    render_seconds: float = 0.0
+    write_seconds: float = 0.0
+    incidents: frozenset[int] = field(default_factory=frozenset)  # incident pages rendered
+    mirrored: tuple[str, ...] = ()  # keys uploaded to the mirror
+    mirror_error: str | None = None  # the local page is published; the mirror is behind
+
+    @property
+    def seconds(self) -> float:
+        """The whole publish."""
+        return self.snapshot_seconds + self.render_seconds + self.write_seconds
+
+
+def page_info(settings: Settings) -> PageInfo:
+    """The page's identity from the settings; its id is derived from its URL, so it is stable."""
+    return PageInfo(
+        id=page_id(settings.page_url),
+        name=settings.page_name,
+        url=settings.page_url,
+        time_zone=settings.timezone,
+        support_email=settings.support_email,
+    )
+
+
+class Publisher:
+    """Keeps the page in STATUSBOT_PAGE_DIR current; safe to call from several threads."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        root: Path | None = None,
+        render: Render = render_site,
+        mirror: Mirror | _FromSettings | None = FROM_SETTINGS,
+    ) -> None:
+        self.runtime = runtime
+        self.mirror = _mirror(runtime.settings) if isinstance(mirror, _FromSettings) else mirror
+        self.root = Path(root if root is not None else runtime.settings.page_dir)
+        self.page = page_info(runtime.settings)
+        self._render = render
+        self._cache = SnapshotCache()
+        self._lock = threading.Lock()
+        # Incident pages a failed publish did not get to write; the next one renders them.
+        self._owed: set[int] = set()
+        self._owe_all = False
+        self._hints: set[int] = set()
+        # What every incident page shows besides its incident, as last published.
+        self._shared: tuple[object, ...] | None = None
+        self.last_snapshot: Snapshot | None = None
+
+    def attach(self) -> Publisher:
+        """Publish after every change the runtime makes (shell, `run`, Slack)."""
+        self.runtime.after_change.append(self.on_change)
+        return self
+
+    def on_change(self, result: Result) -> None:
+        """The runtime's after-change hook: republish, naming the incidents the change touched."""
+        numbers = {n.number for n in result.notices if n.number is not None}
+        if result.number is not None:
+            numbers.add(result.number)
+        self.publish(dirty=numbers)
+
+    def publish(self, *, dirty: Collection[int] = ()) -> Report | None:
+        """Bring the page up to date; None when it failed (logged, last good page kept)."""
+        with self._lock:
+            self._hints.update(dirty)
+            return self._publish(full=False)
+
+    def publish_all(self) -> Report | None:
+        """Render every file from scratch and write what differs; None when it failed."""
+        with self._lock:
+            self._cache = SnapshotCache()
+            return self._publish(full=True)
+
+    def _publish(self, *, full: bool) -> Report | None:
+        started = time.perf_counter()
+        try:
+            with self.runtime.factory() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # Every query of one snapshot sees the same moment.
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                build = self._cache.build(
+                    session, page=self.page, now=self.runtime.clock(), dirty=self._hints
+                )
+        except SQLAlchemyError:
+            log.exception("could not read the page's state; the published page is unchanged")
+            # The cache may be half updated: start afresh next time.
+            self._cache = SnapshotCache()
+            return None
+        self._hints.clear()
+        shared = shared_by_incident_pages(build.snapshot)
+        full = full or build.full or self._owe_all or shared != self._shared
+        wanted = build.changed | self._owed
+        snapshotted = time.perf_counter()
+        try:
+            files = self._render(build.snapshot, incidents=None if full else wanted)
+        except Exception:
+            # A template bug must not take the page down: keep the last good one.
+            log.exception("rendering the page failed; the published page is unchanged")
+            self._owe(full, wanted)
+            return None
+        rendered = time.perf_counter()
+        try:
+            written = write_files(self.root, files)
+            removed = self._prune(build.snapshot, build.removed, full=full)
+        except (OSError, ValueError):
+            log.exception(
+                "writing the page to %s failed; files not yet replaced are unchanged", self.root
+            )
+            self._owe(full, wanted)
+            return None
+        self._owed.clear()
+        self._owe_all = False
+        self._shared = shared
+        self.last_snapshot = build.snapshot
+        done = time.perf_counter()
+        numbers = _numbers(build.snapshot) if full else frozenset(wanted)
+        mirrored, mirror_error = self._copy(files, removed)
+        return Report(
+            full=full,
+            rendered=len(files),
+            written=tuple(written),
+            removed=tuple(removed),
+            snapshot_seconds=snapshotted - started,
+            render_seconds=rendered - snapshotted,
+            write_seconds=done - rendered,
+            incidents=numbers,
+            mirrored=tuple(mirrored),
+            mirror_error=mirror_error,
+        )
+
+    def _copy(
+        self, files: Mapping[str, bytes], removed: Collection[str]
+    ) -> tuple[list[str], str | None]:
+        """Bring the mirror up to date; its failure is logged and retried by the next publish."""
+        if self.mirror is None:
+            return [], None
+        try:
+            uploaded = self.mirror.publish(files)
+            if removed:
+                self.mirror.remove(removed)
+        except (RuntimeError, ValueError, OSError) as error:
+            log.error("copying the page to %s failed: %s", self.mirror, error)
+            return [], str(error)
+        return uploaded, None
+
+    def _owe(self, full: bool, wanted: Collection[int]) -> None:
+        self._owe_all = self._owe_all or full
+        self._owed.update(wanted)
+
+    def _prune(self, snapshot: Snapshot, removed: Collection[int], *, full: bool) -> list[str]:
+        """Delete the pages of incidents that no longer exist."""
+        stale = {incident_page(n) for n in removed}
+        if full:
+            folder = self.root / "incidents"
+            keep = {incident_page(n) for n in _numbers(snapshot)}
+            if folder.is_dir():
+                stale |= {
+                    f"incidents/{p.name}"
+                    for p in folder.iterdir()
+                    if _INCIDENT_PAGE.fullmatch(p.name)
+                } - keep
+        return remove_files(self.root, stale) if stale else []
+
+
+def _mirror(settings: Settings) -> Mirror | None:
+    if not settings.s3_bucket:
+        return None
+    from bot.s3 import S3Publisher
+
+    return S3Publisher.from_settings(settings)
+
+
+def attach_publisher(runtime: Runtime) -> Publisher:
+    """A publisher hooked into the runtime, so every change republishes the page."""
+    return Publisher(runtime).attach()
+
+
+def _numbers(snapshot: Snapshot) -> frozenset[int]:
+    return frozenset(i.number for i in (*snapshot.incidents, *snapshot.maintenances))

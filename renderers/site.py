@@ -1,0 +1,46 @@
+"""Every file of the public page (SPEC §6), rendered from one snapshot, as bytes to write."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from renderers.badge import render_badge
+from renderers.calendar import render_calendar
+from renderers.feeds import render_feeds
+from renderers.html import render_html
+from renderers.statuspage import render_api
+from storage.snapshot import Snapshot
+
+CALENDAR = "maintenance.ics"
+BADGE = "badge.svg"
+
+
+def render_site(
+    snapshot: Snapshot, *, incidents: Collection[int] | None = None
+) -> dict[str, bytes]:
+    """Path → bytes for the whole page; `incidents` limits which incident pages are rendered."""
+    files: dict[str, bytes] = {}
+    for path, text in render_html(snapshot, incidents=incidents).items():
+        files[path] = text.encode("utf-8")
+    for path, text in render_api(snapshot).items():
+        files[path] = text.encode("utf-8")
+    files.update(render_feeds(snapshot))
+    files[CALENDAR] = render_calendar(snapshot)
+    files[BADGE] = render_badge(snapshot).encode("utf-8")
+    return files
+
+
+def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
+    """What every incident page shows besides its own incident; when it changes, all change.
+
+    The page's name, address and zone, the banner colour (the favicon), and the
+    group names that "Affected" lists. An incremental publish renders every
+    incident page again when this differs from the last publish.
+    """
+    groups = tuple((g.code, g.name) for g in snapshot.groups)
+    return (snapshot.page, snapshot.status.indicator, groups)
+
+
+def incident_page(number: int) -> str:
+    """The path of an incident's or maintenance's own page."""
+    return f"incidents/{number}.html"

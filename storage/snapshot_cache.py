@@ -1,0 +1,524 @@
+"""Incremental snapshots: each build rereads only what changed since the one before.
+
+The publisher runs after every change, and most changes touch one incident, so
+`SnapshotCache` keeps the rows and views it built and rereads only what a cheap
+signature query says has moved. `build_snapshot` is a build with an empty cache.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import metrics as metric_store
+from storage.metrics import MetricView, Series
+from storage.models import StatusChange
+from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
+from storage.snapshot import (
+    UPTIME_DAYS,
+    AffectedView,
+    ChangeView,
+    ComponentView,
+    GroupView,
+    IncidentRef,
+    IncidentView,
+    PageInfo,
+    Snapshot,
+    UpdateView,
+    UptimeDay,
+)
+from storage.snapshot_rows import (
+    COMPONENT_COLUMNS,
+    FILTER_LIMIT,
+    GROUP_COLUMNS,
+    Change,
+    ComponentRow,
+    GroupRow,
+    History,
+    IncidentRow,
+    UpdateRow,
+    load_incidents,
+    recent_history,
+    signatures,
+    window_start,
+)
+from storage.uptime import DayUptime, daily_uptime, uptime_over_days
+
+Window = tuple[datetime, datetime | None, IncidentRef]
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """A snapshot and what changed since the cache's previous build."""
+
+    snapshot: Snapshot
+    changed: frozenset[int]  # numbers of incidents and maintenances whose view changed or is new
+    removed: frozenset[int]  # numbers that are gone from the database
+    full: bool  # first build (or page settings changed): every page needs rendering
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One incident as last read: its signature, its raw rows, and its view."""
+
+    signature: tuple[object, ...]
+    row: IncidentRow
+    updates: tuple[tuple[UpdateRow, tuple[Change, ...]], ...]
+    affected: tuple[int, ...]
+    refs: frozenset[int]  # every component id its view mentions
+    view: IncidentView
+
+
+@dataclass(slots=True)
+class _Strip:
+    """A component's uptime strip: the past days are kept, today is redone every build."""
+
+    key: tuple[object, ...]
+    past: list[DayUptime]
+    bars_key: tuple[object, ...] = ()
+    bars: tuple[UptimeDay, ...] = ()
+
+
+class SnapshotCache:
+    """Builds snapshots incrementally: each build rereads only what changed since the last.
+
+    A cheap signature read (ids, update times, update counts) finds the incidents
+    that changed; only those are reloaded. Uptime is recomputed only for
+    components with new history (today's bar is redone every time, as it grows
+    with the clock), and metric charts only when points arrive or a bucket
+    rolls over. Not thread-safe: one caller at a time (the publisher holds a lock).
+    """
+
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, page: PageInfo | None) -> None:
+        self._page = page
+        self._entries: dict[int, _Entry] = {}
+        self._affected_views: dict[int, AffectedView] = {}
+        self._history: dict[int, History] = {}
+        self._history_version: dict[int, int] = {}
+        self._history_mark: tuple[int, int] = (-1, -1)  # (row count, highest id)
+        self._history_since: datetime | None = None
+        self._strips: dict[int, _Strip] = {}
+        # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
+        self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
+        self._points_mark = -1
+
+    def build(
+        self,
+        session: Session,
+        *,
+        page: PageInfo,
+        now: datetime,
+        dirty: Collection[int] = (),
+    ) -> Build:
+        """A snapshot at `now`; `dirty` names incident numbers known to have changed."""
+        full = page != self._page
+        if full:
+            self._reset(page)
+        tz = ZoneInfo(page.time_zone)
+
+        rows = [ComponentRow(*r) for r in session.execute(select(*COMPONENT_COLUMNS))]
+        group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
+        groups = {g.id: g for g in group_rows}
+        comp_changed = self._refresh_affected_views(rows, groups)
+        changed, removed = self._refresh_incidents(session, comp_changed, dirty)
+
+        live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
+        since = self._refresh_history(session, [c.id for c in live], now=now, tz=tz)
+        windows = self._windows(now=now, since=since)
+        views = {
+            c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
+            for c in live
+        }
+        all_groups, layout = _layout(live, views, groups)
+
+        entries = self._entries.values()
+        incidents = tuple(
+            sorted(
+                (e.view for e in entries if e.row.kind == Kind.INCIDENT),
+                key=_incident_order,
+                reverse=True,
+            )
+        )
+        maintenances = tuple(
+            sorted(
+                (e.view for e in entries if e.row.kind == Kind.MAINTENANCE),
+                key=_maintenance_order,
+                reverse=True,
+            )
+        )
+        status = page_status(
+            (c.status for c in live),
+            (i.impact for i in incidents if not i.closed),
+        )
+        snapshot = Snapshot(
+            page=page,
+            generated_at=now,
+            status=status,
+            components=tuple(views[c.id] for c in live),
+            groups=all_groups,
+            layout=layout,
+            incidents=incidents,
+            maintenances=maintenances,
+            metrics=self._metrics(session, now=now),
+        )
+        return Build(snapshot=snapshot, changed=changed, removed=removed, full=full)
+
+    # --- Incidents ---------------------------------------------------------------------------
+
+    def _refresh_affected_views(
+        self, rows: list[ComponentRow], groups: dict[int, GroupRow]
+    ) -> set[int]:
+        """Rebuild each component's AffectedView; returns the ids whose view changed."""
+        fresh: dict[int, AffectedView] = {}
+        for c in rows:
+            group = groups.get(c.group_id) if c.group_id is not None else None
+            fresh[c.id] = AffectedView(
+                code=c.code,
+                name=c.name,
+                status=c.status,
+                group_code=group.code if group else None,
+                position=c.position,
+                showcase=c.showcase,
+                description=c.description,
+                created_at=c.created_at,
+                updated_at=c.updated_at,
+                start_date=c.start_date,
+            )
+        old = self._affected_views
+        changed = {cid for cid, view in fresh.items() if old.get(cid) != view}
+        changed |= old.keys() - fresh.keys()
+        self._affected_views = fresh
+        return changed
+
+    def _refresh_incidents(
+        self, session: Session, comp_changed: set[int], dirty: Collection[int]
+    ) -> tuple[frozenset[int], frozenset[int]]:
+        """Reload incidents whose signature changed; rebuild views that name changed components."""
+        current = signatures(session)
+        wanted = set(dirty)
+        reload = {
+            iid
+            for iid, sig in current.items()
+            if iid not in self._entries or self._entries[iid].signature != sig or sig[0] in wanted
+        }
+        gone = self._entries.keys() - current.keys()
+        removed = frozenset(self._entries[iid].row.number for iid in gone)
+        for iid in gone:
+            del self._entries[iid]
+
+        changed: set[int] = set()
+        if reload:
+            loaded = load_incidents(session, reload, everything=len(reload) > FILTER_LIMIT)
+            for iid, (row, updates, affected) in loaded.items():
+                if iid not in reload:
+                    continue
+                entry = self._entry(current[iid], row, updates, affected)
+                before = self._entries.get(iid)
+                if before is None or before.view != entry.view:
+                    changed.add(row.number)
+                self._entries[iid] = entry
+        if comp_changed:
+            for iid, entry in self._entries.items():
+                if iid in reload or not entry.refs & comp_changed:
+                    continue
+                fresh = self._entry(entry.signature, entry.row, entry.updates, entry.affected)
+                if fresh.view != entry.view:
+                    changed.add(entry.row.number)
+                self._entries[iid] = fresh
+        return frozenset(changed), removed
+
+    def _entry(
+        self,
+        signature: tuple[object, ...],
+        row: IncidentRow,
+        updates: tuple[tuple[UpdateRow, tuple[Change, ...]], ...],
+        affected: tuple[int, ...],
+    ) -> _Entry:
+        views = self._affected_views
+        refs = set(affected)
+        change_views: dict[Change, ChangeView] = {}
+
+        def change_view(change: Change) -> ChangeView:
+            found = change_views.get(change)
+            if found is None:
+                comp = views[change[0]]
+                found = ChangeView(
+                    code=comp.code, name=comp.name, old_status=change[1], new_status=change[2]
+                )
+                change_views[change] = found
+            return found
+
+        update_views = []
+        for u, changes in sorted(updates, key=_update_order, reverse=True):
+            refs.update(c[0] for c in changes)
+            update_views.append(
+                UpdateView(
+                    code=u.code,
+                    status=u.status,
+                    body=u.body,
+                    display_at=u.display_at,
+                    created_at=u.created_at,
+                    updated_at=u.updated_at,
+                    deliver_notifications=u.deliver_notifications,
+                    changes=tuple(change_view(c) for c in changes),
+                )
+            )
+        view = IncidentView(
+            number=row.number,
+            kind=row.kind,
+            title=row.title,
+            status=row.status,
+            impact=row.impact,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            started_at=row.started_at,
+            monitoring_at=row.monitoring_at,
+            resolved_at=row.resolved_at,
+            scheduled_for=row.scheduled_for,
+            scheduled_until=row.scheduled_until,
+            auto=row.auto,
+            components=tuple(views[cid] for cid in affected),
+            updates=tuple(update_views),
+        )
+        return _Entry(signature, row, updates, affected, frozenset(refs), view)
+
+    # --- Uptime ------------------------------------------------------------------------------
+
+    def _refresh_history(
+        self, session: Session, component_ids: list[int], *, now: datetime, tz: ZoneInfo
+    ) -> datetime:
+        """Keep each live component's history since the uptime window opened; returns that time."""
+        since = window_start(now, tz)
+        if since != self._history_since:
+            self._history.clear()
+            self._history_since = since
+        count, highest = session.execute(
+            select(func.count(), func.coalesce(func.max(StatusChange.id), 0))
+        ).one()
+        stale = {cid for cid in component_ids if cid not in self._history}
+        old_count, old_highest = self._history_mark
+        if old_count < 0:
+            stale = set(component_ids)
+            self._history_mark = (count, highest)
+        elif (count, highest) != (old_count, old_highest):
+            newer: dict[int, int] = {
+                cid: n
+                for cid, n in session.execute(
+                    select(StatusChange.component_id, func.count())
+                    .where(StatusChange.id > old_highest)
+                    .group_by(StatusChange.component_id)
+                )
+            }
+            if old_count + sum(newer.values()) != count:
+                # Rows appeared below the old high mark (or vanished): start over.
+                stale = set(component_ids)
+            else:
+                stale |= newer.keys() & set(component_ids)
+            self._history_mark = (count, highest)
+        if stale:
+            self._history.update(recent_history(session, sorted(stale), since=since))
+            for cid in stale:
+                self._history_version[cid] = self._history_version.get(cid, 0) + 1
+        return since
+
+    def _windows(self, *, now: datetime, since: datetime) -> dict[int, tuple[Window, ...]]:
+        """For each component, the incidents open at some time since `since`."""
+        out: dict[int, list[Window]] = defaultdict(list)
+        for e in self._entries.values():
+            row = e.row
+            if row.kind != Kind.INCIDENT or row.started_at > now:
+                continue
+            end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
+            if end is not None and end < since:
+                continue
+            ref = IncidentRef(number=row.number, title=row.title, impact=row.impact)
+            for cid in e.affected:
+                out[cid].append((row.started_at, end, ref))
+        return {cid: tuple(sorted(w, key=_window_order)) for cid, w in out.items()}
+
+    def _component_view(
+        self,
+        c: ComponentRow,
+        groups: dict[int, GroupRow],
+        windows: tuple[Window, ...],
+        *,
+        now: datetime,
+        tz: ZoneInfo,
+    ) -> ComponentView:
+        days: tuple[UptimeDay, ...] = ()
+        uptime: float | None = None
+        if c.showcase:
+            days, uptime = self._uptime(c, windows, now=now, tz=tz)
+        group = groups.get(c.group_id) if c.group_id is not None else None
+        return ComponentView(
+            code=c.code,
+            name=c.name,
+            description=c.description,
+            position=c.position,
+            status=c.status,
+            group_code=group.code if group else None,
+            showcase=c.showcase,
+            only_show_if_degraded=c.only_show_if_degraded,
+            start_date=c.start_date,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            uptime_days=days,
+            uptime=uptime,
+        )
+
+    def _uptime(
+        self, c: ComponentRow, windows: tuple[Window, ...], *, now: datetime, tz: ZoneInfo
+    ) -> tuple[tuple[UptimeDay, ...], float | None]:
+        """The 90 bars and the percentage; only today is recomputed when nothing changed."""
+        initial, changes = self._history.get(c.id, (ComponentStatus.OPERATIONAL, []))
+        today = now.astimezone(tz).date()
+        key = (self._history_version.get(c.id, 0), today, c.start_date)
+        strip = self._strips.get(c.id)
+        if strip is None or strip.key != key:
+            raw = daily_uptime(
+                changes, initial=initial, start_date=c.start_date, tz=tz, now=now, days=UPTIME_DAYS
+            )
+            strip = _Strip(key=key, past=raw[:-1])
+            self._strips[c.id] = strip
+            today_raw = raw[-1]
+        else:
+            (today_raw,) = daily_uptime(
+                changes, initial=initial, start_date=c.start_date, tz=tz, now=now, days=1
+            )
+        bars_key = (key, windows)
+        if strip.bars_key != bars_key:
+            strip.bars = tuple(_bar(d, windows, tz) for d in strip.past)
+            strip.bars_key = bars_key
+        days = (*strip.bars, _bar(today_raw, windows, tz))
+        return days, uptime_over_days([*strip.past, today_raw])
+
+    # --- Metrics -----------------------------------------------------------------------------
+
+    def _metrics(self, session: Session, *, now: datetime) -> tuple[MetricView, ...]:
+        """Every metric's charts, re-read only where points arrived or a new bucket began.
+
+        A chart whose oldest bucket moved on is read afresh; one that only gained
+        points has its buckets from the oldest new point on read again.
+        """
+        rows = metric_store.all_metrics(session)
+        if not rows:
+            return ()
+        newest = metric_store.newest_point_id(session)
+        arrived: dict[int, datetime] = {}
+        if newest < self._points_mark:
+            self._charts.clear()  # points were deleted (a wiped database): start over
+        elif newest != self._points_mark and self._points_mark >= 0:
+            arrived = metric_store.points_added_since(session, self._points_mark)
+        self._points_mark = newest
+        out = []
+        for m in rows:
+            series: dict[str, Series] = {}
+            for view in metric_store.RANGES:
+                first = view.first_bucket(now)
+                key = (m.id, m.code, view.name)
+                cached = self._charts.get(key)
+                if cached is None or cached[0] != first:
+                    points = metric_store.chart(session, m.id, view, now=now)
+                elif m.id in arrived:
+                    tail = metric_store.bucket_of(view, arrived[m.id])
+                    start = datetime.fromtimestamp(tail * view.bucket_seconds, UTC)
+                    kept = tuple(p for p in cached[1] if p[0] < start)
+                    points = kept + metric_store.chart(
+                        session, m.id, view, now=now, from_bucket=tail
+                    )
+                else:
+                    points = cached[1]
+                self._charts[key] = (first, points)
+                series[view.name] = points
+            out.append(metric_store.view_of(m, series))
+        return tuple(out)
+
+
+# --- Shaping ---------------------------------------------------------------------------------
+
+
+def _page_order(groups: dict[int, GroupRow], c: ComponentRow) -> tuple[int, bool, int, int, int]:
+    """The order of `components.live`: top-level items by position, members within groups."""
+    group = groups.get(c.group_id) if c.group_id is not None else None
+    if group is None:
+        return (c.position, False, 0, c.position, c.id)
+    return (group.position, True, group.id, c.position, c.id)
+
+
+def _layout(
+    live: list[ComponentRow], views: dict[int, ComponentView], groups: dict[int, GroupRow]
+) -> tuple[tuple[GroupView, ...], tuple[ComponentView | GroupView, ...]]:
+    out_groups: list[GroupView] = []
+    layout: list[ComponentView | GroupView] = []
+    members: dict[int, list[ComponentView]] = defaultdict(list)
+    for c in live:
+        if c.group_id is not None and c.group_id in groups:
+            members[c.group_id].append(views[c.id])
+    seen: set[int] = set()
+    for c in live:
+        group = groups.get(c.group_id) if c.group_id is not None else None
+        if group is None:
+            layout.append(views[c.id])
+            continue
+        if group.id in seen:
+            continue
+        seen.add(group.id)
+        inside = tuple(members[group.id])
+        view = GroupView(
+            code=group.code,
+            name=group.name,
+            description=group.description,
+            position=group.position,
+            status=worst(m.status for m in inside).value,
+            created_at=group.created_at,
+            updated_at=max([group.updated_at, *(m.updated_at for m in inside)]),
+            components=inside,
+        )
+        out_groups.append(view)
+        layout.append(view)
+    return tuple(out_groups), tuple(layout)
+
+
+def _incident_order(i: IncidentView) -> tuple[datetime, int]:
+    return (i.created_at, i.number)
+
+
+def _maintenance_order(i: IncidentView) -> tuple[datetime, int]:
+    return (i.scheduled_for or i.created_at, i.number)
+
+
+def _update_order(item: tuple[UpdateRow, tuple[Change, ...]]) -> tuple[datetime, int]:
+    return (item[0].display_at, item[0].id)
+
+
+def _window_order(w: Window) -> tuple[datetime, int]:
+    return (w[0], w[2].number)
+
+
+def _bar(day: DayUptime, windows: tuple[Window, ...], tz: ZoneInfo) -> UptimeDay:
+    start = datetime.combine(day.day, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(day.day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    refs = tuple(
+        ref
+        for opened, closed, ref in windows
+        if opened < end and (closed is None or closed >= start)
+    )
+    return UptimeDay(
+        day=day.day,
+        uptime=day.uptime,
+        outage_minutes=day.outage_minutes,
+        major_minutes=round(day.major_seconds / 60),
+        partial_minutes=round(day.partial_seconds / 60),
+        worst=day.worst.value if day.worst else None,
+        incidents=refs,
+    )

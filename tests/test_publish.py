@@ -1,0 +1,420 @@
+"""Publishing the page: atomic writes, unchanged files left alone, failures keep the last page."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from bot.publish import Publisher, attach_publisher, page_info
+from bot.runtime import Runtime
+from renderers import publish as publish_module
+from renderers.publish import UnsafePath, remove_files, write_files
+from renderers.site import render_site
+from storage.snapshot import Snapshot, build_snapshot
+from tests.conftest import FakeClock
+
+
+def temporaries(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
+# --- write_files -------------------------------------------------------------------------------
+
+
+def test_write_files_creates_directories_and_writes_every_file(tmp_path: Path) -> None:
+    root = tmp_path / "public"
+    files = {"index.html": b"<h1>ok</h1>", "api/v2/status.json": b"{}", "incidents/1.html": b"1"}
+    written = write_files(root, files)
+    assert sorted(written) == sorted(files)
+    assert written[-1] == "index.html"  # the front page goes last: its links exist by then
+    for name, data in files.items():
+        assert (root / name).read_bytes() == data
+        assert (root / name).stat().st_mode & 0o777 == 0o644
+    assert temporaries(root) == []
+
+
+def test_unchanged_files_are_not_rewritten(tmp_path: Path) -> None:
+    files = {"index.html": b"same", "badge.svg": b"<svg/>", "incidents/1.html": b"one"}
+    write_files(tmp_path, files)
+    before = {name: identity(tmp_path / name) for name in files}
+    assert write_files(tmp_path, files) == []
+    assert {name: identity(tmp_path / name) for name in files} == before
+
+    changed = {**files, "badge.svg": b"<svg>new</svg>", "incidents/1.html": b"uno"}
+    assert sorted(write_files(tmp_path, changed)) == ["badge.svg", "incidents/1.html"]
+    assert identity(tmp_path / "index.html") == before["index.html"]
+    # Replaced by a rename, not rewritten in place: a reader holding the old file keeps it.
+    assert identity(tmp_path / "badge.svg")[0] != before["badge.svg"][0]
+    assert (tmp_path / "badge.svg").read_bytes() == b"<svg>new</svg>"
+
+
+def test_many_files_at_once(tmp_path: Path) -> None:
+    files = {f"incidents/{n}.html": f"page {n}".encode() for n in range(1, 101)}
+    assert len(write_files(tmp_path, files)) == 100
+    assert (tmp_path / "incidents" / "57.html").read_bytes() == b"page 57"
+    assert temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.html", "/etc/passwd", "a/../../escape", "", "a//b", "./index.html", "a\\b", "x/."],
+)
+def test_paths_outside_the_page_are_refused_before_anything_is_written(
+    tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / "public"
+    with pytest.raises(UnsafePath):
+        write_files(root, {"index.html": b"fine", name: b"evil"})
+    assert not (root / "index.html").exists()
+    assert not (tmp_path / "escape.html").exists()
+
+
+def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "public"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "incidents").symlink_to(outside)
+    with pytest.raises(UnsafePath):
+        write_files(root, {"incidents/1.html": b"x"})
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("count", [3, 40])  # fsync per file, and one sync for many
+def test_a_failed_write_leaves_no_temporary_files_and_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    old = {f"p{n}.html": b"old" for n in range(count)}
+    write_files(tmp_path, old)
+    replaced: list[str] = []
+    real_replace = os.replace
+
+    def failing_replace(src: str, dst: os.PathLike[str]) -> None:
+        if replaced:
+            raise OSError(28, "No space left on device")
+        replaced.append(str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(publish_module.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        write_files(tmp_path, {name: b"new" for name in old})
+    assert temporaries(tmp_path) == []
+    contents = sorted((tmp_path / name).read_bytes() for name in old)
+    assert contents == [b"new"] + [b"old"] * (count - 1)  # each file whole, old or new
+
+
+def test_remove_files(tmp_path: Path) -> None:
+    write_files(tmp_path, {"incidents/1.html": b"1", "incidents/2.html": b"2"})
+    assert remove_files(tmp_path, ["incidents/2.html", "incidents/3.html"]) == ["incidents/2.html"]
+    assert sorted(p.name for p in (tmp_path / "incidents").iterdir()) == ["1.html"]
+    with pytest.raises(UnsafePath):
+        remove_files(tmp_path, ["../x"])
+
+
+# --- render_site -------------------------------------------------------------------------------
+
+
+def run(runtime: Runtime, *lines: str) -> None:
+    for line in lines:
+        result = runtime.run_line(line, user="U1")
+        assert result.ok, (line, result.reply)
+
+
+def test_render_site_has_every_file_of_the_page(runtime: Runtime) -> None:
+    run(
+        runtime,
+        "/component add API",
+        "/incident open Errors --components API=major -- Looking.",
+        "/maintenance schedule Upgrade --start tomorrow 22:00 --end tomorrow 23:00",
+    )
+    with Session(runtime.engine) as session:
+        snap = build_snapshot(session, page=page_info(runtime.settings), now=runtime.clock())
+    files = render_site(snap)
+    for name in [
+        "index.html",
+        "history.html",
+        "incidents/1.html",
+        "incidents/2.html",
+        "api/v2/summary.json",
+        "api/v2/status.json",
+        "api/v2/components.json",
+        "api/v2/incidents.json",
+        "api/v2/incidents/unresolved.json",
+        "api/v2/scheduled-maintenances.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
+        "api/v2/scheduled-maintenances/active.json",
+        "history.atom",
+        "history.rss",
+        "maintenance.ics",
+        "badge.svg",
+    ]:
+        assert name in files, name
+        assert isinstance(files[name], bytes) and files[name]
+    only = render_site(snap, incidents={2})
+    assert "incidents/2.html" in only and "incidents/1.html" not in only
+    assert "Errors" in files["index.html"].decode("utf-8")
+
+
+# --- Publisher ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "public"
+
+
+def test_publish_after_every_change_rewrites_only_what_changed(
+    runtime: Runtime, clock: FakeClock, root: Path
+) -> None:
+    publisher = Publisher(runtime, root=root).attach()
+    run(runtime, "/component add API", "/incident open Errors -- Looking.")
+    clock.advance(minutes=5)
+    run(runtime, "/incident open Other -- Hm.")
+    assert (root / "incidents" / "1.html").exists() and (root / "incidents" / "2.html").exists()
+    one = identity(root / "incidents" / "1.html")
+    calendar = identity(root / "maintenance.ics")
+
+    clock.advance(minutes=5)
+    run(runtime, "/incident update 2 --status identified -- Found it.")
+    assert identity(root / "incidents" / "1.html") == one  # not rendered, not touched
+    assert identity(root / "maintenance.ics") == calendar  # rendered, same bytes: not touched
+    assert "Found it." in (root / "incidents" / "2.html").read_text()
+    assert publisher.last_snapshot is not None
+    assert temporaries(root) == []
+
+    report = publisher.publish()
+    assert report is not None and report.written == () and not report.full
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_the_incrementally_published_page_equals_a_full_render(
+    runtime: Runtime, clock: FakeClock, tmp_path: Path
+) -> None:
+    root = tmp_path / "incremental"
+    Publisher(runtime, root=root).attach()
+    steps = [
+        "/component add API --start-date 2026-01-01",
+        '/component add "Transactional emails" --group Email',
+        "/incident open API errors --components API=partial -- Looking.",  # the banner turns
+        "/incident open Slow mail -- Hm.",
+        "/incident update 2 --status identified -- Found it.",
+        '/component rename "Transactional emails" --to Mail',
+        "/incident edit 1 --title API errors on EU",
+        "/component set API major",
+        "/incident resolve 1 -- Fixed.",
+        "/maintenance schedule Upgrade --start tomorrow 22:00 --end tomorrow 23:00 "
+        "--components API",
+        "/incident resolve 2",
+    ]
+    for n, line in enumerate(steps):
+        clock.advance(minutes=3)
+        run(runtime, line)
+        fresh = tmp_path / f"full{n}"
+        assert Publisher(runtime, root=fresh).publish_all() is not None
+        assert files_of(root) == files_of(fresh), line
+
+
+def test_publish_all_renders_every_incident_and_drops_stale_pages(
+    runtime: Runtime, root: Path
+) -> None:
+    run(runtime, "/incident open Errors -- Looking.")
+    (root / "incidents").mkdir(parents=True)
+    (root / "incidents" / "99.html").write_text("from a database long gone")
+    (root / "incidents" / "notes.txt").write_text("not ours to delete")
+    report = Publisher(runtime, root=root).publish_all()
+    assert report is not None and report.full
+    assert report.incidents == {1}
+    assert report.removed == ("incidents/99.html",)
+    assert sorted(p.name for p in (root / "incidents").iterdir()) == ["1.html", "notes.txt"]
+    assert "index.html" in report.written
+
+
+def test_a_failing_renderer_leaves_the_last_good_page(
+    runtime: Runtime, clock: FakeClock, root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = {"now": False}
+
+    def render(snapshot: Snapshot, *, incidents: Collection[int] | None = None) -> dict[str, bytes]:
+        if broken["now"]:
+            raise RuntimeError("template bug")
+        return render_site(snapshot, incidents=incidents)
+
+    publisher = Publisher(runtime, root=root, render=render).attach()
+    run(runtime, "/incident open Errors -- Looking.")
+    before = {p: (p.read_bytes(), identity(p)) for p in root.rglob("*") if p.is_file()}
+    assert before
+
+    broken["now"] = True
+    clock.advance(minutes=5)
+    with caplog.at_level(logging.ERROR, logger="bot.publish"):
+        run(runtime, "/incident update 1 --status identified -- Found it.")  # the command works
+    assert "rendering the page failed" in caplog.text
+    after = {p: (p.read_bytes(), identity(p)) for p in root.rglob("*") if p.is_file()}
+    assert after == before
+    assert temporaries(root) == []
+
+    # Once the renderer works again, the page it owed is rendered even with no new change.
+    broken["now"] = False
+    report = publisher.publish()
+    assert report is not None and 1 in report.incidents
+    assert "Found it." in (root / "incidents" / "1.html").read_text()
+
+
+def test_a_failing_write_is_logged_and_retried(
+    runtime: Runtime, root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(runtime, root=root)
+    run(runtime, "/incident open Errors -- Looking.")
+
+    def full_disk(*_: object, **__: object) -> list[str]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("bot.publish.write_files", full_disk)
+    with caplog.at_level(logging.ERROR, logger="bot.publish"):
+        assert publisher.publish() is None
+    assert "No space left on device" in caplog.text
+    monkeypatch.undo()
+    report = publisher.publish()
+    assert report is not None and report.full  # the first publish never landed: all of it
+    assert (root / "incidents" / "1.html").exists()
+
+
+def test_publish_from_several_threads_at_once(runtime: Runtime, root: Path) -> None:
+    publisher = Publisher(runtime, root=root)
+    run(runtime, "/component add API", "/incident open Errors -- Looking.")
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            assert publisher.publish() is not None
+        except BaseException as error:  # collected for the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert (root / "index.html").exists() and temporaries(root) == []
+
+
+class FakeMirror:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.published: list[str] = []
+        self.removed: list[str] = []
+
+    def publish(self, files: Mapping[str, bytes]) -> list[str]:
+        if self.fail:
+            raise RuntimeError("bucket unreachable")
+        self.published += list(files)
+        return list(files)
+
+    def remove(self, paths: Collection[str]) -> list[str]:
+        self.removed += list(paths)
+        return list(paths)
+
+
+def test_the_page_is_copied_to_a_mirror_after_the_local_write(
+    runtime: Runtime, root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(runtime, "/incident open Errors -- Looking.")
+    mirror = FakeMirror()
+    report = Publisher(runtime, root=root, mirror=mirror).publish_all()
+    assert report is not None and "incidents/1.html" in report.mirrored
+    assert "index.html" in mirror.published
+
+    broken = FakeMirror(fail=True)
+    (root / "index.html").unlink()
+    with caplog.at_level(logging.ERROR, logger="bot.publish"):
+        report = Publisher(runtime, root=root, mirror=broken).publish_all()
+    assert report is not None and report.mirror_error == "bucket unreachable"
+    assert (root / "index.html").exists()  # the local page is published all the same
+    assert "bucket unreachable" in caplog.text
+
+
+def test_no_mirror_unless_a_bucket_is_set(runtime: Runtime) -> None:
+    assert Publisher(runtime).mirror is None
+
+
+def test_attach_publisher_and_page_info(runtime: Runtime, engine: Engine) -> None:
+    publisher = attach_publisher(runtime)
+    assert publisher.on_change in runtime.after_change
+    info = page_info(runtime.settings)
+    assert info.url == "https://status.example.com" and info.name == "Example"
+    assert info.time_zone == "Australia/Sydney" and len(info.id) == 12
+
+
+# --- Through the program -----------------------------------------------------------------------
+
+
+def statusbot(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "STATUSBOT_PAGE_DIR": str(tmp / "public"),
+        "STATUSBOT_TIMEZONE": "Australia/Sydney",
+        "STATUSBOT_PAGE_URL": "https://status.example.com",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=120,
+    )
+
+
+def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) -> None:
+    _, url = empty_db
+    assert statusbot(url, tmp_path, "db", "upgrade").returncode == 0
+    page = tmp_path / "public"
+
+    done = statusbot(url, tmp_path, "render")
+    assert done.returncode == 0, done.stderr
+    assert "wrote index.html" in done.stdout
+    assert "Rendered 14 files in" in done.stdout  # no incident pages yet
+
+    done = statusbot(url, tmp_path, "run", "/incident open Errors -- Looking.")
+    assert done.returncode == 0, done.stderr
+    assert "Errors" in (page / "incidents" / "1.html").read_text()  # `run` publishes
+    index = identity(page / "index.html")
+
+    done = statusbot(url, tmp_path, "render")
+    assert done.returncode == 0, done.stderr
+    assert "0 written, 15 unchanged" in done.stdout
+    assert identity(page / "index.html") == index
+    assert temporaries(page) == []
+
+    unwritable = tmp_path / "file"
+    unwritable.write_text("not a directory")
+    env_dir = {"STATUSBOT_PAGE_DIR": str(unwritable)}
+    failed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "render"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": url, **env_dir},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert "could not be rendered" in failed.stderr
