@@ -138,7 +138,7 @@ class Publisher:
     def _publish(self, *, full: bool) -> Report | None:
         started = time.perf_counter()
         try:
-            with self.runtime.factory() as session:
+            with self.runtime.reader() as session:
                 if session.get_bind().dialect.name == "postgresql":
                     # Every query of one snapshot sees the same moment.
                     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})

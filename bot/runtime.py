@@ -15,7 +15,7 @@ from commands.context import Context, Editors
 from commands.dispatch import execute, execute_line
 from commands.result import Result
 from storage import migrate
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_engine, make_reader, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Runtime:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.factory: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.reader: sessionmaker[Session] = make_reader(self.engine)
         self.clock = clock
         self.editors = Editors(settings.editors, members_of)
         self.after_change: list[Callable[[Result], None]] = []

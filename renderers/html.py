@@ -75,7 +75,7 @@ CHART_VIEWS: tuple[tuple[str, str, str], ...] = (
     ("month", "Month", "last 30 days"),
 )
 
-# The favicon is a dot in the banner's colour.
+# The favicon is a dot in the banner's colour (an incident page's: the incident's).
 FAVICON: dict[str, str] = {
     "none": "147a3b",
     "minor": "d99a00",
@@ -581,7 +581,16 @@ def render_index(snapshot: Snapshot) -> str:
 
 def render_incident(snapshot: Snapshot, incident: IncidentView) -> str:
     """incidents/N.html: one incident or maintenance with every update, newest first."""
-    return _render("incident.html", snapshot, "../", item=incident)
+    # Its favicon follows the incident, not the banner, so a change elsewhere on
+    # the page leaves every incident page's bytes (and publishing) alone.
+    colour = "none" if incident.closed else incident.impact
+    return _render(
+        "incident.html",
+        snapshot,
+        "../",
+        item=incident,
+        favicon=FAVICON.get(colour, FAVICON["minor"]),
+    )
 
 
 def render_history(snapshot: Snapshot) -> str:

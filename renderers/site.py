@@ -33,12 +33,12 @@ def render_site(
 def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
     """What every incident page shows besides its own incident; when it changes, all change.
 
-    The page's name, address and zone, the banner colour (the favicon), and the
-    group names that "Affected" lists. An incremental publish renders every
-    incident page again when this differs from the last publish.
+    The page's name, address and zone, and the group names that "Affected"
+    lists. An incremental publish renders every incident page again when this
+    differs from the last publish.
     """
     groups = tuple((g.code, g.name) for g in snapshot.groups)
-    return (snapshot.page, snapshot.status.indicator, groups)
+    return (snapshot.page, groups)
 
 
 def incident_page(number: int) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "statusbot_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -60,7 +61,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a reader: WAL lets it run beside the writer
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_reader(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reading only (snapshots, renders): on SQLite they never take the
+    write lock, so a long render doesn't hold up commands."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
