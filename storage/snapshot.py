@@ -11,7 +11,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 UPTIME_DAYS = 90
+EMPTY_PAGE_UPDATED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The statuses `is_closed` calls over, per kind.
 _STATUSES = (*IncidentStatus, *MaintenanceStatus)
@@ -199,8 +200,9 @@ class Snapshot:
 
     @property
     def updated_at(self) -> datetime:
-        """The newest change anywhere on the page."""
-        times = [self.generated_at - timedelta(days=3650)]
+        """The newest change anywhere on the page (the epoch for an empty page, so an
+        unchanged page renders the same bytes whenever it is rendered)."""
+        times = [EMPTY_PAGE_UPDATED_AT]
         times += [c.updated_at for c in self.components]
         times += [i.updated_at for i in self.incidents + self.maintenances]
         return max(times)
