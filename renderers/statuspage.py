@@ -36,7 +36,10 @@ def render_api(snapshot: Snapshot) -> dict[str, str]:
     api = _Api(snapshot)
     unresolved = sorted(snapshot.unresolved_incidents, key=_created_key, reverse=True)
     recent = heapq.nlargest(RECENT_LIMIT, snapshot.incidents, key=_created_key)
-    scheduled = heapq.nlargest(RECENT_LIMIT, snapshot.maintenances, key=_scheduled_key)
+    # Statuspage deletes a cancelled maintenance and has no "cancelled" status, so
+    # its clients never see one; the HTML page and the calendar still show them.
+    kept = [m for m in snapshot.maintenances if m.status != "cancelled"]
+    scheduled = heapq.nlargest(RECENT_LIMIT, kept, key=_scheduled_key)
     upcoming = sorted(snapshot.upcoming_maintenances, key=_scheduled_key)
     active = sorted(snapshot.active_maintenances, key=_scheduled_key, reverse=True)
     # Statuspage's summary lists in-progress and upcoming work together, in time order.
