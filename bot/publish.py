@@ -24,6 +24,7 @@ from bot.settings import Settings
 from commands.result import Result
 from renderers.publish import remove_files, write_files
 from renderers.site import incident_page, render_site, shared_by_incident_pages
+from storage.locks import exclusive
 from storage.snapshot import PageInfo, Snapshot, page_id
 from storage.snapshot_cache import SnapshotCache
 
@@ -125,13 +126,13 @@ class Publisher:
 
     def publish(self, *, dirty: Collection[int] = ()) -> Report | None:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
-        with self._lock:
+        with self._lock, exclusive(self.runtime.engine):
             self._hints.update(dirty)
             return self._publish(full=False)
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
-        with self._lock:
+        with self._lock, exclusive(self.runtime.engine):
             self._cache = SnapshotCache()
             return self._publish(full=True)
 
