@@ -1,0 +1,504 @@
+"""`statusbot serve`: gunicorn running bot/web.py, with Slack over HTTP or Socket Mode.
+
+Three kinds of process, so that rendering the page never holds up an ack (a
+Python process runs one thread at a time):
+
+- the gunicorn master checks the settings, migrates an embedded SQLite
+  database, and keeps the others running;
+- web workers (gthread: many threads each) answer HTTP: Slack's requests, the
+  page, /healthz, the metrics API. After a change they tell the background
+  process over a pipe;
+- one background process publishes the page (coalesced), delivers the Slack
+  outbox, and runs the `on_start` hooks (the scheduler), once however many
+  web workers there are. On SQLite the outbox is delivered from the web worker
+  instead, where its writes queue with the commands'.
+
+`build()` puts all of it in one process instead: the tests use that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from wsgiref.types import WSGIApplication
+
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
+from sqlalchemy import Engine, create_engine, event
+
+from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack.listeners.services import DEFAULT_DEADLINE
+from bot.web import WebApp
+from commands.result import Notice, Result
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, make_engine
+
+log = logging.getLogger(__name__)
+
+# A hook run once the background work is up (the lead starts the scheduler here);
+# it may return a function that stops what it started.
+OnStart = Callable[[Runtime], Callable[[], object] | None]
+# Hands a change (the incident numbers it touched) to whoever publishes and delivers.
+Notify = Callable[[Iterable[int]], None]
+
+DEFAULT_THREADS = 32
+# A connection for every thread that may want one at once (command workers, web
+# threads, publisher, delivery), so none waits on the pool.
+POOL_SIZE = 20
+POOL_OVERFLOW = 40
+COMMAND_WORKERS = 16
+# After a publish, rest this many times as long as it took: in-process the page must
+# not starve the commands (coalesce.REST_RATIO); the background process has less to spare.
+BACKGROUND_REST_RATIO = 0.25
+BACKGROUND_NICENESS = 5
+PIPE_MESSAGE = 4000  # below PIPE_BUF, so each write is atomic whoever writes
+
+
+# --- one process ------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """What one process runs; `stop()` shuts it down in order."""
+
+    runtime: Runtime
+    web: WebApp
+    pages: CoalescingPublisher | None = None
+    stoppers: list[Callable[[], object]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop Slack, the hooks and the delivery worker, then publish what is pending."""
+        for stop in reversed(self.stoppers):
+            stop()
+        if self.pages is not None:
+            self.pages.stop()
+        self.runtime.engine.dispose()
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    """A runtime whose engine suits a busy server (pool size, SQLite turns)."""
+    engine = make_engine(settings.database_url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    if engine.dialect.name == "sqlite":
+        queue_sqlite_writers(engine)
+    return Runtime(settings, engine=engine)
+
+
+def build(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    deadline: float = DEFAULT_DEADLINE,
+    on_start: Sequence[OnStart] = (),
+    notify: Notify | None = None,
+) -> Server:
+    """One process's statusbot: the web app, Slack (if configured) and its delivery worker.
+
+    Without `notify`, this process also publishes the page and runs `on_start`
+    (the tests, and any single-process use). With it (serve's web workers), each
+    change is handed to `notify` instead: the background process publishes.
+    """
+    runtime = runtime or open_runtime(settings)
+    server = Server(runtime=runtime, web=WebApp(runtime))
+    if notify is None:
+        server.pages = start_publisher(runtime, rest_ratio=REST_RATIO)
+        server.web.on_metrics = server.pages.request
+    else:
+        runtime.after_change.append(lambda result: notify(changed_numbers(result)))
+        server.web.on_metrics = lambda: notify(())
+    if settings.slack_enabled:
+        server.web.slack = _start_slack(server, deadline)
+        if notify is None or _sqlite(runtime):
+            server.stoppers += start_delivery(runtime)
+    else:
+        log.info(
+            "Slack is off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN are not "
+            "set): serving the page and /healthz only; `statusbot shell` drives it locally."
+        )
+    if notify is None:
+        server.stoppers += run_hooks(runtime, on_start)
+    return server
+
+
+def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublisher:
+    """The coalesced page publisher, hooked to the runtime's changes and started."""
+    from bot.publish import Publisher
+
+    reader = runtime
+    if _sqlite(runtime):
+        # The page only reads: on an engine of its own it never holds the write lock.
+        engine = sqlite_reader(runtime.engine)
+        reader = Runtime(runtime.settings, engine=engine, clock=runtime.clock)
+    publisher = Publisher(reader)
+    pages = CoalescingPublisher(lambda dirty: publisher.publish(dirty=dirty), rest_ratio=rest_ratio)
+    pages.attach(runtime.after_change).start()
+    pages.request()  # bring the page up to date now: the database may have moved on
+    return pages
+
+
+def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
+    """The Slack outbox delivery worker, poked after every change; its stopper.
+
+    On SQLite it runs in the web worker, not the background process, so its
+    writes queue with the commands' (FIFO) instead of meeting them at the lock.
+    """
+    from bot.slack import delivery
+    from bot.slack.gateway import SlackGateway
+
+    token = runtime.settings.slack_bot_token
+    if not runtime.settings.slack_enabled or not token:
+        return []
+    gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
+    return [delivery.start_delivery(runtime, gateway).stop]
+
+
+def _sqlite(runtime: Runtime) -> bool:
+    return runtime.engine.dialect.name == "sqlite"
+
+
+def run_hooks(runtime: Runtime, on_start: Sequence[OnStart]) -> list[Callable[[], object]]:
+    """Run the on_start hooks; the stoppers they return."""
+    stoppers = []
+    for hook in on_start:
+        stop = hook(runtime)
+        if stop is not None:
+            stoppers.append(stop)
+    return stoppers
+
+
+def _start_slack(server: Server, deadline: float) -> WSGIApplication | None:
+    """The Slack app; its WSGI handler, or None in Socket Mode."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    from bot.slack.app import create_app
+    from bot.slack.gateway import SlackGateway
+
+    runtime = server.runtime
+    settings = runtime.settings
+    assert settings.slack_bot_token
+    gateway = SlackGateway(settings.slack_bot_token, base_url=settings.slack_api_url)
+    pool = ThreadPoolExecutor(COMMAND_WORKERS, thread_name_prefix="statusbot-slack")
+    server.stoppers.append(lambda: pool.shutdown(wait=True, cancel_futures=False))
+    socket_mode = bool(settings.slack_app_token)
+    app = create_app(
+        runtime, gateway=gateway, pool=pool, deadline=deadline, socket_mode=socket_mode
+    )
+    if socket_mode:
+        handler = SocketModeHandler(app, settings.slack_app_token)
+        handler.connect()  # type: ignore[no-untyped-call]
+        server.stoppers.append(handler.close)
+        log.info("Slack is on, in Socket Mode")
+        return None
+    log.info("Slack is on: requests at POST /slack/events")
+    wsgi: WSGIApplication = SlackRequestHandler(app)
+    return wsgi
+
+
+# --- SQLite under load ------------------------------------------------------------------
+
+
+def queue_sqlite_writers(engine: Engine) -> None:
+    """Let SQLite transactions take turns, first come first served, across processes.
+
+    Every statusbot transaction on SQLite is BEGIN IMMEDIATE (storage/db.py), so
+    they run one at a time anyway. Left to SQLite, the ones that find the lock
+    taken nap and poll (up to 100 ms a nap) while newcomers barge in, and under
+    load an unlucky command waits seconds. Here the threads of a process queue
+    in order, and the one at the front of each process's queue waits on a lock
+    file (flock) beside the database, so the web workers and the background
+    process hand the database over without a nap. Call it after any fork.
+    """
+    database = engine.url.database
+    lock_file = f"{database}-turn" if database and database != ":memory:" else None
+    turns = _Turns(lock_file)
+    event.listen(engine, "checkout", lambda *_: turns.take())
+    event.listen(engine, "checkin", lambda *_: turns.give())
+
+
+def sqlite_reader(engine: Engine) -> Engine:
+    """An engine on the same SQLite file for read-only work, with deferred transactions.
+
+    storage/db.py begins every transaction IMMEDIATE, taking the write lock; a
+    reader in WAL mode needs no lock at all, and a plain BEGIN gives it one
+    consistent view across its queries while writers carry on.
+    """
+    reader = create_engine(
+        engine.url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins transactions
+        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(reader, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return reader
+
+
+class _Turns:
+    """A first-in, first-out lock that the holding thread may take again (re-entrant),
+    and, with a lock file, held against other processes too while a thread has it."""
+
+    def __init__(self, lock_file: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[int, threading.Event]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+        self._fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600) if lock_file else None
+
+    def take(self) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                gate = None
+            else:
+                gate = threading.Event()
+                self._queue.append((me, gate))
+        if gate is not None:
+            gate.wait()  # give() made us the owner before opening the gate
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+
+    def give(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # other processes get a chance
+            if self._queue:
+                self._owner, gate = self._queue.popleft()
+                self._depth = 1
+                gate.set()
+            else:
+                self._owner = None
+                self._depth = 0
+
+
+# --- the background process -------------------------------------------------------------
+
+
+class Background:
+    """The background process: forked from the master, told of changes over a pipe."""
+
+    def __init__(self, settings: Settings, on_start: Sequence[OnStart]) -> None:
+        self.settings = settings
+        self.on_start = on_start
+        self.pid: int | None = None
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def start(self) -> None:
+        """Fork the background process (from the master, which runs no threads)."""
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; the e2e test and the benchmark run it
+            code = 1
+            try:
+                os.close(self._write)
+                run_background(self.settings, self.on_start, self._read)
+                code = 0
+            except BaseException:
+                log.exception("the background process failed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.pid = pid
+        log.info("background process (page, Slack delivery, hooks) started: pid %d", pid)
+
+    def alive(self) -> bool:
+        """Whether it still runs (gunicorn's master reaps every child that ends)."""
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def ensure(self) -> None:
+        """Start it again if it died."""
+        if self.pid is not None and not self.alive():
+            log.error("the background process %d ended; starting it again", self.pid)
+            self.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask it to finish (it publishes what is pending) and wait for it."""
+        if self.pid is None or not self.alive():
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break
+            select.select([], [], [], 0.05)
+        self.pid = None
+
+    def notify(self, numbers: Iterable[int]) -> None:
+        """Tell the background process about a change; never blocks (web workers call it)."""
+        text = " ".join(str(n) for n in sorted(set(numbers)))
+        if len(text) >= PIPE_MESSAGE:
+            text = ""  # the publisher finds what changed by itself
+        # A full pipe holds news not read yet: the background process publishes anyway.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write, text.encode() + b"\n")
+
+
+def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int) -> None:
+    """The background process's life: publish and deliver after every change it hears of."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    for sig in (signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_DFL)
+    parent = os.getppid()
+    # When the machine is busy, the acks come first: the page can be a moment later.
+    os.nice(BACKGROUND_NICENESS)
+    runtime = open_runtime(settings)
+    pages = start_publisher(runtime, rest_ratio=BACKGROUND_REST_RATIO)
+    stoppers = [] if _sqlite(runtime) else start_delivery(runtime)
+    stoppers += run_hooks(runtime, on_start)
+    pending = b""
+    try:
+        while not stopping.is_set() and os.getppid() == parent:
+            readable, _, _ = select.select([read_fd], [], [], 0.5)
+            if not readable:
+                continue
+            pending += os.read(read_fd, 65536)
+            *lines, pending = pending.split(b"\n")
+            if not lines:
+                continue
+            numbers = {int(w) for line in lines for w in line.split() if w.isdigit()}
+            news = Result(
+                reply="changed in a web worker",
+                changed=True,
+                notices=tuple(Notice(event="changed", number=n, text="") for n in numbers),
+            )
+            for hook in runtime.after_change:
+                hook(news)
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+        pages.stop()
+        runtime.engine.dispose()
+
+
+# --- gunicorn ---------------------------------------------------------------------------
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, also keeping the background process alive."""
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        self.app.background.ensure()
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn, configured in code; honours GUNICORN_CMD_ARGS and WEB_CONCURRENCY."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any], background: Background) -> None:
+        self.settings = settings
+        self.options = options
+        self.background = background
+        self.server: Server | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("worker_exit", lambda _arbiter, _worker: self.stop_worker())
+        self.cfg.set("on_exit", lambda _arbiter: self.background.stop())
+        self.cfg.set("control_socket_disable", True)
+        env_args = self.cfg.get_cmd_args_from_env()
+        if env_args:
+            parsed = self.cfg.parser().parse_args(env_args)
+            for key, value in vars(parsed).items():
+                if value is not None and key != "args":
+                    self.cfg.set(key.lower(), value)
+
+    def load(self) -> WSGIApplication:
+        # Runs in each worker after the fork.
+        self.server = build(self.settings, notify=self.background.notify)
+        return self.server.web
+
+    def stop_worker(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as error:
+            print(f"\nError: {error}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+def serve(
+    settings: Settings,
+    *,
+    on_start: Sequence[OnStart] = (),
+    workers: int | None = None,
+    threads: int | None = None,
+) -> int:
+    """Run the web server, and the background process, until stopped; the exit status."""
+    runtime = Runtime(settings)
+    runtime.ensure_schema()  # SQLite migrates itself; PostgreSQL must be at head already
+    runtime.engine.dispose()  # no connection may cross a fork
+    if not settings.editors:
+        log.info("STATUSBOT_EDITORS is not set: everyone may change the status page")
+    options: dict[str, Any] = {
+        "bind": f"0.0.0.0:{settings.port}",
+        "worker_class": "gthread",
+        "threads": threads or DEFAULT_THREADS,
+        "accesslog": "-",
+        "errorlog": "-",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "proc_name": "statusbot",
+    }
+    if workers is not None:  # else gunicorn's default: WEB_CONCURRENCY, or 1
+        options["workers"] = workers
+    background = Background(settings, on_start)
+    application = _Gunicorn(settings, options, background)
+    background.start()
+    try:
+        application.run()
+    except SystemExit as stopped:
+        return stopped.code if isinstance(stopped.code, int) else 1
+    finally:
+        background.stop()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `statusbot serve` is the usual way in
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(serve(Settings.from_env()))

@@ -1,0 +1,54 @@
+"""The four slash commands, each acknowledged within Slack's 3 seconds whatever happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.slack.listeners import modals
+from bot.slack.listeners.services import WORKING, Services, services_of, slack_text
+from commands.dispatch import COMMANDS, execute
+from commands.result import Result
+
+
+def register(app: App) -> None:
+    """Listen for /incident, /maintenance, /component and /status."""
+    for name in COMMANDS:
+        app.command(name)(on_command)
+
+
+def on_command(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """Run the command under the deadline; ack with its reply, or "Working on it…"."""
+    services = services_of(context)
+    command = str(body.get("command") or "")
+    text = str(body.get("text") or "")
+    user = str(body.get("user_id") or "")
+    response_url = str(body.get("response_url") or "") or None
+    if command == "/incident" and not text.strip():
+        # The form opens from a worker; its trigger_id stays valid for 3 seconds.
+        trigger_id = str(body.get("trigger_id") or "")
+        ack()
+        services.start(
+            lambda: modals.open_declare(services, user, trigger_id, response_url),
+            response_url=response_url,
+        )
+        return
+
+    def late(result: Result) -> None:
+        services.respond(response_url, result.reply)
+
+    result = services.within_deadline(
+        lambda: run(services, command, text, user), late=late, response_url=response_url
+    )
+    if result is None:
+        ack(response_type="ephemeral", text=WORKING)
+    else:
+        ack(response_type="ephemeral", text=slack_text(result.reply))
+
+
+def run(services: Services, command: str, text: str, user: str) -> Result:
+    """One slash command as `user`, in their time zone, then the after-change hooks."""
+    result = execute(services.runtime.factory, services.context(user), command, text)
+    services.changed(result)
+    return result

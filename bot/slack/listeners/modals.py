@@ -1,0 +1,461 @@
+"""The incident modals: opening them, and their submissions ending in the incident use cases.
+
+"Declare incident" → `open_incident`, "Post update" → `update_incident` (and
+`edit_title` when the title was changed), "Resolve" → `resolve_incident`. A
+bad field comes back as `response_action: errors` on its block and nothing is
+written; the reply goes to the person through the response_url of the command
+or button that opened the modal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from bot.slack.delivery import incident_view
+from bot.slack.gateway import SlackError
+from bot.slack.listeners.services import Services, services_of
+from commands import incident as incidents
+from commands import words
+from commands.common import authorise
+from commands.context import Context, NotAllowed
+from commands.errors import CommandError
+from commands.result import Result
+from renderers import slack_modals as ui
+from storage import audit
+from storage import components as component_store
+from storage import incidents as incident_store
+from storage.db import transaction
+from storage.models import Component
+from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind
+
+log = logging.getLogger(__name__)
+
+# The longest error Slack shows comfortably under a field.
+MAX_ERROR = 300
+
+NOT_OPENED = (
+    "Slack did not open the form ({error}). Try again, or type the command instead, e.g. "
+    "/incident open TITLE --components NAME=STATE -- MESSAGE."
+)
+NOT_SAVED = "Your form was not saved: {reason}"
+CLASH = (
+    "That clashed with another change made at the same moment, so nothing was saved. "
+    "Please try again."
+)
+DATABASE_DOWN = "The database did not answer, so nothing was saved. Please try again in a moment."
+REMOVED = "This component was removed after the form was opened."
+
+Change = Callable[[Session, Context], Result]
+
+
+def register(app: App) -> None:
+    """Listen for the three modals' submissions."""
+    app.view(ui.DECLARE)(on_declare)
+    app.view(ui.UPDATE)(on_update)
+    app.view(ui.RESOLVE)(on_resolve)
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def open_declare(services: Services, user: str, trigger_id: str, response_url: str | None) -> None:
+    """Open "Declare incident" for an editor; tell anyone else why not."""
+    ctx = services.context(user)
+    refusal = refused(services, ctx, action="incident.open", target="new incident")
+    if refusal is not None:
+        services.respond(response_url, refusal)
+        return
+    with services.runtime.factory() as session:
+        choices = component_choices(session)
+    view = ui.declare_incident_modal(choices, metadata=_metadata(None, response_url))
+    _open(services, trigger_id, view, response_url)
+
+
+def open_incident_modal(
+    services: Services,
+    user: str,
+    trigger_id: str,
+    number: int,
+    response_url: str | None,
+    *,
+    resolve: bool,
+) -> None:
+    """Open "Post update" or "Resolve" for incident `number`, prefilled."""
+    ctx = services.context(user)
+    action = "incident.resolve" if resolve else "incident.update"
+    refusal = refused(services, ctx, action=action, target=f"#{number}")
+    if refusal is not None:
+        services.respond(response_url, refusal)
+        return
+    with services.runtime.factory() as session:
+        found = incident_store.get(session, number=number)
+        if found is None or found.kind != Kind.INCIDENT:
+            services.respond(response_url, f"There is no incident #{number} any more.")
+            return
+        view_of = incident_view(found)
+        choices = component_choices(session)
+    if resolve and view_of.closed:
+        services.respond(response_url, f"#{number} is already resolved.")
+        return
+    metadata = _metadata(number, response_url)
+    view = (
+        ui.resolve_modal(view_of, metadata=metadata)
+        if resolve
+        else ui.post_update_modal(view_of, choices, metadata=metadata)
+    )
+    _open(services, trigger_id, view, response_url)
+
+
+def component_choices(session: Session) -> list[ui.ComponentChoice]:
+    """Every live component as the modals offer it, in page order."""
+    return [
+        ui.ComponentChoice(
+            code=c.code,
+            name=f"{c.group.name}/{c.name}" if c.group else c.name,
+            status=c.status,
+        )
+        for c in component_store.live(session)
+    ]
+
+
+def refused(services: Services, ctx: Context, *, action: str, target: str) -> str | None:
+    """The refusal (audited) when `ctx.actor` may not change things, else None."""
+    try:
+        authorise(ctx, action=action, target=target)
+    except NotAllowed as refusal:
+        with transaction(services.runtime.factory) as session:
+            audit.record(
+                session,
+                actor=ctx.actor,
+                action="denied." + refusal.action,
+                target=refusal.target,
+                at=ctx.now,
+                after={"via": "slack form"},
+            )
+        return refusal.reply()
+    return None
+
+
+def _open(
+    services: Services, trigger_id: str, view: dict[str, Any], response_url: str | None
+) -> None:
+    try:
+        services.gateway.open_view(trigger_id, view)
+    except SlackError as error:
+        log.warning("views.open failed: %s", error)
+        services.respond(response_url, NOT_OPENED.format(error=error.error))
+
+
+def _metadata(number: int | None, response_url: str | None) -> str:
+    data: dict[str, Any] = {"response_url": response_url or ""}
+    if number is not None:
+        data["number"] = number
+    return json.dumps(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """What a modal carries from its opening to its submission."""
+
+    number: int | None = None
+    response_url: str | None = None
+
+
+def read_metadata(view: dict[str, Any]) -> Metadata:
+    """The modal's private_metadata; empty when missing or garbled."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return Metadata()
+    if not isinstance(data, dict):
+        return Metadata()
+    number = data.get("number")
+    url = data.get("response_url")
+    return Metadata(
+        number=number if isinstance(number, int) else None,
+        response_url=url if isinstance(url, str) and url else None,
+    )
+
+
+# --- reading a submission ------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    """A submitted modal's fields; `errors` maps block ids to what is wrong with them."""
+
+    title: str = ""
+    status: str | None = None
+    impact: Impact | None = None
+    components: list[tuple[str, ComponentStatus, str]] = field(default_factory=list)
+    message: str | None = None
+    notify: bool = True
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
+    """The fields of any of the three modals, checked; errors keyed by block id."""
+    values: dict[str, dict[str, Any]] = (view.get("state") or {}).get("values") or {}
+
+    def element(block: str) -> dict[str, Any]:
+        found = values.get(block, {}).get(ui.VALUE)
+        return found if isinstance(found, dict) else {}
+
+    def selected(block: str) -> str | None:
+        option = element(block).get("selected_option")
+        return str(option["value"]) if isinstance(option, dict) else None
+
+    form = Form()
+    if ui.TITLE in values:
+        form.title = " ".join(str(element(ui.TITLE).get("value") or "").split())
+        if not form.title:
+            form.errors[ui.TITLE] = "Give the incident a title."
+        elif len(form.title) > words.MAX_TITLE:
+            form.errors[ui.TITLE] = f"Keep the title to {words.MAX_TITLE} characters."
+    form.status = selected(ui.STATUS)
+    impact = selected(ui.IMPACT)
+    form.impact = Impact(impact) if impact and impact != ui.AUTO else None
+    for block in values:
+        if block.startswith(ui.COMPONENT):
+            state = selected(block)
+            if state and state != ui.UNCHANGED:
+                code = block.removeprefix(ui.COMPONENT)
+                form.components.append((code, ComponentStatus(state), block))
+    if ui.COMPONENTS in values:
+        chosen = element(ui.COMPONENTS).get("selected_options") or []
+        state = selected(ui.COMPONENTS_STATE)
+        if chosen and (not state or state == ui.UNCHANGED):
+            form.errors[ui.COMPONENTS_STATE] = "Choose the state of the components you picked."
+        elif chosen and state:
+            for option in chosen:
+                form.components.append(
+                    (str(option["value"]), ComponentStatus(state), ui.COMPONENTS)
+                )
+    message = str(element(ui.MESSAGE).get("value") or "").strip()
+    form.message = message or None
+    if message_required and not message:
+        form.errors[ui.MESSAGE] = "Write the update: what changed, and what happens next."
+    elif len(message) > words.MAX_MESSAGE:
+        form.errors[ui.MESSAGE] = (
+            f"The message is {len(message):,} characters long; keep it to "
+            f"{words.MAX_MESSAGE:,} (Slack's limit)."
+        )
+    if ui.NOTIFY in values:
+        form.notify = bool(element(ui.NOTIFY).get("selected_options"))
+    return form
+
+
+class FieldError(CommandError):
+    """Bad input that belongs to one field of the form."""
+
+    def __init__(self, message: str, block: str) -> None:
+        super().__init__(message)
+        self.block = block
+
+
+def _components(
+    session: Session, form: Form, *, only_changes: bool
+) -> list[tuple[Component, ComponentStatus]]:
+    codes = [code for code, _, _ in form.components]
+    found = {
+        c.code: c
+        for c in session.scalars(
+            select(Component).where(Component.code.in_(codes), Component.removed_at.is_(None))
+        )
+    }
+    pairs: list[tuple[Component, ComponentStatus]] = []
+    for code, state, block in form.components:
+        component = found.get(code)
+        if component is None:
+            raise FieldError(REMOVED, block)
+        if only_changes and component.status == state:
+            continue
+        pairs.append((component, state))
+    return pairs
+
+
+# --- the use cases -------------------------------------------------------------------------
+
+
+def declare(form: Form) -> Change:
+    """The "Declare incident" submission as a use-case call."""
+
+    def change(session: Session, ctx: Context) -> Result:
+        return incidents.open_incident(
+            session,
+            ctx,
+            title=form.title,
+            message=form.message,
+            status=IncidentStatus(form.status or IncidentStatus.INVESTIGATING),
+            impact=form.impact,
+            components=_components(session, form, only_changes=False),
+            notify=form.notify,
+        )
+
+    return change
+
+
+def post_update(form: Form, number: int) -> Change:
+    """The "Post update" submission: a new title if it changed, then the update."""
+
+    def change(session: Session, ctx: Context) -> Result:
+        usage = words.USAGE["incident update"]
+        incident = incidents.get_incident(session, number, usage)
+        renamed: Result | None = None
+        if form.title and form.title != incident.title:
+            renamed = incidents.edit_title(session, ctx, number=number, title=form.title)
+        impact = form.impact if form.impact is not None and form.impact != incident.impact else None
+        updated = incidents.update_incident(
+            session,
+            ctx,
+            number=number,
+            message=form.message,
+            status=IncidentStatus(form.status) if form.status else None,
+            impact=impact,
+            components=_components(session, form, only_changes=True),
+            notify=form.notify,
+        )
+        if renamed is None:
+            return updated
+        return Result(
+            reply=renamed.reply + " " + updated.reply,
+            changed=True,
+            notices=renamed.notices + updated.notices,
+            number=number,
+        )
+
+    return change
+
+
+def resolve(form: Form, number: int) -> Change:
+    """The "Resolve" submission."""
+
+    def change(session: Session, ctx: Context) -> Result:
+        return incidents.resolve_incident(
+            session, ctx, number=number, message=form.message, notify=form.notify
+        )
+
+    return change
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A submission's result, and the block an error belongs to (None: the default one)."""
+
+    result: Result
+    block: str | None = None
+
+
+def apply(services: Services, user: str, change: Change) -> Outcome:
+    """Run one use case in one transaction, as `dispatch.execute` runs a command line."""
+    ctx = services.context(user)
+    try:
+        with transaction(services.runtime.factory) as session:
+            result = change(session, ctx)
+    except NotAllowed as refusal:
+        with transaction(services.runtime.factory) as session:
+            audit.record(
+                session,
+                actor=ctx.actor,
+                action="denied." + refusal.action,
+                target=refusal.target,
+                at=ctx.now,
+                after={"via": "slack form"},
+            )
+        return Outcome(Result(ok=False, reply=refusal.message))
+    except FieldError as error:
+        return Outcome(Result(ok=False, reply=error.message), error.block)
+    except CommandError as error:
+        return Outcome(Result(ok=False, reply=error.message))
+    except IntegrityError:
+        log.warning("conflicting write from a Slack form", exc_info=True)
+        return Outcome(Result(ok=False, reply=CLASH))
+    except OperationalError:
+        log.exception("database unavailable for a Slack form")
+        return Outcome(Result(ok=False, reply=DATABASE_DOWN))
+    services.changed(result)
+    return Outcome(result)
+
+
+# --- the listeners -------------------------------------------------------------------------
+
+
+def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Submission of "Declare incident"."""
+    form = read_form(view)
+    _submit(ack, body, view, context, form, lambda meta: declare(form), default_block=ui.TITLE)
+
+
+def on_update(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Submission of "Post update"."""
+    form = read_form(view, message_required=True)
+    _submit(
+        ack, body, view, context, form, lambda meta: post_update(form, _number(meta)), ui.MESSAGE
+    )
+
+
+def on_resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Submission of "Resolve"."""
+    form = read_form(view)
+    _submit(ack, body, view, context, form, lambda meta: resolve(form, _number(meta)), ui.MESSAGE)
+
+
+def _number(meta: Metadata) -> int:
+    if meta.number is None:
+        raise CommandError("This form lost track of its incident; open it again.")
+    return meta.number
+
+
+def _submit(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: BoltContext,
+    form: Form,
+    make: Callable[[Metadata], Change],
+    default_block: str,
+) -> None:
+    if form.errors:
+        ack(response_action="errors", errors=form.errors)
+        return
+    services = services_of(context)
+    meta = read_metadata(view)
+    user = str((body.get("user") or {}).get("id") or "")
+
+    def work() -> Outcome:
+        try:
+            change = make(meta)
+        except CommandError as error:
+            return Outcome(Result(ok=False, reply=error.message))
+        return apply(services, user, change)
+
+    def late(outcome: Outcome) -> None:
+        reply = outcome.result.reply
+        services.respond(
+            meta.response_url, reply if outcome.result.ok else NOT_SAVED.format(reason=reply)
+        )
+
+    outcome = services.within_deadline(work, late=late, response_url=meta.response_url)
+    if outcome is None:
+        ack()  # closes the modal; the outcome follows through the response_url
+        return
+    if not outcome.result.ok:
+        block = outcome.block or default_block
+        ack(response_action="errors", errors={block: _short(outcome.result.reply)})
+        return
+    ack()
+    reply = outcome.result.reply
+    services.start(lambda: services.respond(meta.response_url, reply), response_url=None)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"

@@ -1,0 +1,224 @@
+"""What every listener gets: the runtime, the Slack gateway, and work under a deadline.
+
+Slack wants an answer within 3 seconds whatever happens. Listeners run in the
+HTTP request's thread and hand the work (Slack lookups, the database, hooks) to
+a worker pool; they wait for it at most `deadline` seconds, then answer either
+with the result or with "Working on it…", and the late result follows through
+the `response_url`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt import BoltContext
+
+from bot.runtime import Runtime
+from bot.slack.gateway import SlackError
+from commands.context import Context, Editors
+from commands.result import Result
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONTEXT_KEY = "statusbot"
+DEFAULT_DEADLINE = 2.0
+
+WORKING = "Working on it… the answer will follow here in a moment."
+SORRY = (
+    "Sorry, something went wrong inside statusbot and it could not finish that. "
+    "Check /status or /incident list to see what was saved, then try again; "
+    "the details are in statusbot's log."
+)
+
+
+class Gateway(Protocol):
+    """The calls the listeners make to Slack (bot/slack/gateway.py's SlackGateway)."""
+
+    def members_of(self, usergroup_id: str) -> frozenset[str]: ...
+
+    def user_timezone(self, user: str) -> str | None: ...
+
+    def open_view(self, trigger_id: str, view: Any) -> dict[str, Any]: ...
+
+    def respond(self, response_url: str, payload: Any) -> None: ...
+
+
+@dataclass
+class Services:
+    """The dependencies of every listener, put in bolt's context by create_app."""
+
+    runtime: Runtime
+    gateway: Gateway
+    pool: Executor
+    deadline: float = DEFAULT_DEADLINE
+
+    def context(self, user: str) -> Context:
+        """A command's context: the person's Slack time zone, editors with user groups."""
+        zone = self.gateway.user_timezone(user)
+        tz: ZoneInfo | None = None
+        if zone:
+            try:
+                tz = ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("Slack gave %s the unknown time zone %r", user, zone)
+        ctx = self.runtime.context(user, tz=tz)
+        return dataclasses.replace(ctx, editors=self.editors_for(user))
+
+    def editors_for(self, user: str) -> Editors:
+        """STATUSBOT_EDITORS, with the user groups that matter already looked up.
+
+        The lookups happen here, before any transaction: asked from inside one,
+        a slow Slack would hold the database for everyone.
+        """
+        ids = self.runtime.settings.editors
+        if not ids or user in ids:
+            return Editors(ids)
+        groups = {gid: self.gateway.members_of(gid) for gid in ids if gid.startswith("S")}
+        return Editors(ids, members_of=lambda gid: groups.get(gid, frozenset()))
+
+    def changed(self, result: Result) -> None:
+        """Let the page, the outbox worker and others know that something changed."""
+        if result.changed:
+            for hook in self.runtime.after_change:
+                hook(result)
+
+    def within_deadline(
+        self, work: Callable[[], T], *, late: Callable[[T], None], response_url: str | None
+    ) -> T | None:
+        """Run `work` in the pool; its value if it ends within the deadline, else None.
+
+        When it ends later, `late(value)` runs in the worker (an error is logged and
+        the person told through `response_url`). An error within the deadline is
+        raised here, for bolt's error handler.
+        """
+        handoff = _Handoff[T]()
+        self.pool.submit(handoff.run, work, late, lambda e: self.failed_late(e, response_url))
+        return handoff.wait(self.deadline)
+
+    def start(self, work: Callable[[], None], *, response_url: str | None) -> None:
+        """Run `work` in the pool without waiting; an error is logged and the person told."""
+
+        def guarded() -> None:
+            try:
+                work()
+            except Exception as error:  # reported to the person, like bolt's error handler
+                self.failed_late(error, response_url)
+
+        self.pool.submit(guarded)
+
+    def failed_late(self, error: BaseException, response_url: str | None) -> None:
+        """An error after the ack: log it, tell the person."""
+        log.error("a Slack request failed after its ack", exc_info=error)
+        self.respond(response_url, SORRY)
+
+    def respond(self, response_url: str | None, text: str) -> None:
+        """An ephemeral message to the person, through the request's response_url."""
+        if not response_url:
+            return
+        payload = {
+            "response_type": "ephemeral",
+            "replace_original": False,
+            "text": slack_text(text),
+        }
+        try:
+            self.gateway.respond(response_url, payload)
+        except SlackError as error:
+            log.warning("could not answer through the response_url: %s", error)
+
+
+class _Handoff(Generic[T]):
+    """One job's outcome, taken either by the waiting listener or by the late path."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._late = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    def run(
+        self,
+        work: Callable[[], T],
+        late: Callable[[T], None],
+        failed: Callable[[BaseException], None],
+    ) -> None:
+        try:
+            value = work()
+        except Exception as error:  # handed to the listener or to `failed`, never lost
+            with self._lock:
+                self._error = error
+                self._done.set()
+                was_late = self._late
+            if was_late:
+                failed(error)
+            return
+        with self._lock:
+            self._value = value
+            self._done.set()
+            was_late = self._late
+        if was_late:
+            try:
+                late(value)
+            except Exception as error:  # the late reply itself failed
+                failed(error)
+
+    def wait(self, timeout: float) -> T | None:
+        self._done.wait(timeout)
+        with self._lock:
+            if not self._done.is_set():
+                self._late = True
+                return None
+            if self._error is not None:
+                raise self._error
+            return self._value
+
+
+def services_of(context: BoltContext) -> Services:
+    """The Services create_app put in bolt's context."""
+    found = context[CONTEXT_KEY]
+    assert isinstance(found, Services)
+    return found
+
+
+# --- Slack's text --------------------------------------------------------------------------
+
+# Markup our own words use (<@U1>, <#C1>, <#C1|name>, <!subteam^S1>, links) stays markup;
+# every other & < > is escaped so a title like "a <b> c" shows as typed.
+_MARKUP = re.compile(
+    r"<(?:[@#][A-Z0-9]+|!subteam\^[A-Z0-9]+|(?:https?|mailto):[^<>|\s]+)(?:\|[^<>]*)?>"
+)
+
+
+def escape(text: str) -> str:
+    """Escape & < > for Slack, except our own mentions, channel links and links."""
+    out: list[str] = []
+    last = 0
+    for match in _MARKUP.finditer(text):
+        out.append(_escape_plain(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_escape_plain(text[last:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_text(reply: str) -> str:
+    """A command's reply as Slack mrkdwn: escaped, with its usage lines in a code block."""
+    head, sep, usage = reply.partition("\n\nUsage:\n")
+    text = escape(head)
+    if sep:
+        text += "\n\nUsage:\n```" + escape(usage) + "```"
+    return text
