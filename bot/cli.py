@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,16 @@ def _parser() -> argparse.ArgumentParser:
         "Settings come from the environment (DATABASE_URL, STATUSBOT_*, SLACK_*).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "serve",
+        help="the web server: Slack's /slack/events, the public page at /, /healthz "
+        "(and the scheduler, unless STATUSBOT_SCHEDULER=off)",
+    )
+    sub.add_parser(
+        "clock",
+        help="the scheduler alone: maintenance windows, reminders, the midnight render",
+    )
 
     shell = sub.add_parser(
         "shell", help="a local prompt taking the slash commands, with announcements printed"
@@ -83,10 +94,17 @@ def _zone(name: str | None) -> ZoneInfo | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `statusbot …`; returns the exit status."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     args = _parser().parse_args(argv)
+    # Servers log what they do; one-off commands only what went wrong.
+    quiet = args.command not in ("serve", "clock")
+    level = os.environ.get("STATUSBOT_LOG_LEVEL", "WARNING" if quiet else "INFO").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Their routine chatter (every tick, every migration step) is noise in our logs.
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     try:
         settings = Settings.from_env()
         runtime = Runtime(settings)
@@ -126,7 +144,18 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         print("\nThe example page is loaded. Try `statusbot shell` and type /status.")
         return 0 if report is not None else 1
 
+    if args.command == "serve":
+        from bot.clock import scheduler_hook
+        from bot.serve import serve
+
+        runtime.engine.dispose()  # serve forks: it opens its own connections
+        return serve(
+            runtime.settings, on_start=[scheduler_hook] if runtime.settings.scheduler else []
+        )
+
     runtime.ensure_schema()
+    if args.command == "clock":
+        return _clock(runtime)
     if args.command == "render":
         return _render(runtime)
     if args.command == "metrics":
@@ -149,6 +178,21 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
 
         return run_shell(runtime, user=args.user, tz=_zone(args.tz))
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
+
+
+def _clock(runtime: Runtime) -> int:
+    """The scheduler alone; it publishes the page and delivers what its own changes announce."""
+    from bot.clock import run_clock
+    from bot.publish import attach_publisher
+    from bot.serve import start_delivery
+
+    attach_publisher(runtime)
+    stoppers = start_delivery(runtime)
+    try:
+        return run_clock(runtime)
+    finally:
+        for stop in stoppers:
+            stop()
 
 
 def _render(runtime: Runtime) -> int:

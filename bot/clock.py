@@ -113,6 +113,8 @@ class Clockwork:
         """Re-render at local midnight so the 15-day list and the uptime bars move on."""
         if self.republish is not None:
             self.republish()
+        else:
+            self.runtime.notify_changed(Result(reply="a new day", changed=True))
 
 
 def make_scheduler(clock: Clockwork, *, blocking: bool) -> BaseScheduler:
@@ -154,6 +156,12 @@ def start_in_background(
     scheduler.start()
     log.info("scheduler running in-process (STATUSBOT_SCHEDULER=off to leave it to `clock`)")
     return scheduler
+
+
+def scheduler_hook(runtime: Runtime) -> Callable[[], object]:
+    """`serve`'s on_start hook: the scheduler in the background process; its stopper."""
+    scheduler = start_in_background(runtime)
+    return lambda: scheduler.shutdown(wait=False)
 
 
 def run_clock(runtime: Runtime, *, republish: Callable[[], None] | None = None) -> int:

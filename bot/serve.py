@@ -36,7 +36,7 @@ from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, event
 
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
 from bot.runtime import Runtime
@@ -44,7 +44,7 @@ from bot.settings import Settings
 from bot.slack.listeners.services import DEFAULT_DEADLINE
 from bot.web import WebApp
 from commands.result import Notice, Result
-from storage.db import SQLITE_BUSY_TIMEOUT_MS, make_engine
+from storage.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,9 @@ def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublish
 
     reader = runtime
     if _sqlite(runtime):
-        # The page only reads: on an engine of its own it never holds the write lock.
-        engine = sqlite_reader(runtime.engine)
+        # The page only reads (deferred transactions, storage.db.make_reader); on an
+        # engine of its own it also stays out of the writers' queue of turns.
+        engine = make_engine(runtime.engine.url.render_as_string(hide_password=False))
         reader = Runtime(runtime.settings, engine=engine, clock=runtime.clock)
     publisher = Publisher(reader)
     pages = CoalescingPublisher(lambda dirty: publisher.publish(dirty=dirty), rest_ratio=rest_ratio)
@@ -226,31 +227,6 @@ def queue_sqlite_writers(engine: Engine) -> None:
     turns = _Turns(lock_file)
     event.listen(engine, "checkout", lambda *_: turns.take())
     event.listen(engine, "checkin", lambda *_: turns.give())
-
-
-def sqlite_reader(engine: Engine) -> Engine:
-    """An engine on the same SQLite file for read-only work, with deferred transactions.
-
-    storage/db.py begins every transaction IMMEDIATE, taking the write lock; a
-    reader in WAL mode needs no lock at all, and a plain BEGIN gives it one
-    consistent view across its queries while writers carry on.
-    """
-    reader = create_engine(
-        engine.url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-    )
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins transactions
-        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        dbapi_conn.execute("PRAGMA query_only=ON")
-
-    @event.listens_for(reader, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return reader
 
 
 class _Turns:

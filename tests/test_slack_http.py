@@ -764,7 +764,7 @@ def test_statusbot_serve_under_gunicorn(
     env.pop("SLACK_APP_TOKEN", None)
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.serve"],
+        [sys.executable, "-m", "bot.cli", "serve"],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
