@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,12 @@ log = logging.getLogger(__name__)
 
 COMMANDS = tuple(f"/{name}" for name in HANDLERS)
 
+CLASH = (
+    "That clashed with another change made at the same moment, so nothing was saved. "
+    "Please try again."
+)
+DATABASE_DOWN = "The database did not answer, so nothing was saved. Please try again in a moment."
+
 
 def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: str) -> Result:
     """Run `/command text` in one transaction: all of it is written, or none of it.
@@ -32,9 +39,34 @@ def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: st
             ok=False,
             reply=f"statusbot has no /{name}. Its commands are {', '.join(COMMANDS)}.",
         )
+    return run(
+        factory,
+        ctx,
+        lambda session: handler(session, ctx, text),
+        what=f"/{name}",
+        note={"command": f"/{name}", "text": text[:500]},
+    )
+
+
+def run(
+    factory: sessionmaker[Session],
+    ctx: Context,
+    change: Callable[[Session], Result],
+    *,
+    what: str,
+    note: dict[str, str],
+    usage: bool = True,
+) -> Result:
+    """Run one use case in one transaction: all of it is written, or none of it.
+
+    Every transport ends here (a slash command's text, a Slack form, the
+    shell): bad input and refusals come back as a Result with ok=False and a
+    reply that says what was wrong (with the usage, unless `usage` is off, as
+    for a form); only a refusal writes (its audit event, with `note`).
+    """
     try:
         with transaction(factory) as session:
-            return handler(session, ctx, text)
+            return change(session)
     except NotAllowed as refusal:
         with transaction(factory) as session:
             audit.record(
@@ -43,26 +75,18 @@ def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: st
                 action="denied." + refusal.action,
                 target=refusal.target,
                 at=ctx.now,
-                after={"command": f"/{name}", "text": text[:500]},
+                after=dict(note),
             )
         log.info("refused %s for %s", refusal.action, ctx.actor)
-        return Result(ok=False, reply=refusal.reply())
+        return Result(ok=False, reply=refusal.reply() if usage else refusal.message)
     except CommandError as error:
-        return Result(ok=False, reply=error.reply())
+        return Result(ok=False, reply=error.reply() if usage else error.message, field=error.field)
     except IntegrityError:
-        log.warning("conflicting write for /%s %r", name, text, exc_info=True)
-        return Result(
-            ok=False,
-            reply="That clashed with another change made at the same moment, so nothing was "
-            "saved. Please try again.",
-        )
+        log.warning("conflicting write for %s", what, exc_info=True)
+        return Result(ok=False, reply=CLASH)
     except OperationalError:
-        log.exception("database unavailable for /%s", name)
-        return Result(
-            ok=False,
-            reply="The database did not answer, so nothing was saved. Please try again in a "
-            "moment.",
-        )
+        log.exception("database unavailable for %s", what)
+        return Result(ok=False, reply=DATABASE_DOWN)
 
 
 def execute_line(factory: sessionmaker[Session], ctx: Context, line: str) -> Result:

@@ -29,3 +29,4 @@ class Result:
     changed: bool = False
     notices: tuple[Notice, ...] = ()
     number: int | None = None
+    field: str | None = None  # for a refused form: the field the reply is about

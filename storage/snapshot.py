@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from storage.metrics import MetricView
+from storage.models import Incident
 from storage.rules import (
     IncidentStatus,
     Kind,
@@ -246,3 +247,61 @@ def build_snapshot(
     if metrics is not None:
         snapshot = replace(snapshot, metrics=tuple(metrics))
     return snapshot
+
+
+def incident_view(incident: Incident) -> IncidentView:
+    """One incident or maintenance as frozen values, updates newest first."""
+    # Slack's announcements and modals need one incident, not a whole snapshot.
+    components = tuple(
+        AffectedView(
+            code=a.component.code,
+            name=a.component.name,
+            status=a.component.status,
+            group_code=a.component.group.code if a.component.group else None,
+            position=a.component.position,
+            showcase=a.component.showcase,
+            description=a.component.description,
+            created_at=a.component.created_at,
+            updated_at=a.component.updated_at,
+            start_date=a.component.start_date,
+        )
+        for a in sorted(incident.affected, key=lambda a: a.id)
+    )
+    updates = tuple(
+        UpdateView(
+            code=u.code,
+            status=u.status,
+            body=u.body,
+            display_at=u.display_at,
+            created_at=u.created_at,
+            updated_at=u.updated_at,
+            deliver_notifications=u.deliver_notifications,
+            changes=tuple(
+                ChangeView(
+                    code=ch.component.code,
+                    name=ch.component.name,
+                    old_status=ch.old_status,
+                    new_status=ch.new_status,
+                )
+                for ch in u.changes
+            ),
+        )
+        for u in sorted(incident.updates, key=lambda u: (u.display_at, u.id), reverse=True)
+    )
+    return IncidentView(
+        number=incident.number,
+        kind=incident.kind,
+        title=incident.title,
+        status=incident.status,
+        impact=incident.impact,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        started_at=incident.started_at,
+        monitoring_at=incident.monitoring_at,
+        resolved_at=incident.resolved_at,
+        scheduled_for=incident.scheduled_for,
+        scheduled_until=incident.scheduled_until,
+        auto=incident.auto,
+        components=components,
+        updates=updates,
+    )

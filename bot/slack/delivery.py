@@ -55,7 +55,7 @@ from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, 
 from renderers import slack as render
 from storage.db import transaction
 from storage.models import Announcement, Incident, IncidentUpdate, OutboxEntry
-from storage.snapshot import AffectedView, ChangeView, IncidentView, UpdateView
+from storage.snapshot import IncidentView, UpdateView, incident_view
 
 log = logging.getLogger(__name__)
 
@@ -577,65 +577,6 @@ def start_delivery(
     worker = DeliveryWorker(deliverer, interval=interval)
     runtime.after_change.append(worker.poke)
     return worker.start()
-
-
-def incident_view(incident: Incident) -> IncidentView:
-    """One incident or maintenance as frozen values, updates newest first."""
-    # Mirrors storage.snapshot's former `incident_view`; the delivery needs one
-    # incident, not a whole snapshot. Swap back when storage offers it again.
-    components = tuple(
-        AffectedView(
-            code=a.component.code,
-            name=a.component.name,
-            status=a.component.status,
-            group_code=a.component.group.code if a.component.group else None,
-            position=a.component.position,
-            showcase=a.component.showcase,
-            description=a.component.description,
-            created_at=a.component.created_at,
-            updated_at=a.component.updated_at,
-            start_date=a.component.start_date,
-        )
-        for a in sorted(incident.affected, key=lambda a: a.id)
-    )
-    updates = tuple(
-        UpdateView(
-            code=u.code,
-            status=u.status,
-            body=u.body,
-            display_at=u.display_at,
-            created_at=u.created_at,
-            updated_at=u.updated_at,
-            deliver_notifications=u.deliver_notifications,
-            changes=tuple(
-                ChangeView(
-                    code=ch.component.code,
-                    name=ch.component.name,
-                    old_status=ch.old_status,
-                    new_status=ch.new_status,
-                )
-                for ch in u.changes
-            ),
-        )
-        for u in sorted(incident.updates, key=lambda u: (u.display_at, u.id), reverse=True)
-    )
-    return IncidentView(
-        number=incident.number,
-        kind=incident.kind,
-        title=incident.title,
-        status=incident.status,
-        impact=incident.impact,
-        created_at=incident.created_at,
-        updated_at=incident.updated_at,
-        started_at=incident.started_at,
-        monitoring_at=incident.monitoring_at,
-        resolved_at=incident.resolved_at,
-        scheduled_for=incident.scheduled_for,
-        scheduled_until=incident.scheduled_until,
-        auto=incident.auto,
-        components=components,
-        updates=updates,
-    )
 
 
 def _rowcount(result: Any) -> int:

@@ -17,25 +17,22 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot.slack.delivery import incident_view
 from bot.slack.gateway import SlackError
 from bot.slack.listeners.services import Services, services_of
+from commands import dispatch, words
 from commands import incident as incidents
-from commands import words
 from commands.common import authorise
-from commands.context import Context, NotAllowed
+from commands.context import Context
 from commands.errors import CommandError
 from commands.result import Result
 from renderers import slack_modals as ui
-from storage import audit
 from storage import components as component_store
 from storage import incidents as incident_store
-from storage.db import transaction
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind
+from storage.snapshot import incident_view
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +44,6 @@ NOT_OPENED = (
     "/incident open TITLE --components NAME=STATE -- MESSAGE."
 )
 NOT_SAVED = "Your form was not saved: {reason}"
-CLASH = (
-    "That clashed with another change made at the same moment, so nothing was saved. "
-    "Please try again."
-)
-DATABASE_DOWN = "The database did not answer, so nothing was saved. Please try again in a moment."
 REMOVED = "This component was removed after the form was opened."
 
 Change = Callable[[Session, Context], Result]
@@ -129,20 +121,15 @@ def component_choices(session: Session) -> list[ui.ComponentChoice]:
 
 def refused(services: Services, ctx: Context, *, action: str, target: str) -> str | None:
     """The refusal (audited) when `ctx.actor` may not change things, else None."""
-    try:
+
+    def check(_session: Session) -> Result:
         authorise(ctx, action=action, target=target)
-    except NotAllowed as refusal:
-        with transaction(services.runtime.factory) as session:
-            audit.record(
-                session,
-                actor=ctx.actor,
-                action="denied." + refusal.action,
-                target=refusal.target,
-                at=ctx.now,
-                after={"via": "slack form"},
-            )
-        return refusal.reply()
-    return None
+        return Result(reply="")
+
+    result = dispatch.run(
+        services.runtime.factory, ctx, check, what="a Slack form", note={"via": "slack form"}
+    )
+    return None if result.ok else result.reply
 
 
 def _open(
@@ -258,7 +245,7 @@ class FieldError(CommandError):
     """Bad input that belongs to one field of the form."""
 
     def __init__(self, message: str, block: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field=block)
         self.block = block
 
 
@@ -356,34 +343,19 @@ class Outcome:
 
 
 def apply(services: Services, user: str, change: Change) -> Outcome:
-    """Run one use case in one transaction, as `dispatch.execute` runs a command line."""
+    """Run one use case the way every command runs (commands.dispatch.run)."""
     ctx = services.context(user)
-    try:
-        with transaction(services.runtime.factory) as session:
-            result = change(session, ctx)
-    except NotAllowed as refusal:
-        with transaction(services.runtime.factory) as session:
-            audit.record(
-                session,
-                actor=ctx.actor,
-                action="denied." + refusal.action,
-                target=refusal.target,
-                at=ctx.now,
-                after={"via": "slack form"},
-            )
-        return Outcome(Result(ok=False, reply=refusal.message))
-    except FieldError as error:
-        return Outcome(Result(ok=False, reply=error.message), error.block)
-    except CommandError as error:
-        return Outcome(Result(ok=False, reply=error.message))
-    except IntegrityError:
-        log.warning("conflicting write from a Slack form", exc_info=True)
-        return Outcome(Result(ok=False, reply=CLASH))
-    except OperationalError:
-        log.exception("database unavailable for a Slack form")
-        return Outcome(Result(ok=False, reply=DATABASE_DOWN))
-    services.changed(result)
-    return Outcome(result)
+    result = dispatch.run(
+        services.runtime.factory,
+        ctx,
+        lambda session: change(session, ctx),
+        what="a Slack form",
+        note={"via": "slack form"},
+        usage=False,
+    )
+    if result.ok:
+        services.changed(result)
+    return Outcome(result, result.field)
 
 
 # --- the listeners -------------------------------------------------------------------------
