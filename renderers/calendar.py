@@ -23,6 +23,27 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 def render_calendar(snapshot: Snapshot) -> bytes:
     """maintenance.ics: one event per maintenance window, cancelled ones marked so."""
+    # Most publishes change an incident, not a maintenance, and icalendar is slow
+    # (~0.2 ms an event): keep the last calendar while its inputs are the same.
+    # The snapshot cache hands back the same frozen views for unchanged
+    # maintenances, so this comparison is mostly identity checks.
+    key = (snapshot.page, snapshot.maintenances)
+    if _last is not None and _last[0] == key:
+        return _last[1]
+    data = _render_calendar(snapshot)
+    _remember(key, data)
+    return data
+
+
+_last: tuple[tuple[object, ...], bytes] | None = None
+
+
+def _remember(key: tuple[object, ...], data: bytes) -> None:
+    global _last
+    _last = (key, data)
+
+
+def _render_calendar(snapshot: Snapshot) -> bytes:
     page = snapshot.page
     base = page.url.rstrip("/")
     host = urlsplit(page.url).hostname or "statusbot"

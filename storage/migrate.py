@@ -48,3 +48,24 @@ def reset(engine: Engine) -> None:
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def revision(message: str) -> str:
+    """Write a new migration from the difference between the models and the newest schema."""
+    import re
+    import tempfile
+
+    from alembic.script import ScriptDirectory
+
+    from storage.db import make_engine
+
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(f"sqlite:///{scratch}/scratch.db")
+        upgrade(engine)
+        cfg = alembic_config(engine)
+        head = ScriptDirectory.from_config(cfg).get_current_head() or "0000"
+        digits = re.sub(r"\D", "", head) or "0"
+        number = f"{int(digits) + 1:04d}"
+        command.revision(cfg, message=message, autogenerate=True, rev_id=number)
+        engine.dispose()
+    return number
