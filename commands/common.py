@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,9 @@ from commands import words
 from commands.context import Context, NotAllowed
 from commands.errors import CommandError
 from commands.result import Notice
-from storage import audit, outbox
+from storage import audit, incidents, outbox
 from storage.models import Component, Incident, IncidentUpdate
+from storage.rules import ComponentStatus
 
 # A clock a little ahead of ours (Slack's, a laptop's) is not "the future".
 CLOCK_SKEW = timedelta(seconds=60)
@@ -131,6 +133,45 @@ def announce(
         payload={"number": incident.number},
     )
     return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
+
+
+def post_update(
+    session: Session,
+    ctx: Context,
+    incident: Incident,
+    *,
+    action: str,
+    event: str,
+    status: str,
+    body: str,
+    before: dict[str, Any] | None,
+    at: datetime | None = None,
+    changes: Sequence[tuple[Component, ComponentStatus]] = (),
+    notify: bool = True,
+    state: Callable[[Incident], dict[str, Any]] = incident_state,
+) -> tuple[Notice, ...]:
+    """The one way an incident or maintenance moves on: append the update (with its
+    component changes), audit the change, and announce it unless `notify` is off."""
+    update = incidents.add_update(
+        session,
+        incident,
+        status=status,
+        body=body,
+        actor=ctx.actor,
+        display_at=at or ctx.now,
+        now=ctx.now,
+        changes=changes,
+        notify=notify,
+    )
+    audit_change(
+        session,
+        ctx,
+        action=action,
+        target=f"#{incident.number}",
+        before=before,
+        after=state(incident),
+    )
+    return (announce(session, ctx, event, incident, update),) if notify else ()
 
 
 def summary(incident: Incident, update: IncidentUpdate | None, ctx: Context) -> str:

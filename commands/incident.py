@@ -20,6 +20,7 @@ from commands.common import (
     check_past,
     check_title,
     incident_state,
+    post_update,
 )
 from commands.context import Context
 from commands.errors import CommandError
@@ -96,26 +97,19 @@ def open_incident(
         started_at=when,
         now=ctx.now,
     )
-    update = store.add_update(
+    notices = post_update(
         session,
+        ctx,
         incident,
+        action="incident.open",
+        event="incident.opened",
         status=status.value,
         body=body,
-        actor=ctx.actor,
-        display_at=when,
-        now=ctx.now,
+        before=None,
+        at=when,
         changes=components,
         notify=notify,
     )
-    audit_change(
-        session,
-        ctx,
-        action="incident.open",
-        target=f"#{incident.number}",
-        before=None,
-        after=incident_state(incident),
-    )
-    notices = (announce(session, ctx, "incident.opened", incident, update),) if notify else ()
     return Result(
         reply=f"Opened incident #{incident.number} {words.quote(title)}: "
         f"{words.status_label(incident.status)}, impact {incident.impact}." + _where(ctx, notify),
@@ -160,26 +154,19 @@ def update_incident(
     if impact is not None:
         incident.impact = impact.value
         incident.impact_override = True
-    update = store.add_update(
+    notices = post_update(
         session,
+        ctx,
         incident,
+        action="incident.update",
+        event="incident.updated",
         status=new.value,
         body=body,
-        actor=ctx.actor,
-        display_at=when,
-        now=ctx.now,
+        before=before,
+        at=when,
         changes=components,
         notify=notify,
     )
-    audit_change(
-        session,
-        ctx,
-        action="incident.update",
-        target=f"#{number}",
-        before=before,
-        after=incident_state(incident),
-    )
-    notices = (announce(session, ctx, "incident.updated", incident, update),) if notify else ()
     return Result(
         reply=f"Posted an update to #{number}: {words.status_label(new)}, impact "
         f"{incident.impact}." + _where(ctx, notify),
@@ -218,26 +205,19 @@ def resolve_incident(
         for a in incident.affected
         if a.component.removed_at is None
     ]
-    update = store.add_update(
+    notices = post_update(
         session,
+        ctx,
         incident,
+        action="incident.resolve",
+        event="incident.resolved",
         status=IncidentStatus.RESOLVED.value,
         body=body,
-        actor=ctx.actor,
-        display_at=when,
-        now=ctx.now,
+        before=before,
+        at=when,
         changes=changes,
         notify=notify,
     )
-    audit_change(
-        session,
-        ctx,
-        action="incident.resolve",
-        target=f"#{number}",
-        before=before,
-        after=incident_state(incident),
-    )
-    notices = (announce(session, ctx, "incident.resolved", incident, update),) if notify else ()
     return Result(
         reply=f"Resolved #{number} {words.quote(incident.title)}." + _where(ctx, notify),
         changed=True,
@@ -263,29 +243,22 @@ def reopen_incident(
     earlier = [u.status for u in incident.updates if u.status != IncidentStatus.RESOLVED]
     status = earlier[-1] if earlier else IncidentStatus.INVESTIGATING.value
     before = incident_state(incident)
-    update = store.add_update(
-        session,
-        incident,
-        status=status,
-        body=body,
-        actor=ctx.actor,
-        display_at=ctx.now,
-        now=ctx.now,
-    )
-    audit_change(
+    notices = post_update(
         session,
         ctx,
+        incident,
         action="incident.reopen",
-        target=f"#{number}",
+        event="incident.reopened",
+        status=status,
+        body=body,
         before=before,
-        after=incident_state(incident),
     )
     return Result(
         reply=f"Reopened #{number} as {words.status_label(status)}. Components were left as "
         f"they are: set them with /incident update {number} --components NAME=STATE -- MESSAGE."
         + _where(ctx, True),
         changed=True,
-        notices=(announce(session, ctx, "incident.reopened", incident, update),),
+        notices=notices,
         number=number,
     )
 

@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 
 from commands import words
 from commands.common import (
-    announce,
-    audit_change,
     authorise,
     check_message,
     check_title,
     incident_state,
+    post_update,
 )
 from commands.context import Context
 from commands.errors import CommandError
@@ -106,26 +105,17 @@ def schedule_maintenance(
     )
     for component in components:
         store.add_affected(maintenance, component)
-    update = store.add_update(
-        session,
-        maintenance,
-        status=MaintenanceStatus.SCHEDULED.value,
-        body=body,
-        actor=ctx.actor,
-        display_at=ctx.now,
-        now=ctx.now,
-        notify=notify,
-    )
-    audit_change(
+    notices = post_update(
         session,
         ctx,
+        maintenance,
         action="maintenance.schedule",
-        target=f"#{maintenance.number}",
+        event="maintenance.scheduled",
+        status=MaintenanceStatus.SCHEDULED.value,
+        body=body,
         before=None,
-        after=_state(maintenance),
-    )
-    notices = (
-        (announce(session, ctx, "maintenance.scheduled", maintenance, update),) if notify else ()
+        notify=notify,
+        state=_state,
     )
     how = "starts and completes by itself" if auto else "start and complete it by hand"
     return Result(
@@ -164,28 +154,23 @@ def move_maintenance(
     when = at or ctx.now
     before = _state(maintenance)
     changes = _component_moves(session, maintenance, current, status)
-    update = store.add_update(
-        session,
-        maintenance,
-        status=status.value,
-        body=body,
-        actor=ctx.actor,
-        display_at=when,
-        now=ctx.now,
-        changes=changes,
-    )
-    audit_change(
+    notices = post_update(
         session,
         ctx,
+        maintenance,
         action=f"maintenance.{verb}",
-        target=f"#{number}",
+        event=EVENTS[status],
+        status=status.value,
+        body=body,
         before=before,
-        after=_state(maintenance),
+        at=when,
+        changes=changes,
+        state=_state,
     )
     return Result(
         reply=f"#{number} {words.quote(maintenance.title)} is now {words.status_label(status)}.",
         changed=True,
-        notices=(announce(session, ctx, EVENTS[status], maintenance, update),),
+        notices=notices,
         number=number,
     )
 
