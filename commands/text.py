@@ -264,7 +264,7 @@ def component(session: Session, ctx: Context, text: str) -> Result:
             name=" ".join(w.args),
             group=_str(o.get("group")),
             description=_str(o.get("description")),
-            position=parse_id(position, usage=usage) if isinstance(position, str) else None,
+            position=_position(position, usage) if isinstance(position, str) else None,
             showcase=o.get("showcase", True) is not False,
             start_date=_date(ctx, start, usage) if isinstance(start, str) else None,
         )
@@ -299,6 +299,13 @@ HANDLERS: dict[str, Handler] = {
     "component": component,
     "status": status,
 }
+
+
+def _position(text: str, usage: str) -> int:
+    word = text.strip()
+    if not word.isascii() or not word.isdigit() or not 1 <= int(word) <= 10_000:
+        raise CommandError(f"--position takes a whole number from 1, not '{text}'.", usage)
+    return int(word)
 
 
 def _str(value: str | bool | None) -> str | None:
