@@ -200,11 +200,9 @@ def resolve_incident(
             usage,
         )
     before = incident_state(incident)
-    changes = [
-        (a.component, store.held_state(session, a.component, excluding=incident))
-        for a in incident.affected
-        if a.component.removed_at is None
-    ]
+    live = [a.component for a in incident.affected if a.component.removed_at is None]
+    held = store.held_states(session, live, excluding=incident)
+    changes = [(c, held[c.id]) for c in live]
     notices = post_update(
         session,
         ctx,

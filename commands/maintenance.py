@@ -186,11 +186,12 @@ def _component_moves(
         return [(c, ComponentStatus.MAINTENANCE) for c in live]
     if old in active and new not in active:
         saved = maintenance.restore_states or {}
+        # Someone may have set a component since it started: their word stands.
+        ours = [c for c in live if c.status == ComponentStatus.MAINTENANCE]
+        holds = store.held_states(session, ours, excluding=maintenance)
         moves = []
-        for c in live:
-            if c.status != ComponentStatus.MAINTENANCE:
-                continue  # someone set it since; their word stands
-            held = store.held_state(session, c, excluding=maintenance)
+        for c in ours:
+            held = holds[c.id]
             before = ComponentStatus(saved.get(str(c.id), ComponentStatus.OPERATIONAL.value))
             moves.append((c, held if held is not ComponentStatus.OPERATIONAL else before))
         return moves

@@ -168,19 +168,18 @@ def claimed_states(incident: Incident) -> dict[int, ComponentStatus]:
     return states
 
 
+_CLOSED = [
+    IncidentStatus.RESOLVED.value,
+    MaintenanceStatus.COMPLETED.value,
+    MaintenanceStatus.CANCELLED.value,
+]
+
+
 def unresolved(session: Session, kind: Kind | None = None) -> list[Incident]:
     """Incidents and maintenances that are not over, oldest number first."""
     stmt = (
         select(Incident)
-        .where(
-            Incident.status.not_in(
-                [
-                    IncidentStatus.RESOLVED.value,
-                    MaintenanceStatus.COMPLETED.value,
-                    MaintenanceStatus.CANCELLED.value,
-                ]
-            )
-        )
+        .where(Incident.status.not_in(_CLOSED))
         .options(*_LOAD)
         .order_by(Incident.number)
     )
@@ -205,22 +204,42 @@ def recent_closed(session: Session, kind: Kind, *, limit: int = 5) -> list[Incid
     return list(session.scalars(stmt))
 
 
-def held_state(session: Session, component: Component, *, excluding: Incident) -> ComponentStatus:
-    """The state a component must keep when `excluding` lets go of it.
+def held_states(
+    session: Session, components: Sequence[Component], *, excluding: Incident
+) -> dict[int, ComponentStatus]:
+    """The state each component must keep when `excluding` lets go of it (by component id).
 
     Another unresolved incident may still hold it down, or a maintenance in
     progress may hold it under maintenance; otherwise it is operational again.
+    Only the open incidents that touch these components are read.
     """
-    held: list[ComponentStatus] = []
-    for other in unresolved(session):
-        if other.id == excluding.id:
-            continue
+    ids = [c.id for c in components]
+    if not ids:
+        return {}
+    touching = (
+        select(AffectedComponent.incident_id)
+        .where(AffectedComponent.component_id.in_(ids))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Incident)
+        .where(
+            Incident.id.in_(touching),
+            Incident.id != excluding.id,
+            Incident.status.not_in(_CLOSED),
+        )
+        .options(*_LOAD)
+        .order_by(Incident.number)
+    )
+    others = list(session.scalars(stmt))
+    held: dict[int, list[ComponentStatus]] = {i: [] for i in ids}
+    for other in others:
         if other.kind == Kind.INCIDENT:
-            state = claimed_states(other).get(component.id)
-            if state is not None:
-                held.append(state)
-        elif other.status in (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING) and any(
-            a.component_id == component.id for a in other.affected
-        ):
-            held.append(ComponentStatus.MAINTENANCE)
-    return worst(held)
+            for component_id, state in claimed_states(other).items():
+                if component_id in held:
+                    held[component_id].append(state)
+        elif other.status in (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING):
+            for a in other.affected:
+                if a.component_id in held:
+                    held[a.component_id].append(ComponentStatus.MAINTENANCE)
+    return {component_id: worst(states) for component_id, states in held.items()}

@@ -522,10 +522,22 @@ class Deliverer:
 class DeliveryWorker:
     """A background thread that delivers when poked and every few seconds otherwise."""
 
-    def __init__(self, deliverer: Deliverer, *, interval: float = 2.0, batch: int = 50) -> None:
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        interval: float = 2.0,
+        batch: int = 50,
+        rest_ratio: float = 1.0,
+    ) -> None:
         self.deliverer = deliverer
         self.interval = interval
         self.batch = batch
+        # After a pass that sent something, rest this many times as long as it took:
+        # a burst of announcements then takes at most half a core, and the acks
+        # (which share the machine) keep theirs. Slack paces a channel to about a
+        # message a second anyway, so this never slows an ordinary day.
+        self.rest_ratio = rest_ratio
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -553,11 +565,14 @@ class DeliveryWorker:
     def _run(self) -> None:
         while not self._stopping.is_set():
             delivered = 0
+            started = time.monotonic()
             try:
                 delivered = self.deliverer.deliver_pending(self.batch)
             except Exception:
                 # The database may be away for a moment; the thread must outlive that.
                 log.exception("Slack delivery pass failed; trying again shortly")
+            if delivered:
+                self._stopping.wait(self.rest_ratio * (time.monotonic() - started))
             if delivered >= self.batch:
                 continue  # more may be waiting
             self._wake.wait(self.interval)
