@@ -46,6 +46,10 @@ class Mirror(Protocol):
         """Delete files the page no longer has."""
         ...
 
+    def resync(self) -> None:
+        """Forget what it believes is uploaded; the next publish looks again."""
+        ...
+
 
 class _FromSettings:
     """The default mirror: S3 when STATUSBOT_S3_BUCKET is set, else none."""
@@ -199,6 +203,11 @@ class Publisher:
         """Bring the mirror up to date; its failure is logged and retried by the next publish."""
         if self.mirror is None:
             return [], None
+        if self.runtime.engine.dialect.name == "postgresql":
+            # Other processes publish too: what this one remembers uploading may
+            # have been replaced since, and skipping a file "already there" would
+            # leave theirs. Under the page lock, look at the bucket afresh.
+            self.mirror.resync()
         try:
             uploaded = self.mirror.publish(files)
             if removed:

@@ -321,12 +321,17 @@ class FakeMirror:
         self.fail = fail
         self.published: list[str] = []
         self.removed: list[str] = []
+        self.calls: list[str] = []
 
     def publish(self, files: Mapping[str, bytes]) -> list[str]:
+        self.calls.append("publish")
         if self.fail:
             raise RuntimeError("bucket unreachable")
         self.published += list(files)
         return list(files)
+
+    def resync(self) -> None:
+        self.calls.append("resync")
 
     def remove(self, paths: Collection[str]) -> list[str]:
         self.removed += list(paths)
@@ -349,6 +354,21 @@ def test_the_page_is_copied_to_a_mirror_after_the_local_write(
     assert report is not None and report.mirror_error == "bucket unreachable"
     assert (root / "index.html").exists()  # the local page is published all the same
     assert "bucket unreachable" in caplog.text
+
+
+def test_a_shared_database_looks_at_the_mirror_afresh_before_each_copy(
+    runtime: Runtime, root: Path
+) -> None:
+    # With PostgreSQL, other processes publish to the same bucket: what this one
+    # remembers uploading may be stale, so it re-reads the bucket every time.
+    mirror = FakeMirror()
+    publisher = Publisher(runtime, root=root, mirror=mirror)
+    publisher.publish_all()
+    run(runtime, "/incident open Errors -- Looking.")
+    publisher.publish()
+    shared = runtime.engine.dialect.name == "postgresql"
+    expected = ["resync", "publish"] * 2 if shared else ["publish"] * 2
+    assert mirror.calls == expected
 
 
 def test_no_mirror_unless_a_bucket_is_set(runtime: Runtime) -> None:
