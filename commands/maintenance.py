@@ -182,7 +182,16 @@ def _component_moves(
     live = [a.component for a in maintenance.affected if a.component.removed_at is None]
     active = (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
     if old not in active and new in active:
-        maintenance.restore_states = {str(c.id): c.status for c in live}
+        # Keep the states set by hand; a state an open incident holds is that
+        # incident's to keep, and comes back through held_states at the end only
+        # if the incident is still open then.
+        holds = store.held_states(session, live, excluding=maintenance)
+        maintenance.restore_states = {
+            str(c.id): c.status
+            if holds[c.id] is ComponentStatus.OPERATIONAL
+            else ComponentStatus.OPERATIONAL.value
+            for c in live
+        }
         return [(c, ComponentStatus.MAINTENANCE) for c in live]
     if old in active and new not in active:
         saved = maintenance.restore_states or {}

@@ -100,6 +100,28 @@ def test_an_incident_during_maintenance_keeps_its_hold(rt: Runtime) -> None:
     assert states(rt)["API"] == "operational"
 
 
+def test_an_incident_resolved_during_maintenance_is_not_brought_back(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Down --components API=major", user="U1").ok
+    assert rt.run_line(
+        "/maintenance schedule W --start in 1h --end in 3h --components API", user="U1"
+    ).ok
+    assert rt.run_line("/maintenance start 2", user="U1").ok
+    assert rt.run_line("/incident resolve 1", user="U1").ok
+    assert states(rt)["API"] == "under_maintenance"
+    assert rt.run_line("/maintenance complete 2", user="U1").ok
+    assert states(rt)["API"] == "operational"  # not the major outage of the closed incident
+
+
+def test_an_incident_still_open_after_maintenance_keeps_its_state(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Down --components API=partial", user="U1").ok
+    assert rt.run_line(
+        "/maintenance schedule W --start in 1h --end in 3h --components API", user="U1"
+    ).ok
+    assert rt.run_line("/maintenance start 2", user="U1").ok
+    assert rt.run_line("/maintenance complete 2", user="U1").ok
+    assert states(rt)["API"] == "partial_outage"
+
+
 def test_numbers_are_shared_with_incidents(rt: Runtime) -> None:
     assert rt.run_line("/incident open A", user="U1").ok
     r = rt.run_line("/maintenance schedule B --start in 1h --end in 2h", user="U1")
