@@ -32,13 +32,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime import Runtime
-from storage import metrics
-from storage.db import transaction
+from commands import dispatch
+from commands.metrics import push_points
 
 log = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 METRICS_PREFIX = "/api/metrics/"
+API_ACTOR = "api"  # who the audit log names for points sent to the metrics API
 CACHE_CONTROL = "public, max-age=10"
 MAX_BODY = 1024 * 1024
 MAX_POINTS = 10_000
@@ -196,19 +197,26 @@ class WebApp:
             points = parse_points(raw, now=now)
         except ValueError as error:
             return _error(400, "bad_request", str(error))
-        with transaction(self.runtime.factory) as session:
-            metric = metrics.by_name(session, name)
-            if metric is None:
-                known = [m.name for m in metrics.all_metrics(session)]
-                listing = ", ".join(f"'{n}'" for n in known) if known else "none yet"
-                return _error(
-                    404, "unknown_metric", f"There is no metric '{name}'. Metrics: {listing}."
-                )
-            added = metrics.add_points(session, metric, points)
-            metric_name = metric.name
+        ctx = self.runtime.context(API_ACTOR)
+        result = dispatch.run(
+            self.runtime.factory,
+            ctx,
+            lambda session: push_points(session, ctx, name=name, points=points),
+            what="the metrics API",
+            note={"via": "metrics API"},
+            usage=False,
+        )
+        if not result.ok:
+            if result.field == "metric":
+                return _error(404, "unknown_metric", result.reply)
+            return _error(400, "bad_request", result.reply)
         if self.on_metrics is not None:
-            self.on_metrics()
-        return _json(200, {"ok": True, "metric": metric_name, "added": added}, cache="no-store")
+            self.on_metrics()  # the chart changed: republish
+        return _json(
+            200,
+            {"ok": True, "metric": name, "added": len(points), "message": result.reply},
+            cache="no-store",
+        )
 
 
 def parse_points(raw: bytes, *, now: datetime) -> list[tuple[datetime, float]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -109,6 +109,37 @@ def push_csv(session: Session, ctx: Context, *, name: str, text: str, source: st
     return Result(
         reply=f"Recorded {count:,} point{'s' if count != 1 else ''} of {metric.name} from "
         f"{words.when(first, ctx.tz)} to {words.when(last, ctx.tz)}.",
+        changed=True,
+    )
+
+
+def push_points(
+    session: Session, ctx: Context, *, name: str, points: Sequence[tuple[datetime, float]]
+) -> Result:
+    """Record points sent by a program (the metrics HTTP API): all of them, or none.
+
+    An unknown metric is a CommandError about the field "metric"; a point in
+    the future or not a finite number, one about "points".
+    """
+    usage = USAGE["push"]
+    metric = store.by_name(session, name)
+    if metric is None:
+        known = [m.name for m in store.all_metrics(session)]
+        listing = ", ".join(f"'{n}'" for n in known) if known else "none yet"
+        raise CommandError(
+            f"There is no metric '{name}'. Metrics: {listing}.", usage, field="metric"
+        )
+    for n, (at, value) in enumerate(points):
+        if not math.isfinite(value):
+            raise CommandError(f"Point {n}: the value must be a finite number.", field="points")
+        if at > ctx.now + CLOCK_SKEW:
+            raise CommandError(
+                f"Point {n}: {at.isoformat()} is in the future; a point records what was measured.",
+                field="points",
+            )
+    count = store.add_points(session, metric, [(min(at, ctx.now), v) for at, v in points])
+    return Result(
+        reply=f"Recorded {count:,} point{'s' if count != 1 else ''} of {metric.name}.",
         changed=True,
     )
 

@@ -297,7 +297,12 @@ def test_metrics_single_point(
     body = json.dumps({"value": 12.5, "at": "2026-06-10T09:59:00Z"})
     answer = call(api, "POST", latency, body, AUTH)
     assert answer.status == 200, answer.body
-    assert answer.json() == {"ok": True, "metric": "API Response Times", "added": 1}
+    assert answer.json() == {
+        "ok": True,
+        "metric": "API Response Times",
+        "added": 1,
+        "message": "Recorded 1 point of API Response Times.",
+    }
     [(at, value)] = points(engine)
     assert value == 12.5 and at.isoformat() == "2026-06-10T09:59:00+00:00"
     assert published  # the page is asked to republish the chart
