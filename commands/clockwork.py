@@ -18,6 +18,7 @@ from commands.maintenance import move_maintenance
 from commands.result import Notice, Result
 from storage import incidents as store
 from storage import outbox
+from storage.models import Incident
 from storage.rules import IncidentStatus, Kind, MaintenanceStatus
 
 # The clock's name in the audit log and on updates.
@@ -107,20 +108,7 @@ def send_notice(session: Session, ctx: Context, number: int) -> Result:
         f"{words.when(found.scheduled_for, ctx.page_tz)} and runs until "
         f"{words.when(found.scheduled_until, ctx.page_tz)}."
     )
-    outbox.enqueue(
-        session,
-        channels=ctx.notify_channels,
-        event="maintenance.notice",
-        at=ctx.now,
-        incident_id=found.id,
-        payload={"number": number, "text": text},
-    )
-    return Result(
-        reply=text,
-        changed=True,
-        notices=(Notice(event="maintenance.notice", number=number, text=text),),
-        number=number,
-    )
+    return _remind(session, ctx, found, "maintenance.notice", text)
 
 
 def nudge(session: Session, ctx: Context, number: int, *, stale_after: timedelta) -> Result:
@@ -142,19 +130,24 @@ def nudge(session: Session, ctx: Context, number: int, *, stale_after: timedelta
         f"watching the status page: post one with /incident update {number} -- MESSAGE, "
         f"or resolve it with /incident resolve {number}."
     )
+    return _remind(session, ctx, found, "incident.stale", text)
+
+
+def _remind(session: Session, ctx: Context, found: Incident, event: str, text: str) -> Result:
+    """Queue a reminder for the incident's thread in every notify channel."""
     outbox.enqueue(
         session,
         channels=ctx.notify_channels,
-        event="incident.stale",
+        event=event,
         at=ctx.now,
         incident_id=found.id,
-        payload={"number": number, "text": text},
+        payload={"number": found.number, "text": text},
     )
     return Result(
         reply=text,
         changed=True,
-        notices=(Notice(event="incident.stale", number=number, text=text),),
-        number=number,
+        notices=(Notice(event=event, number=found.number, text=text),),
+        number=found.number,
     )
 
 
