@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +33,6 @@ class FakeClock:
     """A clock the test moves by hand."""
 
     now: datetime = T0
-    ticks: list[datetime] = field(default_factory=list)
 
     def __call__(self) -> datetime:
         return self.now
