@@ -32,8 +32,15 @@ _LOAD = (
     selectinload(Incident.updates)
     .selectinload(IncidentUpdate.changes)
     .selectinload(ComponentChange.component),
-    selectinload(Incident.affected).selectinload(AffectedComponent.component),
+    selectinload(Incident.affected)
+    .selectinload(AffectedComponent.component)
+    .selectinload(Component.group),
 )
+
+
+def get_by_id(session: Session, incident_id: int) -> Incident | None:
+    """An incident or maintenance by its row id, with everything its view shows loaded."""
+    return session.get(Incident, incident_id, options=_LOAD)
 
 
 def get(session: Session, *, number: int, for_update: bool = False) -> Incident | None:

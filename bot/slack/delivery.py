@@ -53,8 +53,9 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot.runtime import Runtime
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
 from renderers import slack as render
+from storage import incidents as incident_store
 from storage.db import transaction
-from storage.models import Announcement, Incident, IncidentUpdate, OutboxEntry
+from storage.models import Announcement, OutboxEntry
 from storage.snapshot import IncidentView, UpdateView, incident_view
 
 log = logging.getLogger(__name__)
@@ -245,11 +246,11 @@ class Deliverer:
         ts: str | None = None
         superseded = False
         if entry.incident_id is not None:
-            incident = session.get(Incident, entry.incident_id)
+            incident = incident_store.get_by_id(session, entry.incident_id)
             view = incident_view(incident) if incident is not None else None
-            if view is not None and entry.update_id is not None:
-                row = session.get(IncidentUpdate, entry.update_id)
-                reply = next((u for u in view.updates if row and u.code == row.code), None)
+            if incident is not None and view is not None and entry.update_id is not None:
+                code = next((u.code for u in incident.updates if u.id == entry.update_id), None)
+                reply = next((u for u in view.updates if u.code == code), None)
             ts = session.scalar(
                 select(Announcement.ts).where(
                     Announcement.incident_id == entry.incident_id,
