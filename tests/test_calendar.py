@@ -12,6 +12,7 @@ from icalendar import Calendar
 from renderers.calendar import CALENDAR_LIMIT, render_calendar
 from storage.rules import ALL_OK
 from storage.snapshot import IncidentView, PageInfo, Snapshot, UpdateView
+from tests.views import update
 
 URL = "https://status.example.com"
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -25,19 +26,6 @@ def sydney(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
 ) -> datetime:
     return datetime(year, month, day, hour, minute, second, us, tzinfo=SYDNEY)
-
-
-def update(code: str, status: str, body: str, at: datetime) -> UpdateView:
-    return UpdateView(
-        code=code,
-        status=status,
-        body=body,
-        display_at=at,
-        created_at=at,
-        updated_at=at,
-        deliver_notifications=True,
-        changes=(),
-    )
 
 
 def maintenance(

@@ -14,24 +14,12 @@ import pytest
 from renderers.feeds import render_feeds
 from storage.rules import ALL_OK
 from storage.snapshot import IncidentView, PageInfo, Snapshot, UpdateView
+from tests.views import update
 
 URL = "https://status.example.com"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
 # Sep 14, 2017, 21:24 UTC is Sep 15, 07:24 AEST: the example page's days.
 T0 = datetime(2017, 9, 14, 21, 24, tzinfo=UTC)
-
-
-def update(code: str, status: str, body: str, at: datetime) -> UpdateView:
-    return UpdateView(
-        code=code,
-        status=status,
-        body=body,
-        display_at=at,
-        created_at=at,
-        updated_at=at,
-        deliver_notifications=True,
-        changes=(),
-    )
 
 
 def item(

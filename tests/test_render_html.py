@@ -29,6 +29,7 @@ from storage.snapshot import (
     UpdateView,
     UptimeDay,
 )
+from tests import views
 
 SYDNEY = "Australia/Sydney"
 # 12:00 AEST on Wednesday 10 June 2026: a fixed "now" far from any DST change.
@@ -110,16 +111,7 @@ def group(name: str, code: str, members: list[ComponentView], position: int = 0)
 
 
 def update(status: str, body: str, at: datetime, n: int = 0) -> UpdateView:
-    return UpdateView(
-        code=f"u{n}{at.timestamp():.0f}",
-        status=status,
-        body=body,
-        display_at=at,
-        created_at=at,
-        updated_at=at,
-        deliver_notifications=True,
-        changes=(),
-    )
+    return views.update(f"u{n}{at.timestamp():.0f}", status, body, at)
 
 
 def incident(

@@ -31,6 +31,7 @@ from storage.snapshot import (
     Snapshot,
     UpdateView,
 )
+from tests.views import update
 
 FIELDS = json.loads((Path(__file__).parent / "data" / "statuspage_v2_fields.json").read_text())
 FILES = sorted(FIELDS["files"])
@@ -99,21 +100,6 @@ def affected(c: ComponentView) -> AffectedView:
         created_at=c.created_at,
         updated_at=c.updated_at,
         start_date=c.start_date,
-    )
-
-
-def update(
-    code: str, status: str, body: str, at: datetime, changes: Sequence[ChangeView] = ()
-) -> UpdateView:
-    return UpdateView(
-        code=code,
-        status=status,
-        body=body,
-        display_at=at,
-        created_at=at,
-        updated_at=at,
-        deliver_notifications=True,
-        changes=tuple(changes),
     )
 
 
