@@ -25,6 +25,7 @@ import http.client
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -205,9 +206,16 @@ class Client:
         results: Results,
         stop: float,
         interval: float = 0.0,
+        lockstep: bool = False,
     ) -> None:
         self.n = n
-        self.interval = interval  # seconds between this client's commands; 0: back to back
+        # Mean seconds between this client's commands; 0: back to back. Each gap is
+        # drawn at random (a Poisson process, as independent people typing are), so
+        # the clients together send `rate` a second with its natural bursts; with
+        # `lockstep` every client sends on the same beat instead (bursts of 16).
+        self.interval = interval
+        self.lockstep = lockstep
+        self.random = random.Random(n)
         self.next_at = time.monotonic()
         self.port = port
         self.fake = fake
@@ -217,6 +225,9 @@ class Client:
         self.signer = SignatureVerifier(SECRET)
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.state = "operational"
+
+    def gap(self) -> float:
+        return self.random.expovariate(1 / self.interval) if self.interval else 0.0
 
     def token(self) -> str:
         return f"tk{self.n}x{next(self.seq)}"
@@ -234,7 +245,7 @@ class Client:
             }
         )
         if self.interval:
-            self.next_at += self.interval
+            self.next_at += self.interval if self.lockstep else self.gap()
             pause = self.next_at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
@@ -439,8 +450,13 @@ def main() -> int:
         "--rate",
         type=float,
         default=0.0,
-        help="commands per second from all clients together (default 0: each client sends "
-        "its next command as soon as the last is acked)",
+        help="commands per second from all clients together, at random moments (default 0: "
+        "each client sends its next command as soon as the last is acked)",
+    )
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="with --rate: every client sends on the same beat (bursts of --clients at once)",
     )
     parser.add_argument("--keep-log", help="write the server's log to this file")
     parser.add_argument(
@@ -498,7 +514,7 @@ def run(
         warm = Results()
         stop = time.monotonic() + args.warmup
         threads = [
-            threading.Thread(target=Client(n, port, fake, warm, stop, interval).run)
+            threading.Thread(target=Client(n, port, fake, warm, stop, interval, args.lockstep).run)
             for n in range(args.clients)
         ]
         for t in threads:
@@ -517,7 +533,8 @@ def run(
     stop = started + args.seconds
     threads = [
         threading.Thread(
-            target=Client(n, port, fake, results, stop, interval).run, name=f"client-{n}"
+            target=Client(n, port, fake, results, stop, interval, args.lockstep).run,
+            name=f"client-{n}",
         )
         for n in range(args.clients)
     ]
