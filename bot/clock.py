@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -23,13 +24,15 @@ from bot.runtime import Runtime
 from commands import clockwork
 from commands.context import Context
 from commands.result import Result
-from storage import schedule
+from storage import outbox, schedule
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
 # How often the clock looks for due work: transitions happen within this of their time.
 TICK_SECONDS = 1.0
+# Delivered Slack notifications are kept this long (what was sent, and when), then purged.
+OUTBOX_KEEP = timedelta(days=30)
 
 
 @dataclass
@@ -110,11 +113,21 @@ class Clockwork:
         return result.changed
 
     def midnight(self) -> None:
-        """Re-render at local midnight so the 15-day list and the uptime bars move on."""
+        """Re-render at local midnight so the 15-day list and the uptime bars move on;
+        forget Slack notifications delivered more than OUTBOX_KEEP ago."""
         if self.republish is not None:
             self.republish()
         else:
             self.runtime.notify_changed(Result(reply="a new day", changed=True))
+        before = self.runtime.clock() - OUTBOX_KEEP
+        try:
+            with transaction(self.runtime.factory) as session:
+                purged = outbox.purge_delivered(session, before=before)
+        except Exception:
+            log.exception("clock: purging delivered notifications failed; trying again tomorrow")
+            return
+        if purged:
+            log.info("clock: purged %d notification(s) delivered before %s", purged, before)
 
 
 def make_scheduler(clock: Clockwork, *, blocking: bool) -> BaseScheduler:

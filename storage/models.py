@@ -251,7 +251,20 @@ class OutboxEntry(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+        # The entries still to send, by line (storage/outbox.py): finding the heads
+        # of the lines and checking that nothing is ahead of an entry stay cheap
+        # however many delivered entries the table holds.
+        Index(
+            "ix_outbox_line",
+            "channel",
+            "incident_id",
+            "id",
+            postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     channel: Mapped[str] = mapped_column(String(40))

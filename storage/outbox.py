@@ -1,13 +1,22 @@
-"""The outbox: notifications written with their change, delivered afterwards."""
+"""The outbox: notifications written with their change, delivered afterwards.
+
+Entries form lines, one per channel and incident (entries without an incident,
+such as component changes, form one line per channel). Only the head of a line,
+its oldest entry not yet delivered nor given up on, may be sent: that keeps an
+incident's messages in order. These queries stay cheap however long the
+backlog or the history grows: the pending entries have a partial index of their
+own (`ix_outbox_line`), and delivered entries are purged after a while.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import OutboxEntry
 
@@ -41,10 +50,83 @@ def enqueue(
 
 def pending(session: Session, *, limit: int = 100) -> list[OutboxEntry]:
     """Notifications still to deliver (not delivered, not given up on), oldest first."""
+    stmt = select(OutboxEntry).where(*_pending(OutboxEntry)).order_by(OutboxEntry.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The oldest entry still to send in its line: the one that may go next."""
+
+    id: int
+    channel: str
+    incident_id: int | None
+
+
+def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
+    """Entries that may be sent now, oldest first: heads of their line, due, unclaimed.
+
+    The heads come from one pass over the pending entries (grouped by line), so a
+    backlog of thousands costs a few milliseconds, not a comparison of every
+    pending entry with every other.
+    """
+    heads = (
+        select(func.min(OutboxEntry.id))
+        .where(*_pending(OutboxEntry))
+        .group_by(OutboxEntry.channel, OutboxEntry.incident_id)
+    )
     stmt = (
-        select(OutboxEntry)
-        .where(OutboxEntry.delivered_at.is_(None), OutboxEntry.failed_at.is_(None))
+        select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.incident_id)
+        .where(OutboxEntry.id.in_(heads), *_sendable(now))
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return [Head(*row) for row in session.execute(stmt)]
+
+
+def claim(session: Session, head: Head, *, now: datetime, until: datetime, token: str) -> bool:
+    """Take an entry for a deliverer until `until`, if it may still be sent; whether we got it.
+
+    A conditional UPDATE: of several deliverers racing for one entry, one wins,
+    on SQLite and on PostgreSQL alike. It checks again that nothing is ahead of
+    the entry in its line (one probe of ix_outbox_line).
+    """
+    older = aliased(OutboxEntry)
+    same_incident = (
+        older.incident_id.is_(None)
+        if head.incident_id is None
+        else older.incident_id == head.incident_id
+    )
+    ahead = exists().where(
+        *_pending(older), older.channel == head.channel, same_incident, older.id < head.id
+    )
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == head.id, *_pending(OutboxEntry), *_sendable(now), ~ahead)
+        .values(claimed_until=until, claimed_by=token)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def purge_delivered(session: Session, *, before: datetime) -> int:
+    """Delete entries delivered before `before`; how many. Pending and failed ones stay."""
+    result = session.execute(
+        delete(OutboxEntry)
+        .where(OutboxEntry.delivered_at.is_not(None), OutboxEntry.delivered_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _pending(entry: type[OutboxEntry]) -> tuple[ColumnElement[bool], ...]:
+    """Not delivered and not given up on: the condition of the partial index ix_outbox_line."""
+    return (entry.delivered_at.is_(None), entry.failed_at.is_(None))
+
+
+def _sendable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Its time has come (no retry pending) and no deliverer holds a live lease on it."""
+    return (
+        OutboxEntry.next_attempt_at <= now,
+        or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
+    )

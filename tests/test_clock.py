@@ -187,3 +187,20 @@ def test_the_scheduler_has_the_tick_and_the_midnight_render(rt: Runtime) -> None
     assert str(jobs["midnight"].trigger.timezone) == "Australia/Sydney"
     jobs["midnight"].func()
     assert calls == ["render"]
+
+
+def test_midnight_purges_notifications_delivered_more_than_30_days_ago(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    assert rt.run_line("/incident open API errors -- Looking.", user="U1").ok
+    assert rt.run_line("/incident update 1 -- Found it.", user="U1").ok
+    assert rt.run_line("/incident resolve 1 -- Fixed.", user="U1").ok
+    with rt.factory() as s, s.begin():
+        old, recent, failed, *waiting = s.scalars(select(OutboxEntry).order_by(OutboxEntry.id))
+        old.delivered_at = clock.now - timedelta(days=31)
+        recent.delivered_at = clock.now - timedelta(days=29)
+        failed.failed_at = clock.now - timedelta(days=40)
+        kept = [recent.id, failed.id, *(e.id for e in waiting)]
+    Clockwork(rt, republish=lambda: None).midnight()
+    with rt.factory() as s:
+        assert list(s.scalars(select(OutboxEntry.id).order_by(OutboxEntry.id))) == kept

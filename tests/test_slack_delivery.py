@@ -583,7 +583,7 @@ def test_only_one_claim_of_an_entry_succeeds(
 ) -> None:
     run(rt, "/incident open API errors -- One.", "/incident update 1 -- Two.")
     first, second = make_deliverer(rt, gateway, clock), make_deliverer(rt, gateway, clock)
-    opened, updated = (e.id for e in entries(rt))
+    opened, updated = (outbox.Head(e.id, e.channel, e.incident_id) for e in entries(rt))
     token = first._claim(opened)
     assert token is not None
     assert second._claim(opened) is None  # leased to the first
@@ -592,7 +592,7 @@ def test_only_one_claim_of_an_entry_succeeds(
     clock.advance(minutes=3)  # the first deliverer's lease ran out: it is up for grabs
     assert second._claim(opened) is not None
     assert first._claim(opened) is None
-    assert first._deliver(opened, token) is False  # a stale claim sends nothing
+    assert first._deliver(opened.id, token) is False  # a stale claim sends nothing
     assert fake.calls == []
 
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -54,6 +54,7 @@ from bot.runtime import Runtime
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
 from renderers import slack as render
 from storage import incidents as incident_store
+from storage import outbox
 from storage.db import transaction
 from storage.models import Announcement, OutboxEntry
 from storage.snapshot import IncidentView, UpdateView, incident_view
@@ -160,19 +161,19 @@ class Deliverer:
         delivered = 0
         tried: set[int] = set()
         while len(tried) < limit and not self.paused():
-            due = [i for i in self._due(limit) if i not in tried]
+            due = [head for head in self._due(limit) if head.id not in tried]
             if not due:
                 break
-            for entry_id in due:
+            for head in due:
                 if len(tried) >= limit or self.paused():
                     break
-                tried.add(entry_id)
-                token = self._claim(entry_id)
+                tried.add(head.id)
+                token = self._claim(head)
                 if token is None:
                     continue
                 self._renewed[token] = self.clock()
                 try:
-                    delivered += self._deliver(entry_id, token)
+                    delivered += self._deliver(head.id, token)
                 finally:
                     self._renewed.pop(token, None)
         return delivered
@@ -188,54 +189,18 @@ class Deliverer:
             if self.paused_until is None or until > self.paused_until:
                 self.paused_until = until
 
-    # -- queries ------------------------------------------------------------------------
-    def _ready(self, now: datetime) -> list[Any]:
-        """Conditions for an entry that may be sent now: due, unclaimed, first in line."""
-        older = aliased(OutboxEntry)
-        ahead = (
-            exists()
-            .where(
-                older.channel == OutboxEntry.channel,
-                older.id < OutboxEntry.id,
-                older.delivered_at.is_(None),
-                older.failed_at.is_(None),
-                or_(
-                    older.incident_id == OutboxEntry.incident_id,
-                    and_(older.incident_id.is_(None), OutboxEntry.incident_id.is_(None)),
-                ),
-            )
-            .correlate(OutboxEntry)
-        )
-        return [
-            OutboxEntry.delivered_at.is_(None),
-            OutboxEntry.failed_at.is_(None),
-            OutboxEntry.next_attempt_at <= now,
-            or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
-            ~ahead,
-        ]
-
-    def _due(self, limit: int) -> list[int]:
+    # -- queries (storage/outbox.py) ------------------------------------------------------
+    def _due(self, limit: int) -> list[outbox.Head]:
         with self.factory() as session:
-            stmt = (
-                select(OutboxEntry.id)
-                .where(*self._ready(self.clock()))
-                .order_by(OutboxEntry.id)
-                .limit(limit)
-            )
-            return list(session.scalars(stmt))
+            return outbox.due(session, now=self.clock(), limit=limit)
 
-    def _claim(self, entry_id: int) -> str | None:
-        """Take an entry with a conditional UPDATE; the claim token, or None if it is taken."""
+    def _claim(self, head: outbox.Head) -> str | None:
+        """Take an entry; the claim token, or None if another deliverer has it (or it waits)."""
         token = secrets.token_hex(16)
         now = self.clock()
         with transaction(self.factory) as session:
-            result = session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id == entry_id, *self._ready(now))
-                .values(claimed_until=now + self.lease, claimed_by=token)
-                .execution_options(synchronize_session=False)
-            )
-        return token if _rowcount(result) == 1 else None
+            won = outbox.claim(session, head, now=now, until=now + self.lease, token=token)
+        return token if won else None
 
     def _load(self, session: Session, entry_id: int, token: str) -> _Job | None:
         entry = session.get(OutboxEntry, entry_id)
