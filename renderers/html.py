@@ -228,6 +228,27 @@ def strip_html(strip: Strip, root: str) -> Markup:
     return Markup("".join(parts))
 
 
+def updates_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
+    """An incident's updates as the page lists them: status and message, then when.
+
+    Cached by everything it shows: the past incidents on index.html are the same
+    from one publish to the next, and only a changed incident is formatted again.
+    """
+    return _updates_html(tuple(updates), tz)
+
+
+@lru_cache(maxsize=4096)
+def _updates_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
+    parts = ['<ol class="ups">']
+    for u in updates:
+        parts.append(
+            f'<li class="up">\n<div class="md">{update_html(u)}</div>\n'
+            f'<p class="when">{time_tag(u.display_at, tz)}</p>\n</li>'
+        )
+    parts.append("</ol>")
+    return Markup("\n".join(parts))
+
+
 def history_line(item: IncidentView, tz: tzinfo) -> Markup:
     """One line of history.html: title link, status, when."""
     return _history_line(
@@ -529,6 +550,7 @@ def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
         "affected": lambda item: affected_text(snapshot, item),
         "started": started,
         "history_line": lambda item: history_line(item, tz),
+        "updates_html": lambda updates: updates_html(updates, tz),
         "strip_html": lambda strip: strip_html(strip, root),
         "favicon": FAVICON.get(snapshot.status.indicator, FAVICON["none"]),
         **values,
