@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +55,7 @@ OnStart = Callable[[Runtime], Callable[[], object] | None]
 Notify = Callable[[Iterable[int]], None]
 
 DEFAULT_THREADS = 32
+MAX_DEFAULT_WORKERS = 4  # web workers on PostgreSQL without WEB_CONCURRENCY: one per core, to 4
 # A connection for every thread that may want one at once (command workers, web
 # threads, publisher, delivery), so none waits on the pool.
 POOL_SIZE = 20
@@ -435,6 +436,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             sys.exit(1)
 
 
+def default_workers(runtime: Runtime, environ: Mapping[str, str] = os.environ) -> int | None:
+    """How many web workers serve runs unless told (None: gunicorn's WEB_CONCURRENCY).
+
+    On PostgreSQL one per core, up to MAX_DEFAULT_WORKERS: a Python process runs
+    one thread at a time, so one worker uses one core, and under load its
+    threads queue for it. On SQLite one: its writers take turns anyway.
+    """
+    if "WEB_CONCURRENCY" in environ or _sqlite(runtime):
+        return None
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+
+
 def serve(
     settings: Settings,
     *,
@@ -459,7 +472,8 @@ def serve(
         "keepalive": 5,
         "proc_name": "statusbot",
     }
-    if workers is not None:  # else gunicorn's default: WEB_CONCURRENCY, or 1
+    workers = workers or default_workers(runtime)
+    if workers is not None:
         options["workers"] = workers
     background = Background(settings, on_start)
     application = _Gunicorn(settings, options, background)

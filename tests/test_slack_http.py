@@ -907,3 +907,23 @@ def test_web_workers_hand_changes_to_the_background_process() -> None:
     assert os.read(background._read, 65536) == b"3 12\n\n\n"
     for _ in range(20_000):  # a full pipe drops news rather than block a web worker
         background.notify([1])
+
+
+def test_web_workers_default_to_one_per_core_on_postgresql_and_one_on_sqlite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.serve import MAX_DEFAULT_WORKERS, default_workers
+
+    shared = Runtime(Settings(database_url="postgresql://statusbot@db.invalid/statusbot"))
+    embedded = Runtime(Settings(database_url="sqlite:///:memory:"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert default_workers(shared, environ={}) == 2
+    assert default_workers(embedded, environ={}) is None  # gunicorn's own default: 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert default_workers(shared, environ={}) == MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert default_workers(shared, environ={}) == 1
+    # WEB_CONCURRENCY (or GUNICORN_CMD_ARGS --workers) always wins.
+    assert default_workers(shared, environ={"WEB_CONCURRENCY": "3"}) is None
+    shared.engine.dispose()
+    embedded.engine.dispose()
