@@ -317,7 +317,8 @@ def edit_update(
     return Result(
         reply=f"Edited update {update} of #{number}.",
         changed=True,
-        notices=(announce(session, ctx, "incident.edited", incident),),
+        # With the update named, Slack's thread reply that carried it is corrected too.
+        notices=(announce(session, ctx, "incident.edited", incident, target),),
         number=number,
     )
 

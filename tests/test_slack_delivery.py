@@ -201,6 +201,29 @@ def test_edit_only_edits_the_announcement(
     assert "#1 Checkout errors" in shown(fake.calls_to("chat.update")[0])
 
 
+def test_an_edited_update_corrects_its_thread_reply_too(
+    rt: Runtime, deliverer: Deliverer, fake: FakeSlack
+) -> None:
+    run(rt, "/incident open API errors -- Looking.", "/incident update 1 -- A bda deploy.")
+    assert deliverer.deliver_pending() == 2
+    (reply,) = replies(fake)
+    reply_ts = next(e.message_ts for e in entries(rt) if e.event == "incident.updated")
+    assert reply_ts and "A bda deploy." in shown(reply)
+    run(rt, "/incident edit 1 --update 2 -- A bad deploy.")
+    assert deliverer.deliver_pending() == 1
+    fixed = [c for c in fake.calls_to("chat.update") if c.params["ts"] == reply_ts]
+    assert len(fixed) == 1 and "A bad deploy." in shown(fixed[0])
+    assert "A bda deploy." not in shown(fixed[0])
+    edited = [c for c in fake.calls_to("chat.update") if c.params["ts"] == announcement_ts(rt, 1)]
+    assert "A bad deploy." in shown(edited[-1])  # the announcement shows the latest update
+    assert len(replies(fake)) == 1  # corrected in place, nothing new in the thread
+    # Editing the opening message (never a reply) only edits the announcement.
+    run(rt, "/incident edit 1 --update 1 -- Looking into it.")
+    calls = len(fake.calls)
+    assert deliverer.deliver_pending() == 1
+    assert [c.method for c in fake.calls[calls:]] == ["chat.update"]
+
+
 def test_maintenance_lifecycle(
     rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
 ) -> None:

@@ -90,6 +90,9 @@ BROADCAST_EVENTS = frozenset(
 )
 # Events that change nothing shown in the announcement: no edit needed.
 NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice"})
+# A fixed title or update text: the announcement is edited, and when it names an
+# update, so is the thread reply that carried that update.
+EDIT_EVENT = "incident.edited"
 
 BACKOFF_BASE = 2.0  # seconds before the first retry of a transient failure
 BACKOFF_CAP = 300.0
@@ -124,6 +127,7 @@ class _Job:
     update: UpdateView | None
     announcement_ts: str | None
     superseded: bool  # a newer entry of the same incident and channel will edit it anyway
+    edited_reply_ts: str | None = None  # the thread reply an edit corrects
 
 
 class Deliverer:
@@ -209,6 +213,7 @@ class Deliverer:
         view: IncidentView | None = None
         reply: UpdateView | None = None
         ts: str | None = None
+        edited_ts: str | None = None
         superseded = False
         if entry.incident_id is not None:
             incident = incident_store.get_by_id(session, entry.incident_id)
@@ -222,6 +227,18 @@ class Deliverer:
                     Announcement.channel == entry.channel,
                 )
             )
+            if entry.event == EDIT_EVENT and entry.update_id is not None:
+                edited_ts = session.scalar(
+                    select(OutboxEntry.message_ts)
+                    .where(
+                        OutboxEntry.channel == entry.channel,
+                        OutboxEntry.update_id == entry.update_id,
+                        OutboxEntry.event.in_(REPLY_EVENTS),
+                        OutboxEntry.message_ts.is_not(None),
+                    )
+                    .order_by(OutboxEntry.id)
+                    .limit(1)
+                )
             newer = aliased(OutboxEntry)
             superseded = bool(
                 session.scalar(
@@ -248,6 +265,7 @@ class Deliverer:
             update=reply,
             announcement_ts=ts,
             superseded=superseded,
+            edited_reply_ts=edited_ts,
         )
 
     # -- one entry ----------------------------------------------------------------------
@@ -332,6 +350,8 @@ class Deliverer:
                 ts = self._post_announcement(job, token, view, delivered=reply is None)
                 if reply is None:
                     return
+        if job.edited_reply_ts is not None and job.update is not None:
+            self._correct_reply(job, token, view, job.update, job.edited_reply_ts)
         if reply is None:
             self._finish(job, token)
             return
@@ -344,6 +364,21 @@ class Deliverer:
             reply_broadcast=job.event in BROADCAST_EVENTS,
         )
         self._finish(job, token, message_ts=reply_ts)
+
+    def _correct_reply(
+        self, job: _Job, token: str, view: IncidentView, update: UpdateView, ts: str
+    ) -> None:
+        """Edit the thread reply that carried an update whose text was fixed."""
+        message = render.update_reply(view, update, tz=self.tz, page_url=self.page_url)
+        self._renew(job, token)
+        try:
+            self.gateway.update_message(
+                job.channel, ts, text=message["text"], blocks=message["blocks"]
+            )
+        except Permanent as exc:
+            if exc.error != "message_not_found":
+                raise
+            log.info("The reply to correct for outbox entry %s was deleted in Slack", job.id)
 
     def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
         """The thread reply an entry posts, if any."""
