@@ -338,20 +338,15 @@ class Deliverer:
                 return
         elif not job.superseded and job.event not in NOTE_EVENTS:
             message = render.announcement(view, page_url=self.page_url, tz=self.tz)
-            self._renew(job, token)
-            try:
-                self.gateway.update_message(
-                    job.channel, ts, text=message["text"], blocks=message["blocks"]
-                )
-            except Permanent as exc:
-                if exc.error != "message_not_found":
-                    raise
+            if not self._edit(job, token, ts, message):
                 # Someone deleted the announcement: post a new one to keep current.
                 ts = self._post_announcement(job, token, view, delivered=reply is None)
                 if reply is None:
                     return
         if job.edited_reply_ts is not None and job.update is not None:
-            self._correct_reply(job, token, view, job.update, job.edited_reply_ts)
+            # The reply that carried an update whose text was fixed (if still there).
+            fixed = render.update_reply(view, job.update, tz=self.tz, page_url=self.page_url)
+            self._edit(job, token, job.edited_reply_ts, fixed)
         if reply is None:
             self._finish(job, token)
             return
@@ -365,11 +360,8 @@ class Deliverer:
         )
         self._finish(job, token, message_ts=reply_ts)
 
-    def _correct_reply(
-        self, job: _Job, token: str, view: IncidentView, update: UpdateView, ts: str
-    ) -> None:
-        """Edit the thread reply that carried an update whose text was fixed."""
-        message = render.update_reply(view, update, tz=self.tz, page_url=self.page_url)
+    def _edit(self, job: _Job, token: str, ts: str, message: dict[str, Any]) -> bool:
+        """Edit a message in place; False if it was deleted in Slack."""
         self._renew(job, token)
         try:
             self.gateway.update_message(
@@ -378,7 +370,8 @@ class Deliverer:
         except Permanent as exc:
             if exc.error != "message_not_found":
                 raise
-            log.info("The reply to correct for outbox entry %s was deleted in Slack", job.id)
+            return False
+        return True
 
     def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
         """The thread reply an entry posts, if any."""
