@@ -40,6 +40,8 @@ class FakeSlack:
     """The server's state; thread-safe."""
 
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    # Where apps.connections.open sends a Socket Mode app (tests/fake_socket_mode.py).
+    socket_mode_url: str | None = None
     user_zones: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
@@ -184,6 +186,10 @@ class FakeSlack:
             user = str(params.get("user"))
             zone = self.user_zones.get(user, "UTC")
             return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "auth.test":
             return {
                 "ok": True,

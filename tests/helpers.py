@@ -19,3 +19,21 @@ def dump(engine: Engine, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[
             rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
+
+
+def slash_command(command: str, text: str, *, user: str, response_url: str) -> dict[str, str]:
+    """The fields Slack sends for a slash command typed in #incidents (HTTP or Socket Mode)."""
+    return {
+        "token": "legacy",
+        "team_id": "T0TEAM",
+        "team_domain": "example",
+        "channel_id": "C0INCIDENTS",
+        "channel_name": "incidents",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0APP",
+        "response_url": response_url,
+        "trigger_id": "1337.42.abcdef",
+    }

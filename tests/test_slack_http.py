@@ -36,7 +36,7 @@ from storage.db import make_engine, make_reader
 from storage.models import AuditEvent, Component, Incident, OutboxEntry
 from tests.conftest import FakeClock
 from tests.fake_slack import Call, FakeSlack
-from tests.helpers import dump
+from tests.helpers import dump, slash_command
 from tests.test_web import Answer, call, serving
 
 SECRET = "test-signing-secret"
@@ -94,22 +94,8 @@ class Slack:
         return f"{self.fake.url}/response/r{self._n}"
 
     def command(self, command: str, text: str = "", *, user: str = "U1", **kw: Any) -> Answer:
-        body = urlencode(
-            {
-                "token": "legacy",
-                "team_id": "T0TEAM",
-                "team_domain": "example",
-                "channel_id": "C0INCIDENTS",
-                "channel_name": "incidents",
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": command,
-                "text": text,
-                "api_app_id": "A0APP",
-                "response_url": kw.pop("response_url", None) or self.response_url(),
-                "trigger_id": "1337.42.abcdef",
-            }
-        )
+        response_url = kw.pop("response_url", None) or self.response_url()
+        body = urlencode(slash_command(command, text, user=user, response_url=response_url))
         return self.post(body, **kw)
 
     def reply(self, command: str, text: str = "", *, user: str = "U1") -> str:
