@@ -21,6 +21,7 @@ machine: p99 ack <= 100 ms, no ack over 3 s, >= 100 commands/s, page updated
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import json
@@ -195,6 +196,10 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
 # --- the clients ---
 
 
+class TimeUp(Exception):
+    """A client's next command would be due after the run ends."""
+
+
 class Client:
     """One person typing commands as fast as Slack lets them, over one kept-alive connection."""
 
@@ -246,6 +251,9 @@ class Client:
         )
         if self.interval:
             self.next_at += self.interval if self.lockstep else self.gap()
+            if self.next_at >= self.stop:
+                time.sleep(max(0.0, self.stop - time.monotonic()))
+                raise TimeUp
             pause = self.next_at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
@@ -277,6 +285,10 @@ class Client:
         return sample
 
     def run(self) -> None:
+        with contextlib.suppress(TimeUp):  # the next command was due after the end
+            self._loop()
+
+    def _loop(self) -> None:
         while time.monotonic() < self.stop:
             token = self.token()
             opened = self.send(
