@@ -7,8 +7,8 @@ of schemes (http, https, mailto, or none: a relative link); any other link
 split by control characters) loses its anchor and keeps its words. Images
 become plain links, because the page makes no request of its own to any other
 host. Headings are pushed down to h5/h6 so a body can't outrank the page's
-own headings. A single newline is a line break, as it is in Slack, where the
-text is typed.
+own headings. A single newline is a line break and a bare address is a link,
+as they are in Slack, where the text is typed.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ class _Parser(MarkdownIt):
 
 
 def _build() -> MarkdownIt:
-    md = _Parser("commonmark", {"html": False, "breaks": True, "xhtmlOut": False})
+    md = _Parser("commonmark", {"html": False, "breaks": True, "xhtmlOut": False, "linkify": True})
+    # Bare addresses (https://…, www.…, an e-mail) become links, as Slack shows
+    # them; linkify-it finds them, and `_sanitise`, which runs last, checks them too.
+    md.enable("linkify")
     md.core.ruler.push("statusbot_sanitise", _sanitise)
     return md
 

@@ -58,7 +58,9 @@ def test_raw_html_is_escaped(source: str) -> None:
     html = str(render_markdown(source))
     tree = html5lib.parse(html, namespaceHTMLElements=False)
     tags = {el.tag for el in tree.iter()} - {"html", "head", "body", "p"}
-    assert tags == set(), html
+    # The only element may be a link made of a bare address in the text, with a safe href.
+    assert tags <= {"a"}, html
+    assert all(is_safe_url(href) for href in hrefs(html)), html
     assert "&lt;" in html
 
 
@@ -116,6 +118,33 @@ def test_safe_links_are_kept_with_rel(source: str, href: str) -> None:
     html = str(render_markdown(source))
     assert hrefs(html) == [href]
     assert 'rel="nofollow noopener"' in html
+
+
+@pytest.mark.parametrize(
+    ("source", "href", "words"),
+    [
+        ("Details: https://example.com/a?b=1 (graphs)", "https://example.com/a?b=1", None),
+        ("see www.example.com/status.", "http://www.example.com/status", "www.example.com/status"),
+        ("write to support@example.com", "mailto:support@example.com", "support@example.com"),
+    ],
+)
+def test_bare_addresses_become_links(source: str, href: str, words: str | None) -> None:
+    html = str(render_markdown(source))
+    assert hrefs(html) == [href]
+    assert f">{words or href}</a>" in html and 'rel="nofollow noopener"' in html
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "ftp://files.example.com/dump.sql",  # linkify knows ftp:, the page does not
+        "javascript:alert(1)",
+        "`https://example.com/in/code`",
+        "no.such.tld.invalidtld",
+    ],
+)
+def test_bare_addresses_outside_the_allowlist_or_in_code_stay_text(source: str) -> None:
+    assert hrefs(str(render_markdown(source))) == []
 
 
 def test_images_become_links_so_the_page_requests_nothing() -> None:
