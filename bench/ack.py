@@ -1,6 +1,6 @@
 """Benchmark: signed slash commands against `statusbot serve`, as Slack would send them.
 
-    python bench/ack.py [--database-url URL] [--seconds 60] [--clients 16]
+    python bench/ack.py [--database-url URL] [--seconds 60] [--clients 16] [--rate N] [--lockstep]
 
 Starts `statusbot serve` (gunicorn) as a subprocess against a fake Slack Web
 API on localhost and a temporary page directory, on a database loaded with the
@@ -8,7 +8,10 @@ demo page (a temporary SQLite file unless --database-url names a PostgreSQL
 server, where a schema of its own is created and dropped). Then --clients
 threads send signed slash commands for --seconds, each in a loop of: open an
 incident, update it three times, resolve it, /status twice and /component set
-twice (its own component, so no two clients collide).
+twice (its own component, so no two clients collide). Without --rate each
+client sends its next command as soon as the last is acked; with --rate N the
+clients together send N a second, each at random moments (a Poisson process),
+or all on one beat with --lockstep.
 
 It prints the throughput, the ack latency (p50 / p99 / max, and how many took
 over 3 s), and for every open, update and resolve the time from its ack until
