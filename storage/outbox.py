@@ -61,6 +61,9 @@ class Head:
     id: int
     channel: str
     incident_id: int | None
+    # A deliverer claimed it before and its lease ran out (it died, or could not record
+    # what it sent): Slack may already have its message.
+    stale: bool = False
 
 
 def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
@@ -76,12 +79,18 @@ def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
         .group_by(OutboxEntry.channel, OutboxEntry.incident_id)
     )
     stmt = (
-        select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.incident_id)
+        select(
+            OutboxEntry.id,
+            OutboxEntry.channel,
+            OutboxEntry.incident_id,
+            OutboxEntry.claimed_by.is_not(None),
+        )
         .where(OutboxEntry.id.in_(heads), *_sendable(now))
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
-    return [Head(*row) for row in session.execute(stmt)]
+    rows = session.execute(stmt)
+    return [Head(entry, channel, incident, bool(stale)) for entry, channel, incident, stale in rows]
 
 
 def claim(session: Session, head: Head, *, now: datetime, until: datetime, token: str) -> bool:

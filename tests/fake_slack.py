@@ -33,6 +33,18 @@ class Failure:
     status: int
     retry_after: int | None = None
     error: str | None = None  # an {"ok": false, "error": …} answer with HTTP 200
+    lost_answer: bool = False  # the call takes effect, but its answer is the failure
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as the fake keeps it, for conversations.history and .replies."""
+
+    channel: str
+    ts: str
+    text: str
+    thread_ts: str | None
+    metadata: dict[str, Any] | None
 
 
 @dataclass
@@ -40,6 +52,7 @@ class FakeSlack:
     """The server's state; thread-safe."""
 
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    posted: list[Message] = field(default_factory=list)
     # Where apps.connections.open sends a Socket Mode app (tests/fake_socket_mode.py).
     socket_mode_url: str | None = None
     user_zones: dict[str, str] = field(default_factory=dict)
@@ -96,11 +109,18 @@ class FakeSlack:
         times: int = 1,
         retry_after: int | None = None,
         error: str | None = None,
+        lost_answer: bool = False,
     ) -> None:
-        """Make the next `times` calls of `method` fail this way."""
+        """Make the next `times` calls of `method` fail this way (with `lost_answer`, the
+        call takes effect first: Slack posted the message, but its answer never came)."""
         with self._lock:
             for _ in range(times):
-                self._failures[method].append(Failure(status, retry_after, error))
+                self._failures[method].append(Failure(status, retry_after, error, lost_answer))
+
+    def messages(self, channel: str) -> list[Message]:
+        """What a channel holds (posts and thread replies), oldest first."""
+        with self._lock:
+            return [m for m in self.posted if m.channel == channel]
 
     def calls_to(self, method: str, *, ok_only: bool = True) -> list[Call]:
         """Recorded calls of one method (by default only those answered with success)."""
@@ -108,9 +128,11 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method and (not ok_only or c.ok)]
 
     def reset(self) -> None:
-        """Forget recorded calls and pending failures (for a server shared by several tests)."""
+        """Forget recorded calls, messages and pending failures (for a server shared by
+        several tests)."""
         with self._lock:
             self.calls.clear()
+            self.posted.clear()
             self._failures.clear()
 
     def counts(self) -> dict[str, int]:
@@ -150,6 +172,8 @@ class FakeSlack:
         with self._lock:
             failures = self._failures.get(method)
             failure = failures.popleft() if failures else None
+        if failure is not None and failure.lost_answer:
+            self._answer(method, params)  # it happened; the answer is what gets lost
         if failure is not None and failure.error is None:
             self._record(method, params, failure.status)
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
@@ -171,6 +195,16 @@ class FakeSlack:
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             with self._lock:
                 ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
+                if method == "chat.postMessage":
+                    self.posted.append(
+                        Message(
+                            channel=str(params.get("channel")),
+                            ts=ts,
+                            text=str(params.get("text")),
+                            thread_ts=params.get("thread_ts"),
+                            metadata=_maybe_json(params.get("metadata")) or None,
+                        )
+                    )
             return {
                 "ok": True,
                 "channel": params.get("channel"),
@@ -186,6 +220,8 @@ class FakeSlack:
             user = str(params.get("user"))
             zone = self.user_zones.get(user, "UTC")
             return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
+        if method in ("conversations.history", "conversations.replies"):
+            return {"ok": True, "messages": self._history(method, params), "has_more": False}
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
                 return {"ok": False, "error": "not_allowed_token_type"}
@@ -199,6 +235,30 @@ class FakeSlack:
                 "url": "https://example.slack.com/",
             }
         return {"ok": True}
+
+    def _history(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A channel's top-level messages newest first, or a thread oldest first, as Slack
+        lists them; metadata only when asked for (`include_all_metadata`)."""
+        channel, thread = str(params.get("channel")), params.get("ts")
+        oldest = float(params.get("oldest") or 0)
+        with self._lock:
+            if method == "conversations.history":
+                found = [m for m in self.posted if m.channel == channel and m.thread_ts is None]
+                found = [m for m in reversed(found) if float(m.ts) > oldest]
+            else:
+                found = [
+                    m for m in self.posted if m.channel == channel and thread in (m.ts, m.thread_ts)
+                ]
+        metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        out = []
+        for m in found:
+            item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text}
+            if m.thread_ts:
+                item["thread_ts"] = m.thread_ts
+            if metadata and m.metadata:
+                item["metadata"] = m.metadata
+            out.append(item)
+        return out
 
 
 def _params(raw: bytes, content_type: str) -> dict[str, Any]:

@@ -39,8 +39,7 @@ def server() -> Iterator[FakeSlack]:
 @pytest.fixture
 def fake(server: FakeSlack) -> FakeSlack:
     """The fake with nothing recorded and no failures queued."""
-    server.calls.clear()
-    server._failures.clear()
+    server.reset()
     return server
 
 
@@ -345,8 +344,10 @@ def test_5xx_backs_off_exponentially_then_delivers_once(
         assert len(fake.calls) == calls
         clock.advance(seconds=1)
     assert deliverer.deliver_pending() == 1
-    assert fake.counts() == {"chat.postMessage": 1}
+    # Each retry first asks Slack whether the failed post got through after all.
+    assert fake.counts() == {"chat.postMessage": 1, "conversations.history": 3}
     assert len(fake.calls_to("chat.postMessage", ok_only=False)) == 4
+    assert len(fake.messages("C0INCIDENTS")) == 1
 
 
 def test_backoff_is_capped(rt: Runtime, gateway: SlackGateway, clock: FakeClock) -> None:
@@ -567,7 +568,80 @@ def test_a_restart_resumes_where_a_crashed_deliverer_stopped(
         (False, True),
     ]
     assert {c.params["thread_ts"] for c in replies(fake)} == {ts}
-    assert fake.counts() == {"chat.postMessage": 3, "chat.update": 1}
+    # The dead process's entry is checked against the thread before its reply goes out.
+    assert fake.counts() == {"chat.postMessage": 3, "chat.update": 1, "conversations.replies": 1}
+
+
+class CrashAfterReply(SlackGateway):
+    """Slack takes the thread reply, then the process dies before recording it."""
+
+    def post_message(self, channel: str, **kw: Any) -> str:
+        ts = super().post_message(channel, **kw)
+        if kw.get("thread_ts"):
+            raise Crash
+        return ts
+
+
+def test_a_message_slack_took_before_the_process_died_is_not_posted_again(
+    rt: Runtime, fake: FakeSlack, clock: FakeClock
+) -> None:
+    run(rt, "/incident open API errors -- One.", "/incident update 1 -- Two.")
+    crashing = make_deliverer(rt, CrashAfterReply("xoxb-test", base_url=fake.api_url), clock)
+    with pytest.raises(Crash):
+        crashing.deliver_pending()
+    assert [e.delivered_at is not None for e in entries(rt)] == [True, False]
+    clock.advance(minutes=3)  # its lease runs out
+    restarted = make_deliverer(rt, SlackGateway("xoxb-test", base_url=fake.api_url), clock)
+    assert restarted.deliver_pending() == 1
+    (reply,) = [m for m in fake.messages("C0INCIDENTS") if m.thread_ts]
+    assert len(fake.messages("C0INCIDENTS")) == 2  # the announcement and that one reply
+    assert entries(rt)[1].message_ts == reply.ts
+
+
+def test_an_announcement_slack_took_but_whose_answer_was_lost_is_posted_once(
+    rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
+) -> None:
+    run(rt, "/incident open API errors -- One.")
+    fake.fail("chat.postMessage", status=500, lost_answer=True)
+    assert deliverer.deliver_pending() == 0  # a 500: retried later
+    (posted,) = fake.messages("C0INCIDENTS")  # but Slack has it
+    clock.advance(seconds=2)
+    assert deliverer.deliver_pending() == 1
+    assert fake.messages("C0INCIDENTS") == [posted]
+    assert announcement_ts(rt, 1) == posted.ts
+    run(rt, "/incident update 1 -- Two.")
+    assert deliverer.deliver_pending() == 1
+    assert fake.calls_to("chat.update")[-1].params["ts"] == posted.ts
+    (reply,) = [m for m in fake.messages("C0INCIDENTS") if m.thread_ts]
+    assert reply.thread_ts == posted.ts
+
+
+def test_a_reply_whose_answer_was_lost_is_posted_once(
+    rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
+) -> None:
+    run(rt, "/incident open API errors -- One.")
+    assert deliverer.deliver_pending() == 1
+    run(rt, "/incident update 1 -- Two.")
+    fake.fail("chat.postMessage", status=502, lost_answer=True)
+    assert deliverer.deliver_pending() == 0
+    clock.advance(seconds=2)
+    assert deliverer.deliver_pending() == 1
+    thread = [m for m in fake.messages("C0INCIDENTS") if m.thread_ts]
+    assert len(thread) == 1 and entries(rt)[1].message_ts == thread[0].ts
+    assert fake.calls_to("conversations.replies")[0].params["ts"] == announcement_ts(rt, 1)
+
+
+def test_without_the_history_scope_a_lost_answer_means_a_second_post(
+    rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
+) -> None:
+    # Slack can't be asked (no channels:history): at least once beats never.
+    run(rt, "/incident open API errors -- One.")
+    fake.fail("chat.postMessage", status=500, lost_answer=True)
+    fake.fail("conversations.history", error="missing_scope")
+    assert deliverer.deliver_pending() == 0
+    clock.advance(seconds=2)
+    assert deliverer.deliver_pending() == 1
+    assert len(fake.messages("C0INCIDENTS")) == 2
 
 
 def test_the_worker_delivers_when_poked_and_resumes_after_a_restart(

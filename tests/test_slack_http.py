@@ -818,6 +818,8 @@ def test_the_manifest_matches_the_app() -> None:
         "chat:write.public",
         "usergroups:read",
         "users:read",
+        "channels:history",
+        "groups:history",
     }
 
 

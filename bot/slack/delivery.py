@@ -28,10 +28,12 @@ Guarantees, and how:
   given up after `max_attempts`; permanent errors → given up at once. Either
   way `last_error` says why.
 
-The gap no outbox can close without Slack's help: when Slack accepts a
-message but the answer is lost (or this process dies before it commits the
-ts), the retry posts it again. Slack has no idempotency key for
-chat.postMessage. The window is one round trip.
+- Lost answers: Slack has no idempotency key for chat.postMessage, so every
+  message carries one of ours (entry id and role) in its metadata. When an
+  attempt may have posted without our knowing (the entry was tried before, or
+  its earlier claim ran out), the retry asks Slack for a message with that key
+  first (`find_posted`) and keeps it instead of posting again. Without the
+  history scopes Slack can't be asked, and the retry posts: at least once.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class _Job:
     announcement_ts: str | None
     superseded: bool  # a newer entry of the same incident and channel will edit it anyway
     edited_reply_ts: str | None = None  # the thread reply an edit corrects
+    # An earlier attempt may have posted without recording it: ask Slack before posting.
+    uncertain: bool = False
 
 
 class Deliverer:
@@ -177,7 +181,7 @@ class Deliverer:
                     continue
                 self._renewed[token] = self.clock()
                 try:
-                    delivered += self._deliver(head.id, token)
+                    delivered += self._deliver(head.id, token, stale=head.stale)
                 finally:
                     self._renewed.pop(token, None)
         return delivered
@@ -206,7 +210,7 @@ class Deliverer:
             won = outbox.claim(session, head, now=now, until=now + self.lease, token=token)
         return token if won else None
 
-    def _load(self, session: Session, entry_id: int, token: str) -> _Job | None:
+    def _load(self, session: Session, entry_id: int, token: str, stale: bool) -> _Job | None:
         entry = session.get(OutboxEntry, entry_id)
         if entry is None or entry.claimed_by != token or entry.delivered_at is not None:
             return None
@@ -266,14 +270,16 @@ class Deliverer:
             announcement_ts=ts,
             superseded=superseded,
             edited_reply_ts=edited_ts,
+            uncertain=stale or entry.attempts > 0,
         )
 
     # -- one entry ----------------------------------------------------------------------
-    def _deliver(self, entry_id: int, token: str) -> bool:
-        """Send one claimed entry; whether it was delivered."""
+    def _deliver(self, entry_id: int, token: str, *, stale: bool = False) -> bool:
+        """Send one claimed entry (`stale`: an earlier claim of it ran out); whether it was
+        delivered."""
         try:
             with self.factory() as session:
-                job = self._load(session, entry_id, token)
+                job = self._load(session, entry_id, token, stale)
         except Exception:
             # Unreadable (a bug, or the database went away): leave the claim to
             # run out, so it is tried again in a while rather than at once.
@@ -322,8 +328,7 @@ class Deliverer:
             message = render.note(job.payload["text"], page_url=self.page_url)
         else:
             raise Permanent("statusbot", f"don't know how to announce {job.event!r}")
-        self._renew(job, token)
-        ts = self.gateway.post_message(job.channel, text=message["text"], blocks=message["blocks"])
+        ts = self._post(job, token, "message", message)
         self._finish(job, token, message_ts=ts)
 
     def _send_incident(self, job: _Job, token: str) -> None:
@@ -350,15 +355,44 @@ class Deliverer:
         if reply is None:
             self._finish(job, token)
             return
-        self._renew(job, token)
-        reply_ts = self.gateway.post_message(
-            job.channel,
-            text=reply["text"],
-            blocks=reply["blocks"],
-            thread_ts=ts,
-            reply_broadcast=job.event in BROADCAST_EVENTS,
+        reply_ts = self._post(
+            job, token, "reply", reply, thread_ts=ts, reply_broadcast=job.event in BROADCAST_EVENTS
         )
         self._finish(job, token, message_ts=reply_ts)
+
+    def _post(
+        self,
+        job: _Job,
+        token: str,
+        role: str,
+        message: dict[str, Any],
+        *,
+        thread_ts: str | None = None,
+        reply_broadcast: bool = False,
+    ) -> str:
+        """Post one of an entry's messages (its announcement, reply or plain message); its ts.
+
+        Each carries a key (entry and role) in its metadata. When an earlier attempt
+        may have posted it without our knowing (its answer was lost, or the process
+        died before recording it), Slack is asked first, and what it has is kept.
+        """
+        key = f"{job.id}:{role}"
+        if job.uncertain:
+            found = self.gateway.find_posted(job.channel, key, thread_ts=thread_ts)
+            if found is not None:
+                log.info(
+                    "Outbox entry %s: Slack already has its %s; not posting it again", job.id, role
+                )
+                return found
+        self._renew(job, token)
+        return self.gateway.post_message(
+            job.channel,
+            text=message["text"],
+            blocks=message["blocks"],
+            thread_ts=thread_ts,
+            reply_broadcast=reply_broadcast,
+            key=key,
+        )
 
     def _edit(self, job: _Job, token: str, ts: str, message: dict[str, Any]) -> bool:
         """Edit a message in place; False if it was deleted in Slack."""
@@ -387,8 +421,7 @@ class Deliverer:
     ) -> str:
         """Post the announcement and commit its ts at once (with the delivery, if that's all)."""
         message = render.announcement(view, page_url=self.page_url, tz=self.tz)
-        self._renew(job, token)
-        ts = self.gateway.post_message(job.channel, text=message["text"], blocks=message["blocks"])
+        ts = self._post(job, token, "announcement", message)
         incident_id = job.incident_id
         assert incident_id is not None
 

@@ -49,6 +49,9 @@ TRANSIENT_ERRORS = frozenset(
 
 DEFAULT_RETRY_AFTER = 30.0  # when a 429 comes without a usable Retry-After
 MAX_RETRY_AFTER = 3600.0
+# The metadata event type of statusbot's posts; its payload's "key" names the
+# notification (outbox entry) and the message's role in it.
+POSTED_EVENT = "statusbot_notification"
 LOOKUP_TTL = 300.0  # seconds a user group's members stay cached
 TIMEZONE_TTL = 3600.0  # seconds a user's time zone stays cached
 LOOKUP_FAILURE_TTL = 5.0  # after a failed lookup, don't ask again for this long
@@ -120,8 +123,13 @@ class SlackGateway:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
+        key: str | None = None,
     ) -> str:
-        """Post a message (a thread reply when `thread_ts` is given); its ts."""
+        """Post a message (a thread reply when `thread_ts` is given); its ts.
+
+        `key` travels with the message as its metadata, so that `find_posted` can
+        tell later whether Slack already has it.
+        """
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -130,11 +138,47 @@ class SlackGateway:
         }
         if blocks is not None:
             kwargs["blocks"] = blocks
+        if key is not None:
+            kwargs["metadata"] = {"event_type": POSTED_EVENT, "event_payload": {"key": key}}
         if thread_ts is not None:
             kwargs["thread_ts"] = thread_ts
             kwargs["reply_broadcast"] = reply_broadcast
         response = self._call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(response["ts"])
+
+    def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of a message posted with `key` (in the thread of `thread_ts`, or among the
+        channel's latest 200), or None if Slack has none, or can't say.
+
+        Reading a channel needs the channels:history (groups:history for a private
+        channel) scope and the bot in the channel; without them this answers None
+        and the caller posts, as it would have anyway.
+        """
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        try:
+            if thread_ts:
+                response = self._call(
+                    method,
+                    lambda: self.client.conversations_replies(
+                        channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
+                    ),
+                )
+            else:
+                response = self._call(
+                    method,
+                    lambda: self.client.conversations_history(
+                        channel=channel, include_all_metadata=True, limit=200
+                    ),
+                )
+        except Permanent as exc:
+            log.warning("Could not check %s for a message already posted: %s", channel, exc)
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == POSTED_EVENT and payload.get("key") == key:
+                return str(message["ts"])
+        return None
 
     def update_message(
         self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]] | None = None
