@@ -16,12 +16,13 @@ def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def live(session: Session) -> list[Component]:
-    """Components that are not removed, in page order (ungrouped by position, grouped by group)."""
+def live(session: Session, *, groups: bool = True) -> list[Component]:
+    """Components that are not removed, in page order (ungrouped by position, grouped by group);
+    with their groups loaded unless `groups` is off."""
     stmt = (
         select(Component)
         .where(Component.removed_at.is_(None))
-        .options(selectinload(Component.group))
+        .options(*([selectinload(Component.group)] if groups else []))
         .outerjoin(Group, Component.group_id == Group.id)
         .order_by(
             func.coalesce(Group.position, Component.position),

@@ -86,6 +86,12 @@ def create(
         scheduled_for=scheduled_for,
         scheduled_until=scheduled_until,
         auto=auto,
+        # Set, not left to the column defaults, so that what the first update sets
+        # again (still open, not nudged) is no change and costs no UPDATE.
+        monitoring_at=None,
+        resolved_at=None,
+        nudged_at=None,
+        nudge_count=0,
         updates=[],
         affected=[],
     )
@@ -183,13 +189,12 @@ _CLOSED = [
 
 
 def unresolved(session: Session, kind: Kind | None = None) -> list[Incident]:
-    """Incidents and maintenances that are not over, oldest number first."""
-    stmt = (
-        select(Incident)
-        .where(Incident.status.not_in(_CLOSED))
-        .options(*_LOAD)
-        .order_by(Incident.number)
-    )
+    """Incidents and maintenances that are not over, oldest number first.
+
+    Their own columns only (the listings show no more); their updates and
+    components load if touched.
+    """
+    stmt = select(Incident).where(Incident.status.not_in(_CLOSED)).order_by(Incident.number)
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
     return list(session.scalars(stmt))
