@@ -377,6 +377,7 @@ class Deliverer:
         died before recording it), Slack is asked first, and what it has is kept.
         """
         key = f"{job.id}:{role}"
+        self._renew(job, token)
         if job.uncertain:
             found = self.gateway.find_posted(job.channel, key, thread_ts=thread_ts)
             if found is not None:
@@ -384,7 +385,6 @@ class Deliverer:
                     "Outbox entry %s: Slack already has its %s; not posting it again", job.id, role
                 )
                 return found
-        self._renew(job, token)
         return self.gateway.post_message(
             job.channel,
             text=message["text"],
