@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -37,3 +41,36 @@ def slash_command(command: str, text: str, *, user: str, response_url: str) -> d
         "response_url": response_url,
         "trigger_id": "1337.42.abcdef",
     }
+
+
+class Program:
+    """The `statusbot` program with this test's database and page directory (in
+    `workdir`), the page in Sydney's time, and any other settings given."""
+
+    def __init__(self, url: str, workdir: Path, **settings: str) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "STATUSBOT_TIMEZONE": "Australia/Sydney",
+            "STATUSBOT_PAGE_DIR": str(workdir / "public"),
+            **settings,
+        }
+        self.workdir = workdir
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            cwd=self.workdir,
+            timeout=120,
+        )
+
+    def run(self, line: str, user: str = "U0IC") -> str:
+        done = self("run", line, "--user", user)
+        assert done.returncode == 0, done.stderr
+        return done.stdout

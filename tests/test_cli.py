@@ -6,11 +6,9 @@ database (SQLite, and PostgreSQL when configured), then checks what is stored.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,46 +17,19 @@ from sqlalchemy.orm import Session
 from storage import incidents
 from storage.models import AuditEvent, Component, Incident
 from storage.rules import ComponentStatus
+from tests.helpers import Program
 
 SYDNEY = "Australia/Sydney"
 
 
-class Program:
-    """The `statusbot` program with this test's database and page directory."""
-
-    def __init__(self, url: str, workdir: Path) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "STATUSBOT_TIMEZONE": SYDNEY,
-            "STATUSBOT_PAGE_DIR": str(workdir / "public"),
-            "STATUSBOT_NOTIFY_CHANNELS": "C0INCIDENTS",
-            "STATUSBOT_SUPPORT_EMAIL": "support@vero.example",
-        }
-        self.workdir = workdir
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env={**self.env, **(env or {})},
-            cwd=self.workdir,
-            timeout=120,
-        )
-
-    def run(self, line: str, user: str = "U0IC") -> str:
-        done = self("run", line, "--user", user)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-
 @pytest.fixture
 def program(empty_db: tuple[Engine, str], tmp_path: Path) -> Program:
-    prog = Program(empty_db[1], tmp_path)
+    prog = Program(
+        empty_db[1],
+        tmp_path,
+        STATUSBOT_NOTIFY_CHANNELS="C0INCIDENTS",
+        STATUSBOT_SUPPORT_EMAIL="support@vero.example",
+    )
     done = prog("db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert "Database is at revision" in done.stdout
@@ -203,7 +174,7 @@ def test_demo_loads_the_example_page(program: Program, empty_db: tuple[Engine, s
         # The example's last day is today; the incident resolved nine days before, at 06:56.
         resolved = found[0].resolved_at
         assert resolved is not None
-        local = resolved.astimezone(__import__("zoneinfo").ZoneInfo(SYDNEY))
+        local = resolved.astimezone(ZoneInfo(SYDNEY))
         today = datetime.now(UTC).astimezone(local.tzinfo).date()
         assert (today - local.date()).days == 9
         assert (local.hour, local.minute) == (6, 56)

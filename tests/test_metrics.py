@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +18,7 @@ from storage import metrics as store
 from storage.db import transaction
 from storage.models import AuditEvent, Metric, MetricPoint
 from tests.conftest import T0
-from tests.helpers import dump
+from tests.helpers import Program, dump
 
 NOW = T0  # 2026-06-10 10:00 UTC
 
@@ -293,40 +290,22 @@ def test_metric_views_in_page_order(runtime: Runtime, engine: Engine) -> None:
 # --- Through the program ---------------------------------------------------------------------
 
 
-def statusbot(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "STATUSBOT_PAGE_DIR": str(tmp / "public"),
-        "STATUSBOT_TIMEZONE": "Australia/Sydney",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=120,
-    )
-
-
 def test_metrics_commands_through_the_program(empty_db: tuple[Engine, str], tmp_path: Path) -> None:
     engine, db_url = empty_db
-    assert statusbot(db_url, tmp_path, "db", "upgrade").returncode == 0
-    done = statusbot(db_url, tmp_path, "metrics", "add", "API Response Times", "--unit", "ms")
+    statusbot = Program(db_url, tmp_path)
+    assert statusbot("db", "upgrade").returncode == 0
+    done = statusbot("metrics", "add", "API Response Times", "--unit", "ms")
     assert done.returncode == 0, done.stderr
     assert "Added the metric API Response Times (ms)." in done.stdout
 
     good = tmp_path / "good.csv"
     good.write_text("time,value\n2026-06-10T08:00:00Z,80\n2026-06-10T08:05:00Z,84\n")
-    done = statusbot(db_url, tmp_path, "metrics", "push", "api response times", "--file", str(good))
+    done = statusbot("metrics", "push", "api response times", "--file", str(good))
     assert done.returncode == 0, done.stderr
     assert "Recorded 2 points" in done.stdout
     assert (tmp_path / "public" / "index.html").exists()  # the page was brought up to date
 
     done = statusbot(
-        db_url,
-        tmp_path,
         "metrics",
         "push",
         "API Response Times",
@@ -349,19 +328,17 @@ def test_metrics_commands_through_the_program(empty_db: tuple[Engine, str], tmp_
         ("metrics", "push", "API Response Times", "1", "--at", "tomorrow 9am"),
         ("metrics", "add", "api response times", "--unit", "ms"),
     ):
-        failed = statusbot(db_url, tmp_path, *args)
+        failed = statusbot(*args)
         assert failed.returncode == 2, (args, failed.stdout, failed.stderr)
         assert "statusbot: " in failed.stderr
         assert "Traceback" not in failed.stderr
     assert dump(engine) == before
     assert (
         "bad.csv line 2: 'oops' is not a number."
-        in statusbot(
-            db_url, tmp_path, "metrics", "push", "API Response Times", "--file", str(bad)
-        ).stderr
+        in statusbot("metrics", "push", "API Response Times", "--file", str(bad)).stderr
     )
 
-    listed = statusbot(db_url, tmp_path, "metrics", "list")
+    listed = statusbot("metrics", "list")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == (
         "API Response Times (ms): 3 points, newest 84 ms at Jun 10, 18:05 AEST"

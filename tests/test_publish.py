@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from renderers.publish import UnsafePath, remove_files, write_files
 from renderers.site import render_site
 from storage.snapshot import Snapshot, build_snapshot
 from tests.conftest import FakeClock
+from tests.helpers import Program
 
 
 def temporaries(root: Path) -> list[Path]:
@@ -386,40 +385,23 @@ def test_attach_publisher_and_page_info(runtime: Runtime, engine: Engine) -> Non
 # --- Through the program -----------------------------------------------------------------------
 
 
-def statusbot(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "STATUSBOT_PAGE_DIR": str(tmp / "public"),
-        "STATUSBOT_TIMEZONE": "Australia/Sydney",
-        "STATUSBOT_PAGE_URL": "https://status.example.com",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=120,
-    )
-
-
 def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) -> None:
     _, url = empty_db
-    assert statusbot(url, tmp_path, "db", "upgrade").returncode == 0
+    statusbot = Program(url, tmp_path, STATUSBOT_PAGE_URL="https://status.example.com")
+    assert statusbot("db", "upgrade").returncode == 0
     page = tmp_path / "public"
 
-    done = statusbot(url, tmp_path, "render")
+    done = statusbot("render")
     assert done.returncode == 0, done.stderr
     assert "wrote index.html" in done.stdout
     assert "Rendered 14 files in" in done.stdout  # no incident pages yet
 
-    done = statusbot(url, tmp_path, "run", "/incident open Errors -- Looking.")
+    done = statusbot("run", "/incident open Errors -- Looking.")
     assert done.returncode == 0, done.stderr
     assert "Errors" in (page / "incidents" / "1.html").read_text()  # `run` publishes
     index = identity(page / "index.html")
 
-    done = statusbot(url, tmp_path, "render")
+    done = statusbot("render")
     assert done.returncode == 0, done.stderr
     assert "0 written, 15 unchanged" in done.stdout
     assert identity(page / "index.html") == index
@@ -427,14 +409,6 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
 
     unwritable = tmp_path / "file"
     unwritable.write_text("not a directory")
-    env_dir = {"STATUSBOT_PAGE_DIR": str(unwritable)}
-    failed = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "render"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": url, **env_dir},
-        cwd=tmp_path,
-        timeout=120,
-    )
+    failed = statusbot("render", env={"STATUSBOT_PAGE_DIR": str(unwritable)})
     assert failed.returncode == 1
     assert "could not be rendered" in failed.stderr
