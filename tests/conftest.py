@@ -20,6 +20,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from storage.db import make_engine, normalise_url
 from storage.models import Base
+from tests.fake_slack import FakeSlack
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -116,3 +117,19 @@ def settings() -> Settings:
 @pytest.fixture
 def runtime(engine: Engine, settings: Settings, clock: FakeClock) -> Runtime:
     return Runtime(settings, engine=engine, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def fake_slack_server() -> Iterator[FakeSlack]:
+    """One fake Slack Web API per test module: stopping one takes a moment (its poll)."""
+    server = FakeSlack().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_slack_server: FakeSlack) -> FakeSlack:
+    """The module's fake Slack, forgetting every call, message, group, zone and failure
+    of earlier tests."""
+    fake_slack_server.reset()
+    return fake_slack_server

@@ -128,11 +128,13 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method and (not ok_only or c.ok)]
 
     def reset(self) -> None:
-        """Forget recorded calls, messages and pending failures (for a server shared by
-        several tests)."""
+        """Forget recorded calls, messages, user groups, time zones and pending failures
+        (for a server shared by several tests)."""
         with self._lock:
             self.calls.clear()
             self.posted.clear()
+            self.usergroups.clear()
+            self.user_zones.clear()
             self._failures.clear()
 
     def counts(self) -> dict[str, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -26,21 +25,6 @@ from tests.conftest import FakeClock
 from tests.fake_slack import Call, FakeSlack
 
 PAGE = "https://status.example.com"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSlack]:
-    # One server per module: stopping one takes half a second (serve_forever's poll).
-    running = FakeSlack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fake(server: FakeSlack) -> FakeSlack:
-    """The fake with nothing recorded and no failures queued."""
-    server.reset()
-    return server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,24 +24,6 @@ class Ticker:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSlack]:
-    # One server per module: stopping one takes half a second (serve_forever's poll).
-    running = FakeSlack().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fake(server: FakeSlack) -> FakeSlack:
-    """The fake with nothing recorded, no failures queued, no users."""
-    server.calls.clear()
-    server._failures.clear()
-    server.usergroups.clear()
-    server.user_zones.clear()
-    return server
 
 
 @pytest.fixture

@@ -43,25 +43,6 @@ SECRET = "test-signing-secret"
 DEFAULT = object()
 
 
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeSlack]:
-    # One fake per module: stopping one takes half a second (http.server's poll).
-    server = FakeSlack().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake(fake_server: FakeSlack) -> FakeSlack:
-    """The fake Slack, forgetting every call, group, zone and failure of earlier tests."""
-    with fake_server._lock:
-        fake_server.calls.clear()
-        fake_server.usergroups.clear()
-        fake_server.user_zones.clear()
-        fake_server._failures.clear()
-    return fake_server
-
-
 class Slack:
     """Drives statusbot as Slack does: signed form posts to /slack/events."""
 
