@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import mimetypes
 import threading
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -34,25 +33,13 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from bot.settings import Settings, SettingsError, normalise_s3_prefix
+from renderers.publish import content_type
 
 log = logging.getLogger(__name__)
 
 # Status changes must reach readers within seconds, so every file is cached briefly;
 # stale-while-revalidate lets a CDN answer at once while it fetches the new copy.
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=60"
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".json": "application/json",
-    ".atom": "application/atom+xml",
-    ".rss": "application/rss+xml",
-    ".ics": "text/calendar; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".xml": "application/xml",
-}
 
 # Standard mode retries throttling, 5xx and connection errors with backoff (3 attempts
 # unless AWS_MAX_ATTEMPTS says otherwise). Checksums only "when required": we send our own
@@ -77,15 +64,6 @@ class S3PublishError(RuntimeError):
 
 class UnsafeKeyError(ValueError):
     """A file path that must not become an object key (absolute, '..', empty parts)."""
-
-
-def content_type(path: str) -> str:
-    """The Content-Type header for a file of the page, by its extension."""
-    dot = path.rfind(".")
-    extension = path[dot:].lower() if dot > path.rfind("/") else ""
-    if extension in CONTENT_TYPES:
-        return CONTENT_TYPES[extension]
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 def upload_rank(path: str) -> tuple[int, str]:

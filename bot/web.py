@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from commands import dispatch
 from commands.metrics import push_points
+from renderers.publish import content_type
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,6 @@ API_ACTOR = "api"  # who the audit log names for points sent to the metrics API
 CACHE_CONTROL = "public, max-age=10"
 MAX_BODY = 1024 * 1024
 MAX_POINTS = 10_000
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".json": "application/json",
-    ".atom": "application/atom+xml",
-    ".rss": "application/rss+xml",
-    ".xml": "application/xml",
-    ".ics": "text/calendar; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
 
 # A path segment of a page file: letters, digits, `_ . -`, not starting with a dot.
 # Anything else (`..`, `%2e` left over from double encoding, `\`, `:`, NUL) is a 404.
@@ -141,8 +127,7 @@ class WebApp:
         ]
         if _not_modified(environ, etag, stat.st_mtime):
             return "304 Not Modified", headers, b""
-        content_type = CONTENT_TYPES.get(found.suffix.lower(), "application/octet-stream")
-        headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        headers += [("Content-Type", content_type(found.name)), ("Content-Length", str(len(body)))]
         return "200 OK", headers, body
 
     def _resolve(self, path: str) -> Path | None:

@@ -9,6 +9,7 @@ not changed is not touched at all, so its mtime (and every HTTP cache) stays.
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import os
 import stat
 import tempfile
@@ -21,6 +22,33 @@ FILE_MODE = 0o644
 _SYNC_ONCE_FROM = 32
 _TEMP_PREFIX = ".statusbot-"
 _TEMP_SUFFIX = ".tmp"
+
+
+# The Content-Type of each kind of file the page has, for whoever serves it (the web
+# server, the S3 mirror); anything else is guessed from its name.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".atom": "application/atom+xml",
+    ".rss": "application/rss+xml",
+    ".xml": "application/xml",
+    ".ics": "text/calendar; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+
+def content_type(path: str) -> str:
+    """The Content-Type header for a file of the page, by its extension."""
+    dot = path.rfind(".")
+    extension = path[dot:].lower() if dot > path.rfind("/") else ""
+    if extension in CONTENT_TYPES:
+        return CONTENT_TYPES[extension]
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 class UnsafePath(ValueError):

@@ -22,10 +22,10 @@ from bot.s3 import (
     S3Publisher,
     S3PublishError,
     UnsafeKeyError,
-    content_type,
     upload_rank,
 )
 from bot.settings import Settings, SettingsError
+from renderers.publish import content_type
 
 REGION = "us-east-1"
 
