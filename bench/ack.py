@@ -33,7 +33,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from bot.settings import Settings  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, normalise_url  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 SECRET = "bench-signing-secret"
 CHANNEL = "C0BENCH"
@@ -139,12 +139,6 @@ def seed(url: str, clients: int) -> None:
 
 
 # --- the server ---
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_command() -> list[str]:

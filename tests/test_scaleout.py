@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,23 +27,11 @@ from sqlalchemy.orm import Session
 from storage import migrate
 from storage.models import Incident, OutboxEntry
 from tests.fake_slack import FakeSlack
+from tests.helpers import free_port, slash_command, wait_healthy
 from tests.test_web import call
 
 SECRET = "scale-out-secret"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
 
 
 class Fleet:
@@ -84,30 +70,16 @@ class Fleet:
         port = free_port()
         process = self.start("serve", port=port)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(self.stop())
-            try:
-                if call(base, "GET", "/healthz").status == 200:
-                    self.bases.append(base)
-                    return base
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("serve did not become healthy:\n" + self.stop())
+        try:
+            wait_healthy(base, process)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}\n{self.stop()}") from None
+        self.bases.append(base)
+        return base
 
     def command(self, base: str, text: str, command: str = "/incident", user: str = "U1") -> str:
         body = urlencode(
-            {
-                "team_id": "T0TEAM",
-                "channel_id": "C0INCIDENTS",
-                "user_id": user,
-                "command": command,
-                "text": text,
-                "response_url": "http://127.0.0.1:9/unused",
-                "trigger_id": "1.2.3",
-            }
+            slash_command(command, text, user=user, response_url="http://127.0.0.1:9/unused")
         )
         ts = str(int(time.time()))
         headers = {

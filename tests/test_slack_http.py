@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ from storage.db import make_engine, make_reader
 from storage.models import AuditEvent, Component, Incident, OutboxEntry
 from tests.conftest import FakeClock
 from tests.fake_slack import Call, FakeSlack
-from tests.helpers import dump, slash_command
+from tests.helpers import dump, free_port, slash_command, wait_healthy
 from tests.test_web import Answer, call, serving
 
 SECRET = "test-signing-secret"
@@ -703,12 +702,6 @@ def test_an_unexpected_error_is_a_clear_reply_not_a_stack_trace(
 # --- gunicorn, end to end ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_statusbot_serve_under_gunicorn(
     empty_db: tuple[Engine, str], fake: FakeSlack, tmp_path: Path
 ) -> None:
@@ -717,7 +710,7 @@ def test_statusbot_serve_under_gunicorn(
     engine, url = empty_db
     if engine.dialect.name != "sqlite":
         migrate.upgrade(engine)  # PostgreSQL is migrated by the release step, not by serve
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -740,7 +733,7 @@ def test_statusbot_serve_under_gunicorn(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, process)
+        wait_healthy(base, process)
         slack = Slack.__new__(Slack)
         slack.base, slack.fake, slack._n = base, fake, 0
         assert "Added API" in slack.reply("/component", "add API")
@@ -759,20 +752,6 @@ def test_statusbot_serve_under_gunicorn(
     assert process.returncode == 0, log
     assert "Slack is on" in log
     assert '"POST /slack/events HTTP/1.1" 200' in log  # the access log, on stdout
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode() if process.stdout else "")
-        try:
-            if call(base, "GET", "/healthz").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("statusbot serve did not become healthy")
 
 
 # --- the manifest and the serving machinery ------------------------------------------------
