@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from storage.models import Base
+from bot.runtime import Runtime
+from storage import incidents
+from storage.models import Base, Component, Incident
 
 
 def dump(engine: Engine, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
@@ -26,6 +28,20 @@ def dump(engine: Engine, *, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[
             rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
+
+
+def incident_of(rt: Runtime, number: int) -> Incident:
+    """Incident or maintenance #number as stored, with its updates."""
+    with rt.factory() as session:
+        found = incidents.get(session, number=number)
+        assert found is not None, f"no #{number}"
+        return found
+
+
+def component_states(rt: Runtime) -> dict[str, str]:
+    """Each component's status, by name."""
+    with rt.factory() as session:
+        return dict(session.execute(select(Component.name, Component.status)).tuples().all())
 
 
 def slash_command(command: str, text: str, *, user: str, response_url: str) -> dict[str, str]:

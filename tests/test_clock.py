@@ -12,8 +12,9 @@ from bot.clock import Clockwork, make_scheduler
 from bot.runtime import Runtime
 from bot.settings import Settings
 from storage import incidents
-from storage.models import Component, Incident, OutboxEntry
+from storage.models import OutboxEntry
 from tests.conftest import FakeClock
+from tests.helpers import component_states, incident_of
 
 
 @pytest.fixture
@@ -31,18 +32,6 @@ def schedule(rt: Runtime, args: str = "--start in 2h --end in 4h") -> int:
     return r.number
 
 
-def get(rt: Runtime, number: int) -> Incident:
-    with rt.factory() as s:
-        found = incidents.get(s, number=number)
-        assert found is not None
-        return found
-
-
-def states(rt: Runtime) -> dict[str, str]:
-    with rt.factory() as s:
-        return dict(s.execute(select(Component.name, Component.status)).tuples().all())
-
-
 def events(rt: Runtime) -> list[str]:
     with rt.factory() as s:
         return list(s.scalars(select(OutboxEntry.event).order_by(OutboxEntry.id)))
@@ -55,18 +44,18 @@ def test_maintenance_starts_and_completes_on_time(rt: Runtime, clock: FakeClock)
     clock.advance(hours=2)
     report = clockwork.tick()
     assert report.started == [number]
-    m = get(rt, number)
+    m = incident_of(rt, number)
     assert m.status == "in_progress"
     assert m.updates[-1].author == "statusbot"
     assert m.updates[-1].display_at == clock.now
     assert "later than planned" not in m.updates[-1].body
-    assert states(rt) == {"API": "under_maintenance", "Database": "under_maintenance"}
+    assert component_states(rt) == {"API": "under_maintenance", "Database": "under_maintenance"}
 
     assert not clockwork.tick().anything  # running twice does nothing more
     clock.advance(hours=2, seconds=1)
     assert clockwork.tick().completed == [number]
-    assert get(rt, number).status == "completed"
-    assert states(rt) == {"API": "degraded_performance", "Database": "operational"}
+    assert incident_of(rt, number).status == "completed"
+    assert component_states(rt) == {"API": "degraded_performance", "Database": "operational"}
     assert events(rt)[-2:] == ["maintenance.started", "maintenance.completed"]
 
 
@@ -74,14 +63,14 @@ def test_no_auto_is_left_alone(rt: Runtime, clock: FakeClock) -> None:
     number = schedule(rt, "--start in 1h --end in 2h --no-auto")
     clock.advance(hours=3)
     assert not Clockwork(rt).tick().anything
-    assert get(rt, number).status == "scheduled"
+    assert incident_of(rt, number).status == "scheduled"
 
 
 def test_catch_up_after_the_clock_was_down_for_the_start(rt: Runtime, clock: FakeClock) -> None:
     number = schedule(rt)
     clock.advance(hours=2, minutes=10)  # nothing ran across the start
     assert Clockwork(rt).tick().started == [number]
-    m = get(rt, number)
+    m = incident_of(rt, number)
     assert m.status == "in_progress"
     assert "later than planned" in m.updates[-1].body
     assert m.updates[-1].display_at == clock.now  # the history says when it really started
@@ -94,10 +83,10 @@ def test_a_window_that_passed_entirely_starts_and_completes_honestly(
     clock.advance(hours=5)
     report = Clockwork(rt).tick()
     assert report.started == [number] and report.completed == [number]
-    m = get(rt, number)
+    m = incident_of(rt, number)
     assert [u.status for u in m.updates] == ["scheduled", "in_progress", "completed"]
     assert "statusbot was not running then" in m.updates[-1].body
-    assert states(rt) == {"API": "degraded_performance", "Database": "operational"}
+    assert component_states(rt) == {"API": "degraded_performance", "Database": "operational"}
 
 
 def test_the_notice_goes_out_once(rt: Runtime, clock: FakeClock) -> None:

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from storage.models import AuditEvent, Component, Incident, OutboxEntry, StatusChange
+from storage.models import AuditEvent, Component, OutboxEntry, StatusChange
 from tests.conftest import FakeClock
+from tests.helpers import incident_of
 
 
 @pytest.fixture
@@ -21,15 +22,6 @@ def rt(runtime: Runtime) -> Runtime:
     ]:
         assert runtime.run_line(line, user="U1").ok
     return runtime
-
-
-def incident(rt: Runtime, number: int) -> Incident:
-    from storage import incidents
-
-    with rt.factory() as s:
-        found = incidents.get(s, number=number)
-        assert found is not None
-        return found
 
 
 def status_of(rt: Runtime, name: str) -> str:
@@ -49,7 +41,7 @@ def test_open_update_resolve(rt: Runtime, clock: FakeClock) -> None:
     assert [n.event for n in r.notices] == ["incident.opened"]
     assert status_of(rt, "API") == "major_outage"
     assert status_of(rt, "Newsletter emails") == "degraded_performance"
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.impact == "critical"  # derived from the worst state
     assert inc.status == "investigating"
     assert [u.body for u in inc.updates] == ["We are investigating failed requests."]
@@ -60,7 +52,7 @@ def test_open_update_resolve(rt: Runtime, clock: FakeClock) -> None:
         user="U2",
     )
     assert r.ok, r.reply
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.status == "identified"
     assert inc.impact == "major"
     assert status_of(rt, "API") == "partial_outage"
@@ -69,12 +61,12 @@ def test_open_update_resolve(rt: Runtime, clock: FakeClock) -> None:
 
     clock.advance(minutes=5)
     assert rt.run_line("/incident update 1 --status monitoring -- Fix is out.", user="U2").ok
-    assert incident(rt, 1).monitoring_at == clock.now
+    assert incident_of(rt, 1).monitoring_at == clock.now
 
     clock.advance(minutes=30)
     r = rt.run_line("/incident resolve 1", user="U1")
     assert r.ok, r.reply
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.status == "resolved"
     assert inc.resolved_at == clock.now
     assert inc.updates[-1].body == "This incident has been resolved."
@@ -121,15 +113,15 @@ def test_resolve_keeps_components_another_incident_holds(rt: Runtime) -> None:
 
 def test_impact_given_by_hand_sticks(rt: Runtime) -> None:
     assert rt.run_line("/incident open Slow --impact minor --components API=major", user="U1").ok
-    assert incident(rt, 1).impact == "minor"
+    assert incident_of(rt, 1).impact == "minor"
     assert rt.run_line("/incident update 1 --components API=partial -- Better.", user="U1").ok
-    assert incident(rt, 1).impact == "minor"
+    assert incident_of(rt, 1).impact == "minor"
 
 
 def test_backfill_with_at(rt: Runtime, clock: FakeClock) -> None:
     r = rt.run_line("/incident open Earlier outage --at 2h ago -- It began then.", user="U1")
     assert r.ok, r.reply
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.started_at == clock.now - timedelta(hours=2)
     assert inc.updates[0].display_at == clock.now - timedelta(hours=2)
     assert inc.created_at == clock.now
@@ -140,7 +132,7 @@ def test_reopen_returns_to_status_before_resolution(rt: Runtime) -> None:
     assert rt.run_line("/incident resolve 1 -- Done.", user="U1").ok
     r = rt.run_line("/incident reopen 1 -- It is back.", user="U1")
     assert r.ok, r.reply
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.status == "identified"
     assert inc.resolved_at is None
     assert rt.run_line("/incident update 1 -- Still on it.", user="U1").ok
@@ -150,7 +142,7 @@ def test_edit_title_and_update_are_audited(rt: Runtime) -> None:
     assert rt.run_line("/incident open Tpyo in title -- Frist update", user="U1").ok
     assert rt.run_line("/incident edit 1 --title Typo in title", user="U1").ok
     assert rt.run_line("/incident edit 1 --update 1 -- First update", user="U1").ok
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.title == "Typo in title"
     assert inc.updates[0].body == "First update"
     with rt.factory() as s:
@@ -184,7 +176,7 @@ def test_slack_escaping_and_curly_quotes(rt: Runtime) -> None:
         user="U1",
     )
     assert r.ok, r.reply
-    inc = incident(rt, 1)
+    inc = incident_of(rt, 1)
     assert inc.title == "Search & filters broken"
     assert inc.updates[0].body == "Seen by @alice in #support <b>"
     assert status_of(rt, "Transactional emails") == "major_outage"

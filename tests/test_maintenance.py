@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from bot.runtime import Runtime
-from storage import incidents
-from storage.models import Component, Incident
 from tests.conftest import FakeClock
+from tests.helpers import component_states, incident_of
 
 
 @pytest.fixture
@@ -20,18 +18,6 @@ def rt(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def get(rt: Runtime, number: int) -> Incident:
-    with rt.factory() as s:
-        found = incidents.get(s, number=number)
-        assert found is not None
-        return found
-
-
-def states(rt: Runtime) -> dict[str, str]:
-    with rt.factory() as s:
-        return dict(s.execute(select(Component.name, Component.status)).tuples().all())
-
-
 def test_schedule_start_verify_complete(rt: Runtime, clock: FakeClock) -> None:
     r = rt.run_line(
         "/maintenance schedule Database upgrade --start in 2h --end in 4h "
@@ -39,34 +25,38 @@ def test_schedule_start_verify_complete(rt: Runtime, clock: FakeClock) -> None:
         user="U1",
     )
     assert r.ok, r.reply
-    m = get(rt, 1)
+    m = incident_of(rt, 1)
     assert (m.kind, m.status, m.impact, m.auto) == ("maintenance", "scheduled", "maintenance", True)
     assert m.scheduled_for == clock.now + timedelta(hours=2)
     assert m.scheduled_until == clock.now + timedelta(hours=4)
     assert sorted(a.component.name for a in m.affected) == ["API", "Database"]
-    assert states(rt)["Database"] == "operational"  # nothing moves before it starts
+    assert component_states(rt)["Database"] == "operational"  # nothing moves before it starts
     assert [n.event for n in r.notices] == ["maintenance.scheduled"]
 
     assert rt.run_line("/component set API degraded", user="U1").ok
     clock.advance(hours=2)
     r = rt.run_line("/maintenance start 1", user="U1")
     assert r.ok, r.reply
-    assert states(rt) == {
+    assert component_states(rt) == {
         "API": "under_maintenance",
         "Database": "under_maintenance",
         "Web": "operational",
     }
-    assert get(rt, 1).updates[-1].body.startswith("Scheduled maintenance is currently in progress")
+    assert (
+        incident_of(rt, 1)
+        .updates[-1]
+        .body.startswith("Scheduled maintenance is currently in progress")
+    )
 
     r = rt.run_line("/maintenance update 1 --status verifying -- Checking.", user="U1")
     assert r.ok, r.reply
     clock.advance(hours=1)
     r = rt.run_line("/maintenance complete #1 -- All done.", user="U1")
     assert r.ok, r.reply
-    m = get(rt, 1)
+    m = incident_of(rt, 1)
     assert m.status == "completed" and m.resolved_at == clock.now
     # Back to the states they had when it started.
-    assert states(rt) == {
+    assert component_states(rt) == {
         "API": "degraded_performance",
         "Database": "operational",
         "Web": "operational",
@@ -80,11 +70,11 @@ def test_no_auto_and_cancel(rt: Runtime) -> None:
         user="U1",
     )
     assert r.ok, r.reply
-    assert get(rt, 1).auto is False
+    assert incident_of(rt, 1).auto is False
     assert "by hand" in r.reply
     r = rt.run_line("/maintenance cancel 1 -- Not needed after all.", user="U1")
     assert r.ok, r.reply
-    assert get(rt, 1).status == "cancelled"
+    assert incident_of(rt, 1).status == "cancelled"
     assert not rt.run_line("/maintenance start 1", user="U1").ok
 
 
@@ -95,9 +85,9 @@ def test_an_incident_during_maintenance_keeps_its_hold(rt: Runtime) -> None:
     assert rt.run_line("/maintenance start 1", user="U1").ok
     assert rt.run_line("/incident open Broken --components Web=major", user="U1").ok
     assert rt.run_line("/incident resolve 2", user="U1").ok
-    assert states(rt)["API"] == "under_maintenance"  # the maintenance still holds it
+    assert component_states(rt)["API"] == "under_maintenance"  # the maintenance still holds it
     assert rt.run_line("/maintenance complete 1", user="U1").ok
-    assert states(rt)["API"] == "operational"
+    assert component_states(rt)["API"] == "operational"
 
 
 def test_an_incident_resolved_during_maintenance_is_not_brought_back(rt: Runtime) -> None:
@@ -107,9 +97,11 @@ def test_an_incident_resolved_during_maintenance_is_not_brought_back(rt: Runtime
     ).ok
     assert rt.run_line("/maintenance start 2", user="U1").ok
     assert rt.run_line("/incident resolve 1", user="U1").ok
-    assert states(rt)["API"] == "under_maintenance"
+    assert component_states(rt)["API"] == "under_maintenance"
     assert rt.run_line("/maintenance complete 2", user="U1").ok
-    assert states(rt)["API"] == "operational"  # not the major outage of the closed incident
+    assert (
+        component_states(rt)["API"] == "operational"
+    )  # not the major outage of the closed incident
 
 
 def test_an_incident_still_open_after_maintenance_keeps_its_state(rt: Runtime) -> None:
@@ -119,7 +111,7 @@ def test_an_incident_still_open_after_maintenance_keeps_its_state(rt: Runtime) -
     ).ok
     assert rt.run_line("/maintenance start 2", user="U1").ok
     assert rt.run_line("/maintenance complete 2", user="U1").ok
-    assert states(rt)["API"] == "partial_outage"
+    assert component_states(rt)["API"] == "partial_outage"
 
 
 def test_numbers_are_shared_with_incidents(rt: Runtime) -> None:

@@ -35,7 +35,7 @@ from storage.db import make_engine, make_reader
 from storage.models import AuditEvent, Component, Incident, OutboxEntry
 from tests.conftest import FakeClock
 from tests.fake_slack import Call, FakeSlack
-from tests.helpers import dump, free_port, slash_command, wait_healthy
+from tests.helpers import dump, free_port, incident_of, slash_command, wait_healthy
 from tests.test_web import Answer, call, serving
 
 SECRET = "test-signing-secret"
@@ -170,12 +170,7 @@ class Slack:
         return rows
 
     def incident(self, number: int) -> Incident:
-        from storage import incidents
-
-        with self.runtime.factory() as session:
-            found = incidents.get(session, number=number)
-            assert found is not None
-            return found
+        return incident_of(self.runtime, number)
 
 
 def _view_of(c: Call) -> dict[str, Any]:
