@@ -17,7 +17,6 @@ from bot.demo import INCIDENT_UPDATES, MAINTENANCE_UPDATES, MAINTENANCE_WINDOW
 from renderers.html import render_history, render_html, render_incident, render_index
 from storage.rules import page_status, worst
 from storage.snapshot import (
-    AffectedView,
     ChangeView,
     ComponentView,
     GroupView,
@@ -125,7 +124,7 @@ def incident(
     window: tuple[datetime, datetime] | None = None,
 ) -> IncidentView:
     """An incident (or maintenance); `updates` oldest first, as they were posted."""
-    views = tuple(update(s, b, at, k) for k, (s, b, at) in enumerate(updates))[::-1]
+    shown = tuple(update(s, b, at, k) for k, (s, b, at) in enumerate(updates))[::-1]
     first, last = updates[0][2], updates[-1][2]
     status = updates[-1][0]
     closed = status in ("resolved", "completed", "cancelled")
@@ -143,22 +142,8 @@ def incident(
         scheduled_for=window[0] if window else None,
         scheduled_until=window[1] if window else None,
         auto=True,
-        components=tuple(
-            AffectedView(
-                code=c.code,
-                name=c.name,
-                status=c.status,
-                group_code=c.group_code,
-                position=c.position,
-                showcase=c.showcase,
-                description=c.description,
-                created_at=CREATED,
-                updated_at=CREATED,
-                start_date=None,
-            )
-            for c in affected
-        ),
-        updates=views,
+        components=tuple(views.affected(c) for c in affected),
+        updates=shown,
     )
 
 

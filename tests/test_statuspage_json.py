@@ -22,7 +22,6 @@ from storage.rules import (
     worst,
 )
 from storage.snapshot import (
-    AffectedView,
     ChangeView,
     ComponentView,
     GroupView,
@@ -31,6 +30,7 @@ from storage.snapshot import (
     Snapshot,
     UpdateView,
 )
+from tests import views
 from tests.views import update
 
 FIELDS = json.loads((Path(__file__).parent / "data" / "statuspage_v2_fields.json").read_text())
@@ -88,21 +88,6 @@ def group(code: str, name: str, members: Sequence[ComponentView], position: int)
     )
 
 
-def affected(c: ComponentView) -> AffectedView:
-    return AffectedView(
-        code=c.code,
-        name=c.name,
-        status=c.status,
-        group_code=c.group_code,
-        position=c.position,
-        showcase=c.showcase,
-        description=c.description,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        start_date=c.start_date,
-    )
-
-
 def incident(
     number: int,
     *,
@@ -129,7 +114,7 @@ def incident(
         scheduled_for=None,
         scheduled_until=None,
         auto=True,
-        components=tuple(affected(c) for c in components),
+        components=tuple(views.affected(c) for c in components),
         updates=tuple(sorted(ups, key=lambda u: u.display_at, reverse=True)),
     )
 
@@ -159,7 +144,7 @@ def maintenance(
         scheduled_for=start,
         scheduled_until=start + timedelta(hours=hours),
         auto=True,
-        components=tuple(affected(c) for c in components),
+        components=tuple(views.affected(c) for c in components),
         updates=ups,
     )
 
