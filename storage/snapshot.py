@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -149,6 +150,45 @@ class AffectedView:
     start_date: date | None
 
 
+class _ComponentFields(Protocol):
+    """What an AffectedView is made of: a Component row, or its columns as selected."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def showcase(self) -> bool: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def start_date(self) -> date | None: ...
+
+
+def affected_view(c: _ComponentFields, group_code: str | None) -> AffectedView:
+    """A component as an incident that affects it shows it."""
+    return AffectedView(
+        code=c.code,
+        name=c.name,
+        status=c.status,
+        group_code=group_code,
+        position=c.position,
+        showcase=c.showcase,
+        description=c.description,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        start_date=c.start_date,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentView:
     """An incident or a maintenance; updates newest first, as Statuspage lists them."""
@@ -253,18 +293,7 @@ def incident_view(incident: Incident) -> IncidentView:
     """One incident or maintenance as frozen values, updates newest first."""
     # Slack's announcements and modals need one incident, not a whole snapshot.
     components = tuple(
-        AffectedView(
-            code=a.component.code,
-            name=a.component.name,
-            status=a.component.status,
-            group_code=a.component.group.code if a.component.group else None,
-            position=a.component.position,
-            showcase=a.component.showcase,
-            description=a.component.description,
-            created_at=a.component.created_at,
-            updated_at=a.component.updated_at,
-            start_date=a.component.start_date,
-        )
+        affected_view(a.component, a.component.group.code if a.component.group else None)
         for a in sorted(incident.affected, key=lambda a: a.id)
     )
     updates = tuple(

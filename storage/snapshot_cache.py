@@ -33,6 +33,7 @@ from storage.snapshot import (
     Snapshot,
     UpdateView,
     UptimeDay,
+    affected_view,
 )
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
@@ -182,18 +183,7 @@ class SnapshotCache:
         fresh: dict[int, AffectedView] = {}
         for c in rows:
             group = groups.get(c.group_id) if c.group_id is not None else None
-            fresh[c.id] = AffectedView(
-                code=c.code,
-                name=c.name,
-                status=c.status,
-                group_code=group.code if group else None,
-                position=c.position,
-                showcase=c.showcase,
-                description=c.description,
-                created_at=c.created_at,
-                updated_at=c.updated_at,
-                start_date=c.start_date,
-            )
+            fresh[c.id] = affected_view(c, group.code if group else None)
         old = self._affected_views
         changed = {cid for cid, view in fresh.items() if old.get(cid) != view}
         changed |= old.keys() - fresh.keys()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.snapshot import AffectedView, ChangeView, ComponentView, UpdateView
+from storage.snapshot import AffectedView, ChangeView, ComponentView, UpdateView, affected_view
 
 
 def update(
@@ -26,15 +26,4 @@ def update(
 
 def affected(c: ComponentView) -> AffectedView:
     """A component as an incident that affects it shows it."""
-    return AffectedView(
-        code=c.code,
-        name=c.name,
-        status=c.status,
-        group_code=c.group_code,
-        position=c.position,
-        showcase=c.showcase,
-        description=c.description,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        start_date=c.start_date,
-    )
+    return affected_view(c, c.group_code)
