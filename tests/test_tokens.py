@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +19,24 @@ OPTIONS = {
     "showcase": Opt.FLAG,
     "auto": Opt.FLAG,
 }
+
+
+# Inputs that a quadratic or backtracking splitter would choke on; bench/tokens.py times them.
+LONG_INPUTS = [
+    '"' * 100_000,
+    '"a ' * 35_000,
+    "'x " * 35_000,
+    "“a " * 35_000,
+    "‘a’b " * 25_000,
+    "<" * 100_000,
+    "<@" * 50_000,
+    "&amp;" * 20_000,
+    "a " * 50_000,
+    "--title " + "w " * 50_000,
+    "--title=" + '"' * 100_000,
+    "-- " + '"' * 100_000,
+    "--" + "x" * 100_000,
+]
 
 
 def split(text: str) -> Words:
@@ -367,27 +382,15 @@ def test_message_comes_back_unchanged(args: list[str], message: str) -> None:
 # --- long input stays fast -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        '"' * 100_000,
-        '"a ' * 35_000,
-        "'x " * 35_000,
-        "“a " * 35_000,
-        "‘a’b " * 25_000,
-        "<" * 100_000,
-        "<@" * 50_000,
-        "&amp;" * 20_000,
-        "a " * 50_000,
-        "--title " + "w " * 50_000,
-        "--title=" + '"' * 100_000,
-        "-- " + '"' * 100_000,
-        "--" + "x" * 100_000,
-    ],
-    ids=lambda text: repr(text[:10]),
-)
-def test_long_input_is_fast(text: str) -> None:
-    started = time.perf_counter()
-    with contextlib.suppress(CommandError):
-        split(text)
-    assert time.perf_counter() - started < 1.0
+@pytest.mark.parametrize("text", LONG_INPUTS, ids=lambda text: repr(text[:10]))
+def test_long_input_ends_in_words_or_a_clear_error(text: str) -> None:
+    """Pathological input splits or is refused with a CommandError, never anything else.
+
+    How fast it does so is measured by bench/tokens.py, not here.
+    """
+    try:
+        words = split(text)
+    except CommandError as error:
+        assert str(error)
+    else:
+        assert isinstance(words, Words)
