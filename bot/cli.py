@@ -7,9 +7,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.runtime import Runtime, SchemaOutOfDate
+from bot.runtime import Clock, Runtime, SchemaOutOfDate
 from bot.settings import Settings, SettingsError
 from commands.errors import CommandError
 
@@ -92,6 +93,26 @@ def _zone(name: str | None) -> ZoneInfo | None:
         raise SettingsError(f"--tz {name!r} is not a time zone; try Europe/Berlin.") from exc
 
 
+def _fixed_clock(value: str | None) -> Clock | None:
+    """A clock standing at STATUSBOT_NOW (ISO 8601, with an offset), or None for the real one.
+
+    One-off commands only (a server's clock must move): the tests run the program
+    at a known moment with it, so they never depend on today's date.
+    """
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise SettingsError(
+            f"STATUSBOT_NOW={value!r} is not an ISO 8601 time with an offset; "
+            "try 2026-06-10T10:00:00+00:00, or unset it for the real time."
+        )
+    return lambda: at
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `statusbot …`; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -107,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     try:
         settings = Settings.from_env()
-        runtime = Runtime(settings)
+        clock = _fixed_clock(os.environ.get("STATUSBOT_NOW")) if quiet else None
+        runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
         return _dispatch(args, runtime)
     except (SettingsError, SchemaOutOfDate, CommandError) as error:
         message = error.reply() if isinstance(error, CommandError) else str(error)

@@ -1,14 +1,16 @@
 """Fixtures: a database per test on every configured backend, a fixed clock, a runtime.
 
 SQLite always runs. PostgreSQL runs too when TEST_DATABASE_URL is set (CI sets
-it): each test gets a schema of its own, dropped afterwards.
+it): each test gets a schema of its own, dropped afterwards. Under CI (CI=true)
+the session refuses to start without PostgreSQL or Chromium, rather than
+skipping the tests that need them.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from storage.db import make_engine, normalise_url
 from storage.models import Base
+from tests.browser_path import HINT, find_chromium
 from tests.fake_slack import FakeSlack
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -27,6 +30,45 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # 10:00 UTC on a Wednesday, far from any DST change in Sydney or New York.
 T0 = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
+
+
+def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a CI runner is running us (CI=true, as .ci/run and CI services set it)."""
+    return environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def ci_problems() -> list[str]:
+    """What would make tests skip under CI: no PostgreSQL, or no Chromium."""
+    problems = []
+    if not PG_URL:
+        problems.append(
+            "TEST_DATABASE_URL is not set, so the PostgreSQL tests would not run "
+            "(set it, e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    else:
+        engine = make_engine(PG_URL)
+        try:
+            with engine.connect():
+                pass
+        except Exception as exc:  # any failure to connect means the same to CI
+            problems.append(f"TEST_DATABASE_URL can't be reached: {type(exc).__name__}: {exc}")
+        finally:
+            engine.dispose()
+    if find_chromium() is None:
+        problems.append(HINT + ", so the browser tests would not run")
+    return problems
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, fail at once when a group of tests would only be skipped."""
+    if not under_ci():
+        return
+    problems = ci_problems()
+    if problems:
+        pytest.exit(
+            "CI=true, but " + "; and ".join(problems) + ".",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @dataclass

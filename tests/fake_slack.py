@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+DEFAULT_LIMIT = 100  # conversations.history's page size when no limit is given
+
 
 @dataclass(frozen=True)
 class Call:
@@ -122,6 +124,13 @@ class FakeSlack:
         with self._lock:
             return [m for m in self.posted if m.channel == channel]
 
+    def chatter(self, channel: str, count: int, *, thread_ts: str | None = None) -> None:
+        """Other people post `count` messages to a channel (or a thread), newest last."""
+        with self._lock:
+            for n in range(count):
+                ts = f"1700000000.{next(self._ts):06d}"
+                self.posted.append(Message(channel, ts, f"chatter {n}", thread_ts, None))
+
     def calls_to(self, method: str, *, ok_only: bool = True) -> list[Call]:
         """Recorded calls of one method (by default only those answered with success)."""
         with self._lock:
@@ -223,7 +232,10 @@ class FakeSlack:
             zone = self.user_zones.get(user, "UTC")
             return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
         if method in ("conversations.history", "conversations.replies"):
-            return {"ok": True, "messages": self._history(method, params), "has_more": False}
+            found = self._history(method, params)
+            # Slack answers a page of at most `limit` messages (100 unless asked).
+            limit = int(params.get("limit") or DEFAULT_LIMIT)
+            return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
                 return {"ok": False, "error": "not_allowed_token_type"}

@@ -20,9 +20,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("chromium not installed: apt-get install chromium", allow_module_level=True)
+from tests.browser_path import HINT, find_chromium
+
+# Under CI a missing Chromium fails the session before this (tests/conftest.py).
+CHROMIUM = find_chromium()
+if CHROMIUM is None:
+    pytest.skip(HINT, allow_module_level=True)
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import (  # noqa: E402

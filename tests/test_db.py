@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 
 from bot.runtime import Runtime
 from storage.models import Component
+from tests.conftest import make_test_engine
 
 
-def test_sqlite_pragmas(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        return
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    # SQLite's own settings: a test of SQLite alone, not one per backend.
+    engine, _, _ = make_test_engine("sqlite", tmp_path)
+    assert engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    engine.dispose()
 
 
 def test_a_long_read_does_not_block_a_command(runtime: Runtime) -> None:

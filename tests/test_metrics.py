@@ -292,7 +292,9 @@ def test_metric_views_in_page_order(runtime: Runtime, engine: Engine) -> None:
 
 def test_metrics_commands_through_the_program(empty_db: tuple[Engine, str], tmp_path: Path) -> None:
     engine, db_url = empty_db
-    statusbot = Program(db_url, tmp_path)
+    # The program's clock stands at NOW: the points below are never in the future,
+    # nor too old, whatever today's date.
+    statusbot = Program(db_url, tmp_path, STATUSBOT_NOW=NOW.isoformat())
     assert statusbot("db", "upgrade").returncode == 0
     done = statusbot("metrics", "add", "API Response Times", "--unit", "ms")
     assert done.returncode == 0, done.stderr
@@ -311,7 +313,7 @@ def test_metrics_commands_through_the_program(empty_db: tuple[Engine, str], tmp_
         "API Response Times",
         "91",
         "--at",
-        "2026-06-10 18:00",
+        "2h ago",  # 18:00 in Sydney on NOW's day
         "--no-render",
     )
     assert done.returncode == 0, done.stderr
@@ -343,3 +345,12 @@ def test_metrics_commands_through_the_program(empty_db: tuple[Engine, str], tmp_
     assert listed.stdout.strip() == (
         "API Response Times (ms): 3 points, newest 84 ms at Jun 10, 18:05 AEST"
     )
+
+    # A value without --at is measured now: NOW, not today.
+    assert statusbot("metrics", "push", "API Response Times", "95", "--no-render").returncode == 0
+    assert statusbot("metrics", "list").stdout.strip() == (
+        "API Response Times (ms): 4 points, newest 95 ms at Jun 10, 20:00 AEST"
+    )
+    wrong = statusbot("metrics", "list", env={"STATUSBOT_NOW": "10 June"})
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "STATUSBOT_NOW='10 June' is not an ISO 8601 time with an offset" in wrong.stderr

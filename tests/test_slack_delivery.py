@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +20,13 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.delivery import Deliverer, start_delivery
 from bot.slack.gateway import SlackGateway
+from renderers import slack_modals as ui
 from storage import outbox
 from storage.db import transaction
 from storage.models import Announcement, Incident, OutboxEntry
 from tests.conftest import FakeClock
 from tests.fake_slack import Call, FakeSlack
+from tests.test_slack_http import code_of, slack_settings, start
 
 PAGE = "https://status.example.com"
 
@@ -137,7 +141,7 @@ def test_announcement_posted_once_then_edited_with_updates_in_its_thread(
     assert "#1 API errors" in shown(posted) and "Requests are failing." in shown(posted)
     assert has_buttons(posted)
     ts = announcement_ts(rt, 1)
-    assert ts == fake.calls[0].params.get("ts", ts)
+    assert ts == fake.messages("C0INCIDENTS")[0].ts  # the ts Slack answered is the one kept
 
     steps = [
         ("/incident update 1 --status identified -- A bad deploy.", "Identified"),
@@ -421,6 +425,93 @@ def test_too_many_transient_failures_give_up(
     run(rt, "/incident update 1 -- Two.")
     assert deliverer.deliver_pending() == 1
     assert len(announcements(fake)) == 1 and len(replies(fake)) == 1
+
+
+def test_by_default_an_entry_is_given_up_after_20_failed_attempts(
+    rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
+) -> None:
+    run(rt, "/incident open API errors -- One.")
+    fake.fail("chat.postMessage", status=503, times=25)
+    for attempt in range(1, 21):
+        assert deliverer.deliver_pending() == 0
+        (entry,) = entries(rt)
+        assert entry.attempts == attempt
+        if attempt < 20:
+            assert entry.failed_at is None, f"given up after {attempt} attempts"
+            clock.now = entry.next_attempt_at  # its retry is due
+    assert entry.failed_at == clock.now
+    assert entry.last_error == "chat.postMessage: fatal_error (gave up after 20 attempts)"
+    # Given up means never tried again, however long we wait.
+    calls = len(fake.calls)
+    clock.advance(days=1)
+    assert deliverer.deliver_pending() == 0
+    assert len(fake.calls) == calls
+    assert len(fake.calls_to("chat.postMessage", ok_only=False)) == 20
+
+
+@pytest.mark.parametrize(("newer", "found"), [(199, True), (200, False)])
+def test_a_lost_post_is_looked_for_among_the_channels_latest_200_messages(
+    rt: Runtime,
+    deliverer: Deliverer,
+    fake: FakeSlack,
+    clock: FakeClock,
+    newer: int,
+    found: bool,
+) -> None:
+    run(rt, "/incident open API errors -- One.")
+    fake.fail("chat.postMessage", status=500, lost_answer=True)
+    assert deliverer.deliver_pending() == 0
+    (lost,) = fake.messages("C0INCIDENTS")  # Slack has it; we don't know
+    fake.chatter("C0INCIDENTS", newer)  # the channel moves on before the retry
+    clock.advance(seconds=2)
+    assert deliverer.deliver_pending() == 1
+    (asked,) = fake.calls_to("conversations.history")
+    assert asked.params["limit"] == "200"
+    ours = [m for m in fake.messages("C0INCIDENTS") if not m.text.startswith("chatter")]
+    if found:  # the 200th newest: still on the page Slack answers
+        assert ours == [lost] and announcement_ts(rt, 1) == lost.ts
+    else:  # the 201st: out of sight, so posted again (at least once beats never)
+        assert len(ours) == 2 and announcement_ts(rt, 1) == ours[1].ts
+
+
+def test_with_notify_off_nothing_is_sent_at_all(
+    settings: Settings, engine: Engine, clock: FakeClock, fake: FakeSlack, tmp_path: Path
+) -> None:
+    # Through Slack's own path: each modal submitted, signed, with "Announce it" unticked.
+    with contextmanager(start)(slack_settings(settings, fake, tmp_path), engine, clock, fake) as (
+        slack
+    ):
+        assert "Added" in slack.reply("/component", "add API")
+        slack.command("/incident")
+        api = code_of(slack, "API")
+        declared = slack.submit(
+            slack.wait_view(),
+            {
+                ui.TITLE: "Checkout errors",
+                ui.COMPONENT + api: "major_outage",
+                ui.MESSAGE: "Payments fail.",
+                ui.NOTIFY: [],
+            },
+        )
+        assert declared.body == b""
+        assert "Not announced (notify off)" in slack.wait_response(1)
+        slack.button("incident_update", "1")
+        update = {ui.STATUS: "monitoring", ui.MESSAGE: "Fix out.", ui.NOTIFY: []}
+        assert slack.submit(slack.wait_view(2), update).body == b""
+        assert "Not announced (notify off)" in slack.wait_response(2)
+        slack.button("incident_resolve", "1")
+        assert slack.submit(slack.wait_view(3), {ui.NOTIFY: []}).body == b""
+        assert "Not announced (notify off)" in slack.wait_response(3)
+        assert slack.incident(1).status == "resolved"
+    # Only what served the person went to Slack (their modals, their time zone, the
+    # replies to them): nothing posted to a channel, edited, or looked for.
+    assert {c.method for c in fake.calls} == {"views.open", "users.info", "response_url"}
+    rt = Runtime(settings, engine=engine, clock=clock)
+    assert entries(rt) == []
+    calls = len(fake.calls)
+    gateway = SlackGateway("xoxb-test", base_url=fake.api_url)
+    assert make_deliverer(rt, gateway, clock).deliver_pending() == 0
+    assert len(fake.calls) == calls
 
 
 class FailReplies(SlackGateway):

@@ -848,8 +848,29 @@ def test_web_workers_hand_changes_to_the_background_process() -> None:
     background.notify(range(5000))  # too many to name: sent as "something changed"
     os.set_blocking(background._read, False)
     assert os.read(background._read, 65536) == b"3 12\n\n\n"
-    for _ in range(20_000):  # a full pipe drops news rather than block a web worker
-        background.notify([1])
+    # A full pipe drops news rather than block a web worker, and never tears a message.
+    news = range(1000, 1800)  # 3,999 characters: as long as a named change gets
+    line = " ".join(map(str, news)).encode() + b"\n"
+    sent = 100  # far more than a pipe holds (64 KiB on Linux: 16 of these)
+    flood = threading.Thread(target=lambda: [background.notify(news) for _ in range(sent)])
+    flood.start()
+    flood.join(10)
+    assert not flood.is_alive(), "notify blocked on a full pipe"
+    heard = b""
+    while chunk := _read_some(background._read):
+        heard += chunk
+    assert 0 < len(heard) // len(line) < sent  # some went through, the rest were dropped
+    assert heard == line * (len(heard) // len(line))  # each one whole
+    background.notify([7])  # read, the pipe takes news again
+    assert os.read(background._read, 65536) == b"7\n"
+
+
+def _read_some(fd: int) -> bytes:
+    """What a non-blocking pipe holds now (b"" when empty)."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
 
 
 def test_web_workers_default_to_one_per_core_on_postgresql_and_one_on_sqlite(
