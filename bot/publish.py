@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
-from renderers.publish import remove_files, write_files
+from renderers.publish import remove_files, write_files, write_manifest
 from renderers.site import incident_page, render_site, shared_by_incident_pages
 from storage.locks import exclusive
 from storage.snapshot import PageInfo, Snapshot, page_id
@@ -171,6 +171,10 @@ class Publisher:
         try:
             written = write_files(self.root, files)
             removed = self._prune(build.snapshot, build.removed, full=full)
+            # What the web server may serve: this render's files, and the incident pages
+            # an incremental render left as they were; nothing else in the directory.
+            pages = {incident_page(n) for n in _numbers(build.snapshot)}
+            write_manifest(self.root, {*files, *pages})
         except (OSError, ValueError):
             log.exception(
                 "writing the page to %s failed; files not yet replaced are unchanged", self.root

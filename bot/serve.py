@@ -5,9 +5,10 @@ Python process runs one thread at a time):
 
 - the gunicorn master checks the settings, migrates an embedded SQLite
   database, and keeps the others running;
-- web workers (gthread: many threads each) answer HTTP: Slack's requests, the
-  page, /healthz, the metrics API. After a change they tell the background
-  process over a pipe;
+- web workers (gthread: many threads each; bot/http_worker.py reads each
+  request in the main loop under a deadline, so slow clients hold no thread)
+  answer HTTP: Slack's requests, the page, /healthz, the metrics API. After a
+  change they tell the background process over a pipe;
 - one background process publishes the page (coalesced), delivers the Slack
   outbox, and runs the `on_start` hooks (the scheduler), once however many
   web workers there are. On SQLite the outbox is delivered from the web worker
@@ -40,7 +41,7 @@ from sqlalchemy import Engine, event
 
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.slack.listeners.services import DEFAULT_DEADLINE
 from bot.web import WebApp
 from commands.result import Notice, Result
@@ -402,6 +403,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.settings = settings
         self.options = options
         self.background = background
+        self.request_timeout = settings.request_timeout  # read by bot/http_worker.py
         self.server: Server | None = None
         super().__init__()
 
@@ -463,7 +465,8 @@ def serve(
         log.info("STATUSBOT_EDITORS is not set: everyone may change the status page")
     options: dict[str, Any] = {
         "bind": f"0.0.0.0:{settings.port}",
-        "worker_class": "gthread",
+        # gthread, reading each request in the main loop: a slow client can't hold a thread.
+        "worker_class": "bot.http_worker.DeadlineWorker",
         "threads": threads or DEFAULT_THREADS,
         "accesslog": "-",
         "errorlog": "-",
@@ -491,4 +494,9 @@ if __name__ == "__main__":  # pragma: no cover - `statusbot serve` is the usual 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    sys.exit(serve(Settings.from_env()))
+    try:
+        configured = Settings.from_env()
+    except SettingsError as error:
+        print(f"statusbot: {error}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(serve(configured))

@@ -11,6 +11,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import ArgumentError
+
+from storage.db import sqlite_file
+
 DEFAULT_DATABASE_URL = "sqlite:///statusbot.db"
 
 
@@ -37,6 +41,8 @@ class Settings:
     maintenance_notice: timedelta = timedelta(minutes=60)
     scheduler: bool = True
     api_token: str | None = None
+    # Seconds a request may take to arrive, head and body (bot/http_worker.py).
+    request_timeout: float = 10.0
     # Publishing to S3-compatible storage (bot/s3.py): on when s3_bucket is set.
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -73,14 +79,17 @@ class Settings:
             raise SettingsError(f"PORT={port_text!r} is not a port number (1 to 65535).")
         page_url = (get("STATUSBOT_PAGE_URL") or f"http://localhost:{port_text}").rstrip("/")
         s3_bucket, s3_prefix, s3_endpoint_url, s3_region = _s3_settings(get)
+        database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        page_dir = Path(get("STATUSBOT_PAGE_DIR") or "public")
+        check_page_dir(page_dir, database_url)
         return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=get("SLACK_API_URL"),
             port=int(port_text),
-            page_dir=Path(get("STATUSBOT_PAGE_DIR") or "public"),
+            page_dir=page_dir,
             page_name=get("STATUSBOT_PAGE_NAME") or "Status",
             page_url=page_url,
             timezone=timezone,
@@ -98,10 +107,50 @@ class Settings:
             scheduler=(get("STATUSBOT_SCHEDULER") or "on").lower()
             not in ("off", "0", "false", "no"),
             api_token=get("STATUSBOT_API_TOKEN"),
+            request_timeout=_seconds("STATUSBOT_REQUEST_TIMEOUT", get("STATUSBOT_REQUEST_TIMEOUT")),
             s3_bucket=s3_bucket,
             s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=s3_region,
+        )
+
+
+MAX_REQUEST_TIMEOUT = 300.0
+
+
+def _seconds(name: str, text: str | None, default: float = 10.0) -> float:
+    """A number of seconds, e.g. 10 or 2.5, above 0 and at most MAX_REQUEST_TIMEOUT."""
+    if text is None:
+        return default
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_REQUEST_TIMEOUT:  # also false for NaN
+        raise SettingsError(
+            f"{name}={text!r} is not a number of seconds; write it like 10 or 2.5 "
+            f"(more than 0, at most {MAX_REQUEST_TIMEOUT:g})."
+        )
+    return value
+
+
+def check_page_dir(page_dir: Path, database_url: str) -> None:
+    """Refuse a page folder that holds the SQLite database: the web server publishes it."""
+    try:
+        database = sqlite_file(database_url)
+    except ArgumentError:
+        return  # not a URL at all: opening the database says so
+    if database is None:
+        return
+    page = page_dir.resolve()
+    folder = Path(database).resolve().parent
+    if folder == page or page in folder.parents:
+        raise SettingsError(
+            f"STATUSBOT_PAGE_DIR={str(page_dir)!r} ({page}) holds the SQLite database "
+            f"{Path(database).resolve()} (DATABASE_URL): the page folder is public, and the "
+            "database with its audit log must not be. Set STATUSBOT_PAGE_DIR to a folder of "
+            "its own, e.g. public, or keep the database outside it, e.g. "
+            "DATABASE_URL=sqlite:////var/lib/statusbot/statusbot.db."
         )
 
 

@@ -4,11 +4,12 @@ Plain WSGI, no framework: four routes don't need one, and each is easier to
 audit as a few lines of its own.
 
 - `POST /slack/events`: bolt's WSGI handler (signature checked by bolt).
-- `GET /healthz`: `SELECT 1`; 200 `{"ok": true}` or 503.
+- `GET /healthz`: `SELECT 1`; 200 `{"ok": true}` or 503 (GET and HEAD only).
 - `POST /api/metrics/NAME`: points for a metric, with `Authorization: Bearer
   STATUSBOT_API_TOKEN`; 404 when no token is set.
 - everything else: the static page in `settings.page_dir`, with ETag and
-  Last-Modified, and never a file from outside that directory.
+  Last-Modified: only the files the publisher listed in its manifest, never
+  anything else that lies in the directory, nor a file from outside it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from commands import dispatch
 from commands.metrics import push_points
-from renderers.publish import content_type
+from renderers.publish import MANIFEST, content_type, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class WebApp:
         self.slack = slack
         self.on_metrics = on_metrics
         self.root = Path(runtime.settings.page_dir).resolve()
+        # The manifest's identity (inode, mtime, size) and its names, reread when it changes.
+        self._manifest: tuple[tuple[int, int, int], frozenset[str]] | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -82,7 +85,7 @@ class WebApp:
                 },
             )
         elif path == "/healthz":
-            reply = self.healthz()
+            reply = self.healthz(method)
         elif path.startswith(METRICS_PREFIX):
             reply = self.push_metric(environ, method, path[len(METRICS_PREFIX) :])
         elif method in ("GET", "HEAD"):
@@ -95,8 +98,10 @@ class WebApp:
 
     # --- /healthz ------------------------------------------------------------------------
 
-    def healthz(self) -> Reply:
-        """200 when the database answers `SELECT 1`, else 503."""
+    def healthz(self, method: str = "GET") -> Reply:
+        """200 when the database answers `SELECT 1`, else 503; 405 unless GET or HEAD."""
+        if method not in ("GET", "HEAD"):
+            return _plain(405, "Method not allowed: use GET /healthz\n", [("Allow", "GET, HEAD")])
         try:
             with self.runtime.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -142,7 +147,10 @@ class WebApp:
             candidates = [[*parts[:-1], parts[-1] + ".html"], [*parts, "index.html"]]
         else:
             candidates = [parts]
+        published = self._published()
         for candidate in candidates:
+            if "/".join(candidate) not in published:
+                continue  # not a file of the page, whatever else lies in the directory
             try:
                 real = self.root.joinpath(*candidate).resolve(strict=True)
             except (OSError, RuntimeError):
@@ -151,6 +159,19 @@ class WebApp:
             if real.is_relative_to(self.root) and real.is_file():
                 return real
         return None
+
+    def _published(self) -> frozenset[str]:
+        """The files the publisher last listed; one stat per request, a read when it changed."""
+        try:
+            info = os.stat(self.root / MANIFEST)
+        except OSError:
+            return frozenset()
+        key = (info.st_ino, info.st_mtime_ns, info.st_size)
+        cached = self._manifest
+        if cached is None or cached[0] != key:
+            cached = key, read_manifest(self.root)
+            self._manifest = cached
+        return cached[1]
 
     # --- the metrics API -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ not changed is not touched at all, so its mtime (and every HTTP cache) stays.
 from __future__ import annotations
 
 import contextlib
+import json
 import mimetypes
 import os
 import stat
@@ -22,6 +23,10 @@ FILE_MODE = 0o644
 _SYNC_ONCE_FROM = 32
 _TEMP_PREFIX = ".statusbot-"
 _TEMP_SUFFIX = ".tmp"
+# The list of the files the page has, beside them. Its name starts with a dot, so the
+# web server (which serves only what it lists) can never be asked for it, and the S3
+# mirror, which copies only rendered files, never uploads it.
+MANIFEST = ".statusbot-published.json"
 
 
 # The Content-Type of each kind of file the page has, for whoever serves it (the web
@@ -79,6 +84,30 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     for directory in {targets[name].parent for name in todo}:
         _sync_directory(directory)
     return todo
+
+
+def write_manifest(root: Path, names: Collection[str]) -> bool:
+    """Record, atomically, that the page is exactly these files; False when already so."""
+    root = Path(root)
+    data = json.dumps({"files": sorted(names)}, indent=0).encode() + b"\n"
+    target = root / MANIFEST
+    if not _differs(target, data):
+        return False
+    os.replace(_stage(target, data, sync=True), target)
+    _sync_directory(root)
+    return True
+
+
+def read_manifest(root: Path) -> frozenset[str]:
+    """The files the page has, as last recorded; empty when nothing was published yet."""
+    try:
+        data = json.loads((Path(root) / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return frozenset()
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list):
+        return frozenset()
+    return frozenset(name for name in files if isinstance(name, str))
 
 
 def remove_files(root: Path, names: Collection[str]) -> list[str]:

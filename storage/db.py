@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "statusbot_read_only"
+# The database holds the audit log: only its owner may read it. SQLite gives the
+# -wal and -shm files the database file's own permissions.
+SQLITE_FILE_MODE = 0o600
 
 
 def normalise_url(url: str) -> str:
@@ -21,6 +25,31 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names; None for PostgreSQL, in-memory and URI databases."""
+    parsed = make_url(normalise_url(url))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None  # SQLite reads these itself; leave them to it
+    return database
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only, whatever the umask, unless it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # e.g. a missing folder: SQLite says so in its own words when it connects
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)  # O_CREAT's mode is masked by the umask; this is not
+    finally:
+        os.close(fd)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -35,6 +64,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        path = sqlite_file(url)
+        if path is not None:
+            _create_private(path)
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

@@ -117,3 +117,28 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 6
             pass
         time.sleep(0.05)
     raise AssertionError(f"statusbot serve did not become healthy within {timeout:g} s")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve_env(url: str, port: int, page_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a test's or benchmark's `statusbot serve`: no scheduler, no
+    Socket Mode, and any other settings given (Slack's, for one)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PORT": str(port),
+        "STATUSBOT_PAGE_DIR": str(page_dir),
+        "STATUSBOT_SCHEDULER": "off",
+        **settings,
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+def start_serve(env: dict[str, str], **popen: Any) -> subprocess.Popen[bytes]:
+    """`statusbot serve` in a process of its own, its log on stdout unless told otherwise."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT, env=env, **popen)

@@ -26,6 +26,7 @@ from bot.coalesce import CoalescingPublisher
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import WebApp
+from renderers.publish import write_manifest
 from storage import metrics
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.models import MetricPoint
@@ -113,6 +114,8 @@ def page(tmp_path: Path) -> Path:
     (root / ".hidden").write_text("hidden")
     (root / "leak.html").symlink_to(tmp_path / "secret.txt")
     (root / "outside").symlink_to(tmp_path, target_is_directory=True)
+    # Listed as if published, so the symlink checks are tested behind the manifest's.
+    write_manifest(root, [*files, "leak.html", "outside/secret.txt"])
     return root
 
 
