@@ -13,6 +13,7 @@ from commands.context import Context, NotAllowed
 from commands.errors import CommandError
 from commands.result import Notice
 from storage import audit, incidents, outbox
+from storage.escaping import escape
 from storage.models import Component, Incident, IncidentUpdate
 from storage.rules import ComponentStatus
 
@@ -190,9 +191,9 @@ def summary(incident: Incident, update: IncidentUpdate | None, ctx: Context) -> 
     if update is not None:
         for change in update.changes:
             lines.append(
-                f"  {change.component.name}: {words.component_label(change.old_status)} → "
+                f"  {escape(change.component.name)}: {words.component_label(change.old_status)} → "
                 f"{words.component_label(change.new_status)}"
             )
         if update.body:
-            lines.append("  " + update.body.replace("\n", "\n  "))
+            lines.append("  " + escape(update.body).replace("\n", "\n  "))
     return "\n".join(lines)

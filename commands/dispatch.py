@@ -14,6 +14,7 @@ from commands.result import Result
 from commands.text import HANDLERS
 from storage import audit
 from storage.db import transaction
+from storage.escaping import escape
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: st
     if handler is None:
         return Result(
             ok=False,
-            reply=f"statusbot has no /{name}. Its commands are {', '.join(COMMANDS)}.",
+            reply=f"statusbot has no /{escape(name)}. Its commands are {', '.join(COMMANDS)}.",
         )
     return run(
         factory,

@@ -27,8 +27,9 @@ from commands.names import (
     parse_state,
 )
 from commands.result import Result
-from commands.tokens import Opt, Words, parse_id, split_words
+from commands.tokens import Opt, Words, parse_id, split_words, unslack
 from commands.when import parse_date, parse_when
+from storage.escaping import escape
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind, MaintenanceStatus
 
@@ -45,7 +46,7 @@ def _verb(text: str, command: str, verbs: Mapping[str, object]) -> tuple[str, st
         return "help", rest
     if verb not in verbs:
         raise CommandError(
-            f"/{command} has no '{head}'. It takes: {', '.join(verbs)}.",
+            f"/{command} has no '{escape(unslack(head))}'. It takes: {', '.join(verbs)}.",
             words.help_text(command),
         )
     return verb, rest
@@ -57,7 +58,7 @@ def _words(rest: str, usage_key: str, options: Mapping[str, Opt] | None = None) 
 
 def _no_args(w: Words, usage_key: str) -> None:
     if w.args:
-        raise CommandError(f"Unexpected '{' '.join(w.args)}'.", words.USAGE[usage_key])
+        raise CommandError(f"Unexpected '{escape(' '.join(w.args))}'.", words.USAGE[usage_key])
 
 
 def _one_id(w: Words, usage_key: str) -> int:
@@ -66,7 +67,8 @@ def _one_id(w: Words, usage_key: str) -> int:
         raise CommandError("Which one? Give its number, e.g. 12 or #12.", usage)
     if len(w.args) > 1:
         raise CommandError(
-            f"Unexpected '{' '.join(w.args[1:])}' after the number. Put a message after a lone --.",
+            f"Unexpected '{escape(' '.join(w.args[1:]))}' after the number. Put a message "
+            "after a lone --.",
             usage,
         )
     return parse_id(w.args[0], usage=usage)
@@ -288,7 +290,8 @@ def status(session: Session, ctx: Context, text: str) -> Result:
         return Result(reply=words.help_text("status"))
     if word:
         raise CommandError(
-            f"/status takes no arguments (got '{text.strip()}').", words.USAGE["status"]
+            f"/status takes no arguments (got '{escape(unslack(text.strip()))}').",
+            words.USAGE["status"],
         )
     return overview.status(session, ctx)
 
@@ -304,7 +307,7 @@ HANDLERS: dict[str, Handler] = {
 def _position(text: str, usage: str) -> int:
     word = text.strip()
     if not word.isascii() or not word.isdigit() or not 1 <= int(word) <= 10_000:
-        raise CommandError(f"--position takes a whole number from 1, not '{text}'.", usage)
+        raise CommandError(f"--position takes a whole number from 1, not '{escape(text)}'.", usage)
     return int(word)
 
 

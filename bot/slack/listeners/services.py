@@ -192,33 +192,22 @@ def services_of(context: BoltContext) -> Services:
 
 # --- Slack's text --------------------------------------------------------------------------
 
-# Markup our own words use (<@U1>, <#C1>, <#C1|name>, <!subteam^S1>, links) stays markup;
-# every other & < > is escaped so a title like "a <b> c" shows as typed.
-_MARKUP = re.compile(
-    r"<(?:[@#][A-Z0-9]+|!subteam\^[A-Z0-9]+|(?:https?|mailto):[^<>|\s]+)(?:\|[^<>]*)?>"
-)
+# A reply is Slack mrkdwn already: commands/ escape everything a person typed with
+# storage/escaping.py, the one escape announcements use too. As a guard against a
+# reply that forgot, only statusbot's own markup (<@U1>, <#C1>) passes as markup.
+_OWN_MARKUP_OR_BRACKET = re.compile(r"<[@#][A-Z0-9]+>|[<>]")
+_BRACKETS = {"<": "&lt;", ">": "&gt;"}
 
 
-def escape(text: str) -> str:
-    """Escape & < > for Slack, except our own mentions, channel links and links."""
-    out: list[str] = []
-    last = 0
-    for match in _MARKUP.finditer(text):
-        out.append(_escape_plain(text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(_escape_plain(text[last:]))
-    return "".join(out)
-
-
-def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def guard(text: str) -> str:
+    """Escape any `<` or `>` that is not part of a mention or channel link of ours."""
+    return _OWN_MARKUP_OR_BRACKET.sub(lambda m: _BRACKETS.get(m.group(0), m.group(0)), text)
 
 
 def slack_text(reply: str) -> str:
-    """A command's reply as Slack mrkdwn: escaped, with its usage lines in a code block."""
+    """A command's reply for Slack: guarded, with its usage lines in a code block."""
     head, sep, usage = reply.partition("\n\nUsage:\n")
-    text = escape(head)
+    text = guard(head)
     if sep:
-        text += "\n\nUsage:\n```" + escape(usage) + "```"
+        text += "\n\nUsage:\n```" + guard(usage) + "```"
     return text
