@@ -23,14 +23,16 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 def authorise(ctx: Context, *, action: str, target: str) -> None:
     """Refuse a change from someone who is not an editor (SPEC §4)."""
-    if not ctx.editors.allows(ctx.actor):
-        raise NotAllowed(
-            f"Sorry, <@{ctx.actor}> may not {action.replace('.', ' ')}: only the editors set in "
-            "STATUSBOT_EDITORS can change the status page. Ask one of them, or an admin to add "
-            "you. You can still use list, show, help and /status.",
-            action=action,
-            target=target,
-        )
+    if ctx.editors.allows(ctx.actor):
+        return
+    # Not found in any group Slack answered for; if one went unanswered, say so
+    # rather than calling the person a non-editor.
+    wording = words.SLACK_UNANSWERED if ctx.editors.unanswered else words.NOT_AN_EDITOR
+    raise NotAllowed(
+        wording.format(who=words.mention(ctx.actor), action=action.replace(".", " ")),
+        action=action,
+        target=target,
+    )
 
 
 def check_title(title: str, usage: str) -> str:

@@ -38,11 +38,30 @@ Handler = Callable[[Session, Context, str], Result]
 OPEN_STATUSES = [IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED, IncidentStatus.MONITORING]
 INCIDENT_IMPACTS = [Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL]
 
+VERBS: dict[str, tuple[str, ...]] = {
+    "incident": ("open", "update", "resolve", "reopen", "edit", "list", "show", "help"),
+    "maintenance": ("schedule", "update", "start", "complete", "cancel", "list", "show", "help"),
+    "component": ("set", "add", "rename", "remove", "list", "help"),
+    "status": (),
+}
+READ_VERBS = frozenset({"list", "show", "help"})
+HELP_WORDS = ("help", "-h", "--help")
+
+
+def may_change(command: str, text: str) -> bool:
+    """Whether `/command text` asks for a change, so that who asks matters; reads don't.
+
+    A line that is no command at all counts as a read: it ends in an error
+    before anyone's rights are checked.
+    """
+    verb = text.strip().partition(" ")[0].lower()
+    return verb in VERBS.get(command, ()) and verb not in READ_VERBS
+
 
 def _verb(text: str, command: str, verbs: Mapping[str, object]) -> tuple[str, str]:
     head, _, rest = text.strip().partition(" ")
     verb = head.strip().lower()
-    if verb in ("", "help", "-h", "--help"):
+    if not verb or verb in HELP_WORDS:
         return "help", rest
     if verb not in verbs:
         raise CommandError(
@@ -76,8 +95,7 @@ def _one_id(w: Words, usage_key: str) -> int:
 
 def incident(session: Session, ctx: Context, text: str) -> Result:
     """/incident: open, update, resolve, reopen, edit, list, show, help."""
-    verbs = ["open", "update", "resolve", "reopen", "edit", "list", "show", "help"]
-    verb, rest = _verb(text, "incident", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "incident", dict.fromkeys(VERBS["incident"]))
     if verb == "help":
         return Result(reply=words.help_text("incident"))
     if verb == "list":
@@ -160,8 +178,7 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
 
 def maintenance(session: Session, ctx: Context, text: str) -> Result:
     """/maintenance: schedule, update, start, complete, cancel, list, show, help."""
-    verbs = ["schedule", "update", "start", "complete", "cancel", "list", "show", "help"]
-    verb, rest = _verb(text, "maintenance", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "maintenance", dict.fromkeys(VERBS["maintenance"]))
     if verb == "help":
         return Result(reply=words.help_text("maintenance"))
     if verb == "list":
@@ -226,8 +243,7 @@ def maintenance(session: Session, ctx: Context, text: str) -> Result:
 
 def component(session: Session, ctx: Context, text: str) -> Result:
     """/component: set, add, rename, remove, list, help."""
-    verbs = ["set", "add", "rename", "remove", "list", "help"]
-    verb, rest = _verb(text, "component", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "component", dict.fromkeys(VERBS["component"]))
     if verb == "help":
         return Result(reply=words.help_text("component"))
     if verb == "list":
@@ -286,7 +302,7 @@ def component(session: Session, ctx: Context, text: str) -> Result:
 def status(session: Session, ctx: Context, text: str) -> Result:
     """/status: the overall picture; `help` explains it."""
     word = text.strip().lower()
-    if word in ("help", "-h", "--help"):
+    if word in HELP_WORDS:
         return Result(reply=words.help_text("status"))
     if word:
         raise CommandError(

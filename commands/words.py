@@ -15,6 +15,18 @@ from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 MAX_MESSAGE = 3000
 MAX_TITLE = 200
 
+NOT_AN_EDITOR = (
+    "Sorry, {who} may not {action}: only the editors set in STATUSBOT_EDITORS can change the "
+    "status page. Ask one of them, or an admin to add you. You can still use list, show, help "
+    "and /status."
+)
+SLACK_UNANSWERED = (
+    "Sorry, {who} may not {action} right now: statusbot couldn't ask Slack who is in the user "
+    "groups of STATUSBOT_EDITORS (Slack did not answer), so nothing was changed. Please try "
+    "again in a minute; if it keeps happening, statusbot's log says why. You can still use "
+    "list, show, help and /status."
+)
+
 STATE_WORDS = "ok, degraded, partial, major (or down, outage), maintenance"
 
 USAGE: dict[str, str] = {

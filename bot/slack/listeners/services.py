@@ -44,7 +44,9 @@ SORRY = (
 class Gateway(Protocol):
     """The calls the listeners make to Slack (bot/slack/gateway.py's SlackGateway)."""
 
-    def members_of(self, usergroup_id: str) -> frozenset[str]: ...
+    def members_of(self, usergroup_id: str) -> frozenset[str]:
+        """A user group's members; raises a SlackError when Slack can't be asked."""
+        ...
 
     def user_timezone(self, user: str) -> str | None: ...
 
@@ -62,8 +64,9 @@ class Services:
     pool: Executor
     deadline: float = DEFAULT_DEADLINE
 
-    def context(self, user: str) -> Context:
-        """A command's context: the person's Slack time zone, editors with user groups."""
+    def context(self, user: str, *, change: bool = True) -> Context:
+        """A command's context: the person's Slack time zone, and for a `change` the
+        editors with their user groups looked up (a read needs no lookup)."""
         zone = self.gateway.user_timezone(user)
         tz: ZoneInfo | None = None
         if zone:
@@ -72,7 +75,7 @@ class Services:
             except (ZoneInfoNotFoundError, ValueError):
                 log.warning("Slack gave %s the unknown time zone %r", user, zone)
         ctx = self.runtime.context(user, tz=tz)
-        return dataclasses.replace(ctx, editors=self.editors_for(user))
+        return dataclasses.replace(ctx, editors=self.editors_for(user) if change else ctx.editors)
 
     def editors_for(self, user: str) -> Editors:
         """STATUSBOT_EDITORS, with the user groups that matter already looked up.
@@ -83,8 +86,22 @@ class Services:
         ids = self.runtime.settings.editors
         if not ids or user in ids:
             return Editors(ids)
-        groups = {gid: self.gateway.members_of(gid) for gid in ids if gid.startswith("S")}
-        return Editors(ids, members_of=lambda gid: groups.get(gid, frozenset()))
+        groups: dict[str, frozenset[str]] = {}
+        unanswered: set[str] = set()
+        for gid in sorted(i for i in ids if i.startswith("S")):
+            try:
+                groups[gid] = self.gateway.members_of(gid)
+            except SlackError as error:
+                log.warning("could not ask Slack who is in %s: %s", gid, error)
+                unanswered.add(gid)
+                continue
+            if user in groups[gid]:
+                break  # one group is enough; don't wait on Slack for the others
+        return Editors(
+            ids,
+            members_of=lambda gid: groups.get(gid, frozenset()),
+            unanswered=frozenset(unanswered),
+        )
 
     def changed(self, result: Result) -> None:
         """Let the page, the outbox worker and others know that something changed."""
