@@ -1,7 +1,8 @@
-"""Who may change things: user-group lookups only for changes, and a hanging Slack.
+"""Who may change things: user-group lookups only for changes, a hanging Slack, STATUSBOT_EDITORS.
 
-Through the real transport: signed HTTP to /slack/events against the fake
-Slack, which counts calls per method and can hang.
+Through the real transports: signed HTTP to /slack/events against the fake
+Slack (which counts calls per method and can hang), and the `statusbot`
+program in a subprocess.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.slack.gateway import LOOKUP_TIMEOUT
 from commands import words
 from commands.common import authorise
@@ -22,6 +23,7 @@ from commands.dispatch import changes
 from storage.models import AuditEvent
 from tests.conftest import T0, FakeClock
 from tests.fake_slack import FakeSlack
+from tests.helpers import Program
 from tests.test_slack_http import Slack, slack_settings, start
 
 LOOKUP = "usergroups.users.list"
@@ -140,3 +142,36 @@ def test_an_unanswered_group_is_a_refusal_that_says_so() -> None:
     assert refused.value.message == words.SLACK_UNANSWERED.format(
         who="<@U0MEMBER>", action="component set"
     )
+
+
+# --- STATUSBOT_EDITORS at start ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [",", " , ,", ",,,"])
+def test_an_editors_value_that_names_nobody_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"STATUSBOT_EDITORS=.* names nobody"):
+        Settings.from_env({"STATUSBOT_EDITORS": value})
+    assert Settings.from_env({}).editors == frozenset()  # unset still means everyone
+
+
+@pytest.fixture
+def program(empty_db: tuple[Engine, str], tmp_path: Path) -> Program:
+    prog = Program(empty_db[1], tmp_path, STATUSBOT_LOG_LEVEL="WARNING")
+    assert prog("db", "upgrade").returncode == 0
+    return prog
+
+
+def test_the_program_refuses_an_editors_value_that_names_nobody(program: Program) -> None:
+    done = program("run", "/status", env={"STATUSBOT_EDITORS": ","})
+    assert done.returncode == 2
+    assert "names nobody" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_everyone_may_edit_is_a_warning_at_every_start(program: Program) -> None:
+    for args in (("run", "/status"), ("shell",)):
+        done = program(*args, stdin="/status\n")
+        assert done.returncode == 0, done.stderr
+        assert "WARNING" in done.stderr and "STATUSBOT_EDITORS is not set" in done.stderr
+        quiet = program(*args, stdin="/status\n", env={"STATUSBOT_EDITORS": "U0BOSS"})
+        assert "STATUSBOT_EDITORS" not in quiet.stderr
