@@ -175,3 +175,10 @@ def test_everyone_may_edit_is_a_warning_at_every_start(program: Program) -> None
         assert "WARNING" in done.stderr and "STATUSBOT_EDITORS is not set" in done.stderr
         quiet = program(*args, stdin="/status\n", env={"STATUSBOT_EDITORS": "U0BOSS"})
         assert "STATUSBOT_EDITORS" not in quiet.stderr
+
+
+def test_the_demo_loads_as_the_system_whoever_the_editors_are(program: Program) -> None:
+    done = program("demo", env={"STATUSBOT_EDITORS": "U0BOSS,S0ONCALL"})
+    assert done.returncode == 0, done.stderr
+    assert "Opened incident #1" in done.stdout
+    assert "may not" not in done.stdout + done.stderr
