@@ -11,12 +11,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.runtime import Clock, Runtime, SchemaOutOfDate
-from bot.settings import Settings, SettingsError
+from bot.settings import EVERYONE_MAY_EDIT, Settings, SettingsError
 from commands.errors import CommandError
 
 log = logging.getLogger("statusbot")
 
 DEFAULT_USER = "U0LOCAL"
+# The commands through which people change the status page, so STATUSBOT_EDITORS matters.
+EDITING = ("serve", "run", "shell")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     try:
         settings = Settings.from_env()
+        if args.command in EDITING and not settings.editors:
+            log.warning(EVERYONE_MAY_EDIT)  # shown at WARNING, the level of one-off commands
         clock = _fixed_clock(os.environ.get("STATUSBOT_NOW")) if quiet else None
         runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
         return _dispatch(args, runtime)
@@ -182,8 +186,6 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         return _render(runtime)
     if args.command == "metrics":
         return _metrics(args, runtime)
-    if not runtime.settings.editors:
-        log.info("STATUSBOT_EDITORS is not set: everyone may change the status page")
     if args.command in ("run", "shell"):
         from bot.publish import attach_publisher
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -73,6 +74,11 @@ class Runtime:
             editors=self.editors,
             page_url=self.settings.page_url,
         )
+
+    def system_context(self, actor: str) -> Context:
+        """A context for statusbot's own loaders (`statusbot demo`): they act as the system,
+        not as a Slack user, so STATUSBOT_EDITORS does not apply to them."""
+        return replace(self.context(actor), editors=Editors())
 
     def run(self, command: str, text: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run one slash command, then let the page and others know if it changed anything."""

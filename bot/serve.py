@@ -461,8 +461,6 @@ def serve(
     runtime = Runtime(settings)
     runtime.ensure_schema()  # SQLite migrates itself; PostgreSQL must be at head already
     runtime.engine.dispose()  # no connection may cross a fork
-    if not settings.editors:
-        log.info("STATUSBOT_EDITORS is not set: everyone may change the status page")
     options: dict[str, Any] = {
         "bind": f"0.0.0.0:{settings.port}",
         # gthread, reading each request in the main loop: a slow client can't hold a thread.

@@ -17,6 +17,12 @@ from storage.db import sqlite_file
 
 DEFAULT_DATABASE_URL = "sqlite:///statusbot.db"
 
+EVERYONE_MAY_EDIT = (
+    "STATUSBOT_EDITORS is not set: everyone who can use statusbot (anyone in the Slack "
+    "workspace) may change the status page. Set it to Slack user ids (U…) and user-group ids "
+    "(S…), separated by commas, to say who may."
+)
+
 
 class SettingsError(ValueError):
     """A setting has a value statusbot can't use; the message names it and says why."""
@@ -94,7 +100,7 @@ class Settings:
             page_url=page_url,
             timezone=timezone,
             support_email=get("STATUSBOT_SUPPORT_EMAIL"),
-            editors=frozenset(_ids(get("STATUSBOT_EDITORS"))),
+            editors=_editors(get("STATUSBOT_EDITORS")),
             notify_channels=tuple(_ids(get("STATUSBOT_NOTIFY_CHANNELS"))),
             stale_after=duration(
                 "STATUSBOT_STALE_AFTER", get("STATUSBOT_STALE_AFTER"), timedelta(minutes=30)
@@ -221,6 +227,18 @@ def normalise_s3_prefix(text: str) -> str:
                 "backslashes or control characters"
             )
     return "".join(part + "/" for part in parts)
+
+
+def _editors(text: str | None) -> frozenset[str]:
+    """STATUSBOT_EDITORS: unset means everyone, so a value that names nobody is refused."""
+    ids = frozenset(_ids(text))
+    if text is not None and not ids:
+        raise SettingsError(
+            f"STATUSBOT_EDITORS={text!r} names nobody. List Slack user ids (U…) and user-group "
+            "ids (S…) separated by commas, e.g. U012ABCDEF,S0ONCALL; or unset it to let "
+            "everyone change the status page."
+        )
+    return ids
 
 
 def _ids(text: str | None) -> list[str]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.runtime import Runtime
 from commands.result import Result
+from storage.escaping import unescape
 
 BANNER = """statusbot shell: type slash commands as you would in Slack, e.g.
   /status
@@ -19,12 +20,15 @@ Shell commands: .user UID (act as another Slack user), .tz ZONE, .help, .quit (o
 
 
 def format_result(result: Result, runtime: Runtime) -> str:
-    """The reply, then the announcements that would go out, as the shell prints them."""
-    out = [result.reply]
+    """The reply, then the announcements that would go out, as the shell prints them.
+
+    Replies are Slack mrkdwn with what people typed escaped; a terminal shows it as typed.
+    """
+    out = [unescape(result.reply)]
     channels = runtime.settings.notify_channels
     for notice in result.notices:
         where = ", ".join(f"#{c}" for c in channels) if channels else "no channel configured"
-        out.append(f"\n📣 {notice.event} → {where}\n{notice.text}")
+        out.append(f"\n📣 {notice.event} → {where}\n{unescape(notice.text)}")
     return "\n".join(out)
 
 

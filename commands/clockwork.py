@@ -104,7 +104,7 @@ def send_notice(session: Session, ctx: Context, number: int) -> Result:
         return _NOTHING
     found.notice_sent_at = ctx.now
     text = (
-        f"Reminder: maintenance #{number} {words.quote(found.title)} starts "
+        f"Reminder: maintenance #{number} {words.plain_quote(found.title)} starts "
         f"{words.when(found.scheduled_for, ctx.page_tz)} and runs until "
         f"{words.when(found.scheduled_until, ctx.page_tz)}."
     )
@@ -126,7 +126,7 @@ def nudge(session: Session, ctx: Context, number: int, *, stale_after: timedelta
     found.nudge_count += 1
     quiet = _minutes(ctx.now - last)
     text = (
-        f"#{number} {words.quote(found.title)} has had no update for {quiet}. Customers are "
+        f"#{number} {words.plain_quote(found.title)} has had no update for {quiet}. Customers are "
         f"watching the status page: post one with /incident update {number} -- MESSAGE, "
         f"or resolve it with /incident resolve {number}."
     )

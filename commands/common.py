@@ -13,6 +13,7 @@ from commands.context import Context, NotAllowed
 from commands.errors import CommandError
 from commands.result import Notice
 from storage import audit, incidents, outbox
+from storage.escaping import escape
 from storage.models import Component, Incident, IncidentUpdate
 from storage.rules import ComponentStatus
 
@@ -22,14 +23,16 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 def authorise(ctx: Context, *, action: str, target: str) -> None:
     """Refuse a change from someone who is not an editor (SPEC §4)."""
-    if not ctx.editors.allows(ctx.actor):
-        raise NotAllowed(
-            f"Sorry, <@{ctx.actor}> may not {action.replace('.', ' ')}: only the editors set in "
-            "STATUSBOT_EDITORS can change the status page. Ask one of them, or an admin to add "
-            "you. You can still use list, show, help and /status.",
-            action=action,
-            target=target,
-        )
+    if ctx.editors.allows(ctx.actor):
+        return
+    # Not found in any group Slack answered for; if one went unanswered, say so
+    # rather than calling the person a non-editor.
+    wording = words.SLACK_UNANSWERED if ctx.editors.unanswered else words.NOT_AN_EDITOR
+    raise NotAllowed(
+        wording.format(who=words.mention(ctx.actor), action=action.replace(".", " ")),
+        action=action,
+        target=target,
+    )
 
 
 def check_title(title: str, usage: str) -> str:
@@ -190,9 +193,9 @@ def summary(incident: Incident, update: IncidentUpdate | None, ctx: Context) -> 
     if update is not None:
         for change in update.changes:
             lines.append(
-                f"  {change.component.name}: {words.component_label(change.old_status)} → "
+                f"  {escape(change.component.name)}: {words.component_label(change.old_status)} → "
                 f"{words.component_label(change.new_status)}"
             )
         if update.body:
-            lines.append("  " + update.body.replace("\n", "\n  "))
+            lines.append("  " + escape(update.body).replace("\n", "\n  "))
     return "\n".join(lines)

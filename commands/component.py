@@ -13,6 +13,7 @@ from commands.errors import CommandError
 from commands.result import Notice, Result
 from storage import components as store
 from storage import outbox
+from storage.escaping import escape
 from storage.models import Component, Group
 from storage.rules import Cause, ComponentStatus
 
@@ -34,7 +35,9 @@ def set_component(
         session, component, state, at=ctx.now, cause=Cause.MANUAL, actor=ctx.actor
     )
     if old is None:
-        raise CommandError(f"{component.name} is already {words.component_label(state)}.", usage)
+        raise CommandError(
+            f"{escape(component.name)} is already {words.component_label(state)}.", usage
+        )
     audit_change(
         session,
         ctx,
@@ -43,8 +46,9 @@ def set_component(
         before=before,
         after=component_state(component),
     )
-    text = f"{component.name}: {words.component_label(old)} → {words.component_label(state)}" + (
-        f"\n  {body}" if body else ""
+    text = (
+        f"{escape(component.name)}: {words.component_label(old)} → {words.component_label(state)}"
+        + (f"\n  {escape(body)}" if body else "")
     )
     outbox.enqueue(
         session,
@@ -61,7 +65,7 @@ def set_component(
         },
     )
     return Result(
-        reply=f"{component.name} is now {words.component_label(state)} "
+        reply=f"{escape(component.name)} is now {words.component_label(state)} "
         f"(was {words.component_label(old)}).",
         changed=True,
         notices=(Notice(event="component.changed", number=None, text=text),),
@@ -93,7 +97,7 @@ def add_component(
     if len(name) > words.MAX_TITLE:
         raise CommandError(f"Keep the name to {words.MAX_TITLE} characters.", usage)
     if any(store.name_key(c.name) == store.name_key(name) for c in store.live(session)):
-        raise CommandError(f"There is already a component called '{name}'.", usage)
+        raise CommandError(f"There is already a component called '{escape(name)}'.", usage)
     if description is not None and len(description) > 1000:
         raise CommandError("Keep the description to 1,000 characters.", usage)
     target_group: Group | None = None
@@ -102,7 +106,9 @@ def add_component(
         if "/" in group:
             raise CommandError("Groups are one level deep: a group name can't contain '/'.", usage)
         if any(store.name_key(c.name) == store.name_key(group) for c in store.live(session)):
-            raise CommandError(f"'{group}' is a component; a group needs a name of its own.", usage)
+            raise CommandError(
+                f"'{escape(group)}' is a component; a group needs a name of its own.", usage
+            )
         target_group = store.group_named(session, group)
         if target_group is None:
             target_group = Group(
@@ -115,7 +121,9 @@ def add_component(
             session.add(target_group)
             session.flush()
     elif store.group_named(session, name) is not None:
-        raise CommandError(f"'{name}' is a group; give the component a name of its own.", usage)
+        raise CommandError(
+            f"'{escape(name)}' is a group; give the component a name of its own.", usage
+        )
     if position is not None and position < 1:
         raise CommandError("--position counts from 1.", usage)
     component = Component(
@@ -141,8 +149,8 @@ def add_component(
         before=None,
         after=component_state(component),
     )
-    where = f" in {target_group.name}" if target_group else ""
-    return Result(reply=f"Added {name}{where}: Operational.", changed=True)
+    where = f" in {escape(target_group.name)}" if target_group else ""
+    return Result(reply=f"Added {escape(name)}{where}: Operational.", changed=True)
 
 
 def rename_component(session: Session, ctx: Context, component: Component, new: str) -> Result:
@@ -158,7 +166,7 @@ def rename_component(session: Session, ctx: Context, component: Component, new: 
         c.id != component.id and store.name_key(c.name) == store.name_key(new)
         for c in store.live(session)
     ):
-        raise CommandError(f"There is already a component called '{new}'.", usage)
+        raise CommandError(f"There is already a component called '{escape(new)}'.", usage)
     before = component_state(component)
     old = component.name
     component.name = new
@@ -172,7 +180,7 @@ def rename_component(session: Session, ctx: Context, component: Component, new: 
         before=before,
         after=component_state(component),
     )
-    return Result(reply=f"Renamed {old} to {new}.", changed=True)
+    return Result(reply=f"Renamed {escape(old)} to {escape(new)}.", changed=True)
 
 
 def remove_component(session: Session, ctx: Context, component: Component) -> Result:
@@ -189,7 +197,7 @@ def remove_component(session: Session, ctx: Context, component: Component) -> Re
         before=before,
         after=component_state(component),
     )
-    return Result(reply=f"Removed {component.name} from the page.", changed=True)
+    return Result(reply=f"Removed {escape(component.name)} from the page.", changed=True)
 
 
 def list_components(session: Session, ctx: Context) -> Result:
@@ -201,8 +209,8 @@ def list_components(session: Session, ctx: Context) -> Result:
     current_group: int | None = None
     for c in live:
         if c.group is not None and c.group_id != current_group:
-            lines.append(f"{c.group.name}")
+            lines.append(escape(c.group.name))
         current_group = c.group_id
         indent = "  " if c.group is not None else ""
-        lines.append(f"{indent}• {c.name}: {words.component_label(c.status)}")
+        lines.append(f"{indent}• {escape(c.name)}: {words.component_label(c.status)}")
     return Result(reply="\n".join(lines))

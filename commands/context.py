@@ -15,11 +15,14 @@ class Editors:
     """Who may change state (SPEC §4): Slack user ids and user-group ids (`S…`).
 
     Empty means everyone. `members_of` resolves a user group to its members; the
-    Slack transport passes a cached `usergroups.users.list`, others pass nothing.
+    Slack transport passes the memberships it looked up, others pass nothing.
+    `unanswered` names the groups Slack could not be asked about: someone not
+    found elsewhere is refused with that reason, not as a non-editor.
     """
 
     ids: frozenset[str] = frozenset()
     members_of: Callable[[str], frozenset[str]] | None = None
+    unanswered: frozenset[str] = frozenset()
 
     @property
     def everyone(self) -> bool:

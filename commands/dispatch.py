@@ -11,13 +11,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from commands.context import Context, NotAllowed
 from commands.errors import CommandError
 from commands.result import Result
-from commands.text import HANDLERS
+from commands.text import HANDLERS, may_change
 from storage import audit
 from storage.db import transaction
+from storage.escaping import escape
 
 log = logging.getLogger(__name__)
 
 COMMANDS = tuple(f"/{name}" for name in HANDLERS)
+
+
+def changes(command: str, text: str) -> bool:
+    """Whether `/command text` asks for a change (transports look up editors only then)."""
+    return may_change(command.strip().lstrip("/").lower(), text)
+
 
 CLASH = (
     "That clashed with another change made at the same moment, so nothing was saved. "
@@ -37,7 +44,7 @@ def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: st
     if handler is None:
         return Result(
             ok=False,
-            reply=f"statusbot has no /{name}. Its commands are {', '.join(COMMANDS)}.",
+            reply=f"statusbot has no /{escape(name)}. Its commands are {', '.join(COMMANDS)}.",
         )
     return run(
         factory,

@@ -26,6 +26,7 @@ from commands.context import Context
 from commands.errors import CommandError
 from commands.result import Result
 from storage import incidents as store
+from storage.escaping import escape
 from storage.models import Component, Incident
 from storage.rules import (
     ComponentStatus,
@@ -55,7 +56,7 @@ def _check_changes(changes: Changes, usage: str) -> None:
     for component, state in changes:
         if state is ComponentStatus.MAINTENANCE:
             raise CommandError(
-                f"An incident can't put {component.name} under maintenance; schedule a "
+                f"An incident can't put {escape(component.name)} under maintenance; schedule a "
                 "maintenance with /maintenance schedule.",
                 usage,
             )

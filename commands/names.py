@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from commands.errors import CommandError
 from commands.words import STATE_WORDS
 from storage import components as component_store
+from storage.escaping import escape
 from storage.models import Component
 from storage.rules import ComponentStatus
 
@@ -40,7 +41,9 @@ def parse_state(word: str, *, usage: str) -> ComponentStatus:
     key = word.strip().lower().replace("-", "_").replace(" ", "_")
     if key in STATE_ALIASES:
         return STATE_ALIASES[key]
-    raise CommandError(f"'{word}' is not a component state. Use one of: {STATE_WORDS}.", usage)
+    raise CommandError(
+        f"'{escape(word)}' is not a component state. Use one of: {STATE_WORDS}.", usage
+    )
 
 
 def parse_choice(word: str, choices: Sequence[E], *, what: str, usage: str) -> E:
@@ -50,7 +53,7 @@ def parse_choice(word: str, choices: Sequence[E], *, what: str, usage: str) -> E
         if choice.value == key:
             return choice
     names = ", ".join(c.value for c in choices)
-    raise CommandError(f"'{word}' is not a valid {what}. Use one of: {names}.", usage)
+    raise CommandError(f"'{escape(word)}' is not a valid {what}. Use one of: {names}.", usage)
 
 
 def _display(component: Component) -> str:
@@ -74,7 +77,8 @@ def find_component(session: Session, name: str, *, usage: str) -> Component:
         members = [c.name for c in live if c.group_id == group.id]
         if members:
             raise CommandError(
-                f"'{group.name}' is a group. Name one of its components: {_or_list(members)}.",
+                f"'{escape(group.name)}' is a group. Name one of its components: "
+                f"{_or_list(members)}.",
                 usage,
             )
     starts = sorted(
@@ -82,16 +86,16 @@ def find_component(session: Session, name: str, *, usage: str) -> Component:
     )
     if len(starts) > 1:
         raise CommandError(
-            f"'{name}' could be {_or_list(starts)}. Name one of them in full.", usage
+            f"'{escape(name)}' could be {_or_list(starts)}. Name one of them in full.", usage
         )
     close = difflib.get_close_matches(wanted, list(by_name), n=3, cutoff=0.6)
     suggestions = starts or sorted({_display(by_name[k]) for k in close}, key=str.casefold)
     if suggestions:
         raise CommandError(
-            f"There is no component '{name}'. Did you mean {_or_list(suggestions)}?", usage
+            f"There is no component '{escape(name)}'. Did you mean {_or_list(suggestions)}?", usage
         )
-    known = ", ".join(_display(c) for c in live) or "none yet: add one with /component add"
-    raise CommandError(f"There is no component '{name}'. Components: {known}.", usage)
+    known = ", ".join(escape(_display(c)) for c in live) or "none yet: add one with /component add"
+    raise CommandError(f"There is no component '{escape(name)}'. Components: {known}.", usage)
 
 
 def parse_component_states(
@@ -102,10 +106,12 @@ def parse_component_states(
     for part in _items(text):
         name, sep, state = part.rpartition("=")
         if not sep or not name.strip():
-            raise CommandError(f"'{part}' needs a state: write NAME=STATE, e.g. API=major.", usage)
+            raise CommandError(
+                f"'{escape(part)}' needs a state: write NAME=STATE, e.g. API=major.", usage
+            )
         component = find_component(session, _unquote(name), usage=usage)
         if any(c.id == component.id for c, _ in pairs):
-            raise CommandError(f"{component.name} is named twice in --components.", usage)
+            raise CommandError(f"{escape(component.name)} is named twice in --components.", usage)
         pairs.append((component, parse_state(_unquote(state), usage=usage)))
     if not pairs:
         raise CommandError("--components needs at least one NAME=STATE.", usage)
@@ -147,7 +153,7 @@ def _unquote(text: str) -> str:
 
 
 def _or_list(names: Sequence[str]) -> str:
-    quoted = [f"'{n}'" for n in names]
+    quoted = [f"'{escape(n)}'" for n in names]
     if len(quoted) == 1:
         return quoted[0]
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]

@@ -9,6 +9,7 @@ from commands.context import Context
 from commands.result import Result
 from storage import components as component_store
 from storage import incidents as store
+from storage.escaping import escape
 from storage.models import Incident
 from storage.rules import ComponentStatus, Impact, Kind, MaintenanceStatus, page_status
 
@@ -25,7 +26,7 @@ def status(session: Session, ctx: Context) -> Result:
     lines = [f"*{overall.description}*"]
     troubled = [c for c in live if c.status != ComponentStatus.OPERATIONAL]
     for c in troubled:
-        lines.append(f"• {c.name}: {words.component_label(c.status)}")
+        lines.append(f"• {escape(c.name)}: {words.component_label(c.status)}")
     lines.append("")
     lines.append("Open incidents:" if incidents else "No open incidents.")
     lines.extend(_line(i, ctx) for i in incidents)
@@ -72,7 +73,7 @@ def show(incident: Incident, ctx: Context) -> Result:
         lines.append(
             "Components: "
             + ", ".join(
-                f"{a.component.name} ({words.component_label(a.component.status)})"
+                f"{escape(a.component.name)} ({words.component_label(a.component.status)})"
                 for a in incident.affected
             )
         )
@@ -80,15 +81,15 @@ def show(incident: Incident, ctx: Context) -> Result:
         lines.append("")
         lines.append(
             f"{n}. {words.status_label(update.status)} · {words.when(update.display_at, ctx.tz)}"
-            f" · <@{update.author}>"
+            f" · {words.mention(update.author)}"
         )
         for change in update.changes:
             lines.append(
-                f"   {change.component.name}: {words.component_label(change.old_status)} → "
+                f"   {escape(change.component.name)}: {words.component_label(change.old_status)} → "
                 f"{words.component_label(change.new_status)}"
             )
         if update.body:
-            lines.append("   " + update.body.replace("\n", "\n   "))
+            lines.append("   " + escape(update.body).replace("\n", "\n   "))
     if ctx.page_url:
         lines.append("")
         lines.append(f"{ctx.page_url.rstrip('/')}/incidents/{incident.number}.html")
@@ -96,7 +97,7 @@ def show(incident: Incident, ctx: Context) -> Result:
 
 
 def _line(incident: Incident, ctx: Context) -> str:
-    text = f"• #{incident.number} {incident.title} · {words.status_label(incident.status)}"
+    text = f"• #{incident.number} {escape(incident.title)} · {words.status_label(incident.status)}"
     if incident.kind == Kind.INCIDENT:
         text += f" · impact {incident.impact}"
     elif incident.scheduled_for and incident.scheduled_until:

@@ -27,8 +27,9 @@ from commands.names import (
     parse_state,
 )
 from commands.result import Result
-from commands.tokens import Opt, Words, parse_id, split_words
+from commands.tokens import Opt, Words, parse_id, split_words, unslack
 from commands.when import parse_date, parse_when
+from storage.escaping import escape
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind, MaintenanceStatus
 
@@ -37,15 +38,34 @@ Handler = Callable[[Session, Context, str], Result]
 OPEN_STATUSES = [IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED, IncidentStatus.MONITORING]
 INCIDENT_IMPACTS = [Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL]
 
+VERBS: dict[str, tuple[str, ...]] = {
+    "incident": ("open", "update", "resolve", "reopen", "edit", "list", "show", "help"),
+    "maintenance": ("schedule", "update", "start", "complete", "cancel", "list", "show", "help"),
+    "component": ("set", "add", "rename", "remove", "list", "help"),
+    "status": (),
+}
+READ_VERBS = frozenset({"list", "show", "help"})
+HELP_WORDS = ("help", "-h", "--help")
+
+
+def may_change(command: str, text: str) -> bool:
+    """Whether `/command text` asks for a change, so that who asks matters; reads don't.
+
+    A line that is no command at all counts as a read: it ends in an error
+    before anyone's rights are checked.
+    """
+    verb = text.strip().partition(" ")[0].lower()
+    return verb in VERBS.get(command, ()) and verb not in READ_VERBS
+
 
 def _verb(text: str, command: str, verbs: Mapping[str, object]) -> tuple[str, str]:
     head, _, rest = text.strip().partition(" ")
     verb = head.strip().lower()
-    if verb in ("", "help", "-h", "--help"):
+    if not verb or verb in HELP_WORDS:
         return "help", rest
     if verb not in verbs:
         raise CommandError(
-            f"/{command} has no '{head}'. It takes: {', '.join(verbs)}.",
+            f"/{command} has no '{escape(unslack(head))}'. It takes: {', '.join(verbs)}.",
             words.help_text(command),
         )
     return verb, rest
@@ -57,7 +77,7 @@ def _words(rest: str, usage_key: str, options: Mapping[str, Opt] | None = None) 
 
 def _no_args(w: Words, usage_key: str) -> None:
     if w.args:
-        raise CommandError(f"Unexpected '{' '.join(w.args)}'.", words.USAGE[usage_key])
+        raise CommandError(f"Unexpected '{escape(' '.join(w.args))}'.", words.USAGE[usage_key])
 
 
 def _one_id(w: Words, usage_key: str) -> int:
@@ -66,7 +86,8 @@ def _one_id(w: Words, usage_key: str) -> int:
         raise CommandError("Which one? Give its number, e.g. 12 or #12.", usage)
     if len(w.args) > 1:
         raise CommandError(
-            f"Unexpected '{' '.join(w.args[1:])}' after the number. Put a message after a lone --.",
+            f"Unexpected '{escape(' '.join(w.args[1:]))}' after the number. Put a message "
+            "after a lone --.",
             usage,
         )
     return parse_id(w.args[0], usage=usage)
@@ -74,8 +95,7 @@ def _one_id(w: Words, usage_key: str) -> int:
 
 def incident(session: Session, ctx: Context, text: str) -> Result:
     """/incident: open, update, resolve, reopen, edit, list, show, help."""
-    verbs = ["open", "update", "resolve", "reopen", "edit", "list", "show", "help"]
-    verb, rest = _verb(text, "incident", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "incident", dict.fromkeys(VERBS["incident"]))
     if verb == "help":
         return Result(reply=words.help_text("incident"))
     if verb == "list":
@@ -158,8 +178,7 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
 
 def maintenance(session: Session, ctx: Context, text: str) -> Result:
     """/maintenance: schedule, update, start, complete, cancel, list, show, help."""
-    verbs = ["schedule", "update", "start", "complete", "cancel", "list", "show", "help"]
-    verb, rest = _verb(text, "maintenance", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "maintenance", dict.fromkeys(VERBS["maintenance"]))
     if verb == "help":
         return Result(reply=words.help_text("maintenance"))
     if verb == "list":
@@ -224,8 +243,7 @@ def maintenance(session: Session, ctx: Context, text: str) -> Result:
 
 def component(session: Session, ctx: Context, text: str) -> Result:
     """/component: set, add, rename, remove, list, help."""
-    verbs = ["set", "add", "rename", "remove", "list", "help"]
-    verb, rest = _verb(text, "component", dict.fromkeys(verbs))
+    verb, rest = _verb(text, "component", dict.fromkeys(VERBS["component"]))
     if verb == "help":
         return Result(reply=words.help_text("component"))
     if verb == "list":
@@ -284,11 +302,12 @@ def component(session: Session, ctx: Context, text: str) -> Result:
 def status(session: Session, ctx: Context, text: str) -> Result:
     """/status: the overall picture; `help` explains it."""
     word = text.strip().lower()
-    if word in ("help", "-h", "--help"):
+    if word in HELP_WORDS:
         return Result(reply=words.help_text("status"))
     if word:
         raise CommandError(
-            f"/status takes no arguments (got '{text.strip()}').", words.USAGE["status"]
+            f"/status takes no arguments (got '{escape(unslack(text.strip()))}').",
+            words.USAGE["status"],
         )
     return overview.status(session, ctx)
 
@@ -304,7 +323,7 @@ HANDLERS: dict[str, Handler] = {
 def _position(text: str, usage: str) -> int:
     word = text.strip()
     if not word.isascii() or not word.isdigit() or not 1 <= int(word) <= 10_000:
-        raise CommandError(f"--position takes a whole number from 1, not '{text}'.", usage)
+        raise CommandError(f"--position takes a whole number from 1, not '{escape(text)}'.", usage)
     return int(word)
 
 

@@ -19,6 +19,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from commands.errors import CommandError
+from storage.escaping import escape
 
 __all__ = ["Opt", "Words", "parse_id", "split_words", "unslack"]
 
@@ -180,7 +181,8 @@ def _is_option(word: _Word) -> bool:
 
 
 def _shown(word: str) -> str:
-    return word if len(word) <= _SHOWN_LENGTH else word[: _SHOWN_LENGTH - 1] + "…"
+    """A typed word as an error echoes it: cut short and escaped."""
+    return escape(word if len(word) <= _SHOWN_LENGTH else word[: _SHOWN_LENGTH - 1] + "…")
 
 
 def split_words(text: str, *, options: Mapping[str, Opt], usage: str) -> Words:

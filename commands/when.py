@@ -16,6 +16,7 @@ from dateutil import tz as dateutil_tz
 from dateutil.parser import parserinfo
 
 from commands.errors import CommandError
+from storage.escaping import escape
 
 # --- What the person sees -------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ def parse_when(
     clock, day_words = _split_clock(words, said, now=now, place=place, prefer=prefer)
     day = _day(day_words, said, clock=clock, now=now, place=place, prefer=prefer)
     if day is None:
-        raise CommandError(UNREADABLE.format(said=said))
+        raise CommandError(UNREADABLE.format(said=escape(said)))
     if day_words == ["tonight"] and clock.hour < 12:
         raise CommandError(TONIGHT_MORNING.format(clock=f"{clock:%H:%M}"))
     _check_year(day.year, said)
@@ -150,7 +151,7 @@ def parse_date(text: str, *, today: date) -> date:
         return today - timedelta(days=1)
     day = _calendar_date(words, said, today=today, prefer=None)
     if day is None:
-        raise CommandError(DATE_UNREADABLE.format(said=said))
+        raise CommandError(DATE_UNREADABLE.format(said=escape(said)))
     _check_year(day.year, said)
     return day
 
@@ -163,11 +164,15 @@ def resolve_local(naive: datetime, tz: ZoneInfo, *, said: str) -> datetime:
     local = f"{naive:%Y-%m-%d %H:%M}"
     if not dateutil_tz.datetime_exists(aware):
         example = f"{aware.astimezone(UTC):%Y-%m-%dT%H:%M}Z"
-        raise CommandError(DST_GAP.format(said=said, local=local, zone=tz.key, example=example))
+        raise CommandError(
+            DST_GAP.format(said=escape(said), local=local, zone=tz.key, example=example)
+        )
     if dateutil_tz.datetime_ambiguous(aware):
         first, second = (aware.replace(fold=f).isoformat(timespec="minutes") for f in (0, 1))
         raise CommandError(
-            DST_OVERLAP.format(said=said, local=local, zone=tz.key, first=first, second=second)
+            DST_OVERLAP.format(
+                said=escape(said), local=local, zone=tz.key, first=first, second=second
+            )
         )
     return aware
 
@@ -181,9 +186,9 @@ def _clean(text: str, *, empty: str, unreadable: str) -> str:
     if not said:
         raise CommandError(empty)
     if len(said) > MAX_LENGTH:
-        raise CommandError(unreadable.format(said=said[:MAX_LENGTH] + "…"))
+        raise CommandError(unreadable.format(said=escape(said[:MAX_LENGTH] + "…")))
     if not said.isascii():  # also keeps Unicode digits away from int()
-        raise CommandError(unreadable.format(said=said))
+        raise CommandError(unreadable.format(said=escape(said)))
     return said
 
 
@@ -214,16 +219,16 @@ def _relative(words: list[str], said: str) -> timedelta | None:
         return None
     text = " ".join(w for w in body if w != "and")
     if not _DURATION.fullmatch(text):
-        raise CommandError(UNREADABLE.format(said=said))
+        raise CommandError(UNREADABLE.format(said=escape(said)))
     seconds = 0
     for amount, unit in _DURATION_PART.findall(text):
         if unit not in _UNITS:
-            raise CommandError(UNREADABLE.format(said=said))
+            raise CommandError(UNREADABLE.format(said=escape(said)))
         seconds += (1 if amount in ("a", "an") else int(amount)) * _UNITS[unit]
     try:
         return timedelta(seconds=sign * seconds)
     except OverflowError:
-        raise CommandError(OUT_OF_RANGE.format(said=said)) from None
+        raise CommandError(OUT_OF_RANGE.format(said=escape(said))) from None
 
 
 def _shift(now: datetime, delta: timedelta, said: str) -> datetime:
@@ -231,7 +236,7 @@ def _shift(now: datetime, delta: timedelta, said: str) -> datetime:
     try:
         moment = (now + delta).astimezone(UTC)
     except OverflowError:
-        raise CommandError(OUT_OF_RANGE.format(said=said)) from None
+        raise CommandError(OUT_OF_RANGE.format(said=escape(said))) from None
     _check_year(moment.year, said)
     return moment
 
@@ -264,10 +269,10 @@ def _pop_zone(words: list[str], said: str) -> tuple[tzinfo | None, str | None]:
     if found is not None:
         words.pop()
         if _zone(words[-1]) is not None:
-            raise CommandError(TWO_ZONES.format(said=said))
+            raise CommandError(TWO_ZONES.format(said=escape(said)))
     for word in words:
         if _zone(word) is not None:
-            raise CommandError(ZONE_NOT_LAST.format(said=said, word=word.upper()))
+            raise CommandError(ZONE_NOT_LAST.format(said=escape(said), word=escape(word.upper())))
     return found if found is not None else (None, None)
 
 
@@ -276,17 +281,17 @@ def _clock(word: str, said: str) -> time | None:
     if word == "noon":
         return time(12)
     if word == "midnight":  # the start or the end of the day? make them say
-        raise CommandError(UNCLEAR_CLOCK.format(said=said, word=word))
+        raise CommandError(UNCLEAR_CLOCK.format(said=escape(said), word=escape(word)))
     match = _CLOCK.fullmatch(word)
     if match is None or not (match[2] == ":" or match[6]):
         return None
     hour, minute, second = int(match[1]), int(match[3] or 0), int(match[4] or 0)
     if match[6]:
         if not 1 <= hour <= 12:
-            raise CommandError(BAD_CLOCK.format(said=said, word=word))
+            raise CommandError(BAD_CLOCK.format(said=escape(said), word=escape(word)))
         hour = hour % 12 + (12 if match[6] == "pm" else 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise CommandError(BAD_CLOCK.format(said=said, word=word))
+        raise CommandError(BAD_CLOCK.format(said=escape(said), word=escape(word)))
     return time(hour, minute, second, int((match[5] or "").ljust(6, "0")))
 
 
@@ -295,7 +300,7 @@ def _split_clock(
 ) -> tuple[time, list[str]]:
     """The time of day (first or last word) and the words that name the day."""
     if not words:
-        raise CommandError(UNREADABLE.format(said=said))
+        raise CommandError(UNREADABLE.format(said=escape(said)))
     for index in (0, len(words) - 1):
         clock = _clock(words[index], said)
         if clock is not None:
@@ -303,10 +308,10 @@ def _split_clock(
     # No time of day: say what is missing if the rest reads as a day.
     day_of = functools.partial(_day, said=said, clock=time(), now=now, place=place, prefer=prefer)
     if re.fullmatch(r"\d{1,2}", words[-1], re.ASCII) and day_of(words[:-1]) is not None:
-        raise CommandError(UNCLEAR_CLOCK.format(said=said, word=words[-1]))
+        raise CommandError(UNCLEAR_CLOCK.format(said=escape(said), word=escape(words[-1])))
     if day_of(words) is not None:
-        raise CommandError(NO_TIME_OF_DAY.format(said=said))
-    raise CommandError(UNREADABLE.format(said=said))
+        raise CommandError(NO_TIME_OF_DAY.format(said=escape(said)))
+    raise CommandError(UNREADABLE.format(said=escape(said)))
 
 
 _DAY_OFFSETS = {"today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "yesterday": -1}
@@ -363,7 +368,7 @@ def _calendar_date(words: list[str], said: str, *, today: date, prefer: str | No
         return _make_date(int(match[1]), int(match[2]), int(match[3]), said)
     for word in words:
         if _NUMERIC_DATE.fullmatch(word):
-            raise CommandError(NUMERIC_DATE.format(said=said, word=word))
+            raise CommandError(NUMERIC_DATE.format(said=escape(said), word=escape(word)))
     named = _weekday(words[0]) if words else -1
     rest = [w for w in words[1:] if w != "of"] if named >= 0 else [w for w in words if w != "of"]
     month = day = year = None
@@ -381,7 +386,7 @@ def _calendar_date(words: list[str], said: str, *, today: date, prefer: str | No
         return None
     if year is None:
         if prefer is None:
-            raise CommandError(DATE_NEEDS_YEAR.format(said=said))
+            raise CommandError(DATE_NEEDS_YEAR.format(said=escape(said)))
         year = today.year
         if prefer == "future" and (month, day) < (today.month, today.day):
             year += 1
@@ -391,7 +396,7 @@ def _calendar_date(words: list[str], said: str, *, today: date, prefer: str | No
     if named >= 0 and result.weekday() != named:
         raise CommandError(
             WRONG_WEEKDAY.format(
-                said=said,
+                said=escape(said),
                 day=_show_day(result),
                 actual=_day_name(result.weekday()),
                 named=_day_name(named),
@@ -406,12 +411,12 @@ def _make_date(year: int, month: int, day: int, said: str) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise CommandError(NO_SUCH_DAY.format(said=said)) from None
+        raise CommandError(NO_SUCH_DAY.format(said=escape(said))) from None
 
 
 def _check_year(year: int, said: str) -> None:
     if not 2000 <= year <= 2100:
-        raise CommandError(OUT_OF_RANGE.format(said=said))
+        raise CommandError(OUT_OF_RANGE.format(said=escape(said)))
 
 
 def _localize(naive: datetime, place: tzinfo, abbreviation: str | None, said: str) -> datetime:

@@ -5,13 +5,27 @@ Usage lines follow SPEC §3; each command's `help` prints its block below.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from storage.escaping import escape
 from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 
 MAX_MESSAGE = 3000
 MAX_TITLE = 200
+
+NOT_AN_EDITOR = (
+    "Sorry, {who} may not {action}: only the editors set in STATUSBOT_EDITORS can change the "
+    "status page. Ask one of them, or an admin to add you. You can still use list, show, help "
+    "and /status."
+)
+SLACK_UNANSWERED = (
+    "Sorry, {who} may not {action} right now: statusbot couldn't ask Slack who is in the user "
+    "groups of STATUSBOT_EDITORS (Slack did not answer), so nothing was changed. Please try "
+    "again in a minute; if it keeps happening, statusbot's log says why. You can still use "
+    "list, show, help and /status."
+)
 
 STATE_WORDS = "ok, degraded, partial, major (or down, outage), maintenance"
 
@@ -101,4 +115,18 @@ def component_label(status: str) -> str:
 
 
 def quote(title: str) -> str:
+    """A title in quotes, escaped: replies are Slack mrkdwn (storage/escaping.py)."""
+    return f"“{escape(title)}”"
+
+
+def plain_quote(title: str) -> str:
+    """A title in quotes, unescaped: for a reminder's text, which its renderer escapes."""
     return f"“{title}”"
+
+
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]+")
+
+
+def mention(user: str) -> str:
+    """A Slack user as a mention (`<@U1>`); anything else (a shell user) as escaped text."""
+    return f"<@{user}>" if _SLACK_ID.fullmatch(user) else escape(user)

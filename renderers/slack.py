@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from storage.escaping import CONTROL_CHARS, escape
 from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 from storage.snapshot import IncidentView, UpdateView
 
@@ -52,18 +53,7 @@ _CLOSED_EMOJI = {
 }
 
 
-# -- text ---------------------------------------------------------------------------
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_BROADCAST = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
-
-
-def escape(text: str) -> str:
-    """User text made inert for Slack: `&<>` escaped, broadcasts defused, controls dropped."""
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BROADCAST.sub("@\u2060\\1", text)
-
-
+# -- text (user text goes through storage.escaping.escape, the same escape replies use) --
 _SAFE_URL = re.compile(r"^(?:https?://[a-z0-9\[]|mailto:[^\s<>|\"])[^\s<>|\"]*$", re.IGNORECASE)
 _LINK = re.compile(
     r"!?\[(?P<label>[^\]\n]*)\]\(\s*<?(?P<url>(?:[^()\s<>]|\([^()\s<>]*\))*)>?"
@@ -91,7 +81,7 @@ def mrkdwn(markdown: str) -> str:
     """A markdown body as Slack mrkdwn, with every piece of user text escaped."""
     out: list[str] = []
     in_code = False
-    lines = _CONTROL.sub("", markdown.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    lines = CONTROL_CHARS.sub("", markdown.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     for line in lines:
         if line.lstrip().startswith("```"):
             # Slack has no fence languages: "```python" would show "python".

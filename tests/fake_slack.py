@@ -7,6 +7,7 @@ is posted there is recorded as method "response_url".
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -36,6 +37,7 @@ class Failure:
     retry_after: int | None = None
     error: str | None = None  # an {"ok": false, "error": …} answer with HTTP 200
     lost_answer: bool = False  # the call takes effect, but its answer is the failure
+    hang: bool = False  # no answer until `release()` (or stop()): Slack hanging
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class FakeSlack:
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _released: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -98,6 +101,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -118,6 +122,18 @@ class FakeSlack:
         with self._lock:
             for _ in range(times):
                 self._failures[method].append(Failure(status, retry_after, error, lost_answer))
+
+    def hang(self, method: str, *, times: int = 1) -> None:
+        """Make the next `times` calls of `method` get no answer until `release()`; each is
+        recorded on arrival, with status 0."""
+        with self._lock:
+            self._released.clear()
+            for _ in range(times):
+                self._failures[method].append(Failure(0, hang=True))
+
+    def release(self) -> None:
+        """Let hanging calls go (they are then answered normally, too late for the caller)."""
+        self._released.set()
 
     def messages(self, channel: str) -> list[Message]:
         """What a channel holds (posts and thread replies), oldest first."""
@@ -145,6 +161,7 @@ class FakeSlack:
             self.usergroups.clear()
             self.user_zones.clear()
             self._failures.clear()
+        self.release()
 
     def counts(self) -> dict[str, int]:
         """Successful calls per method."""
@@ -183,6 +200,12 @@ class FakeSlack:
         with self._lock:
             failures = self._failures.get(method)
             failure = failures.popleft() if failures else None
+        if failure is not None and failure.hang:
+            self._record(method, params, 0)
+            self._released.wait(timeout=60)
+            with contextlib.suppress(OSError):  # the caller has long given up
+                _send(request, 200, self._answer(method, params))
+            return
         if failure is not None and failure.lost_answer:
             self._answer(method, params)  # it happened; the answer is what gets lost
         if failure is not None and failure.error is None:

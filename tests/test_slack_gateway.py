@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
-from bot.slack.gateway import Permanent, RateLimited, SlackGateway, Transient
+from bot.slack.gateway import (
+    LOOKUP_TTL,
+    LookupFailed,
+    Permanent,
+    RateLimited,
+    SlackGateway,
+    Transient,
+)
 from tests.fake_slack import FakeSlack
 
 
@@ -145,7 +153,7 @@ def test_members_of_is_cached_for_a_while(
     fake.usergroups["S1"] = ["U3"]
     assert gateway.members_of("S1") == frozenset({"U1", "U2"})
     assert fake.counts() == {"usergroups.users.list": 1}
-    ticker.now += 301
+    ticker.now += LOOKUP_TTL + 1
     assert gateway.members_of("S1") == frozenset({"U3"})
     assert fake.counts() == {"usergroups.users.list": 2}
 
@@ -171,25 +179,50 @@ def test_members_of_keeps_the_last_good_value(
     assert len(fake.calls_to("usergroups.users.list", ok_only=False)) == calls
 
 
-def test_members_of_without_a_value_is_empty(
+def test_a_group_slack_does_not_know_has_no_members(
     gateway: SlackGateway, fake: FakeSlack, ticker: Ticker
 ) -> None:
     fake.fail("usergroups.users.list", error="no_such_subteam")
-    assert gateway.members_of("S9") == frozenset()
+    assert gateway.members_of("S9") == frozenset()  # an answer, not a failure
+    assert ticker.slept == []  # a permanent error is not retried
+
+
+def test_members_of_without_a_value_raises(
+    gateway: SlackGateway, fake: FakeSlack, ticker: Ticker
+) -> None:
+    fake.fail("usergroups.users.list", error="missing_scope")
+    with pytest.raises(LookupFailed):
+        gateway.members_of("S9")
     assert ticker.slept == []  # a permanent error is not retried
     fake.usergroups["S9"] = ["U1"]
     ticker.now += 6
     assert gateway.members_of("S9") == frozenset({"U1"})
 
 
+def test_a_hanging_lookup_gives_up_quickly_and_is_not_retried(fake: FakeSlack) -> None:
+    gateway = SlackGateway("xoxb-test", base_url=fake.api_url, lookup_timeout=0.3)
+    fake.hang("usergroups.users.list", times=2)
+    started = time.monotonic()
+    with pytest.raises(LookupFailed):
+        gateway.members_of("S1")
+    assert time.monotonic() - started < 1.5  # one short wait, no second try
+    assert len(fake.calls_to("usergroups.users.list", ok_only=False)) == 1
+    # …and while it is failing, a second ask is answered at once, without Slack.
+    with pytest.raises(LookupFailed):
+        gateway.members_of("S1")
+    assert len(fake.calls_to("usergroups.users.list", ok_only=False)) == 1
+
+
 def test_members_of_honours_a_long_retry_after(
     gateway: SlackGateway, fake: FakeSlack, ticker: Ticker
 ) -> None:
     fake.fail("usergroups.users.list", status=429, retry_after=30)
-    assert gateway.members_of("S1") == frozenset()
+    with pytest.raises(LookupFailed):
+        gateway.members_of("S1")
     assert ticker.slept == []  # too long to wait for inside a command
     ticker.now += 10
-    assert gateway.members_of("S1") == frozenset()
+    with pytest.raises(LookupFailed):
+        gateway.members_of("S1")
     assert len(fake.calls_to("usergroups.users.list", ok_only=False)) == 1
     ticker.now += 21
     fake.usergroups["S1"] = ["U1"]

@@ -13,8 +13,11 @@ errors, and the caller decides what to do:
 Writes (`post_message`, `update_message`, …) are tried once: the SDK's own
 connection retry is off, because resending a message whose answer was lost
 would post it twice; the outbox deliverer schedules its own retries. Lookups
-(`members_of`, `user_timezone`) are idempotent reads: they retry briefly and
-are cached.
+(`members_of`, `user_timezone`) are idempotent reads that a person is waiting
+for: they wait at most `LOOKUP_TIMEOUT` seconds, retry a quick failure once,
+never a timeout, and are cached. `members_of` raises `LookupFailed` when Slack
+could not say and no earlier answer is at hand, so that a change is refused as
+"Slack couldn't be asked", not as "not an editor".
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ MAX_RETRY_AFTER = 3600.0
 # The metadata event type of statusbot's posts; its payload's "key" names the
 # notification (outbox entry) and the message's role in it.
 POSTED_EVENT = "statusbot_notification"
-LOOKUP_TTL = 300.0  # seconds a user group's members stay cached
+LOOKUP_TTL = 60.0  # seconds a user group's members stay cached: a removal counts soon
+LOOKUP_TIMEOUT = 1.5  # seconds a lookup waits for Slack, so a refusal still fits the ack
 TIMEZONE_TTL = 3600.0  # seconds a user's time zone stays cached
 LOOKUP_FAILURE_TTL = 5.0  # after a failed lookup, don't ask again for this long
 LOOKUP_TRIES = 2
@@ -84,6 +88,14 @@ class Permanent(SlackError):
     """A failure that retrying can't fix."""
 
 
+class TimedOut(Transient):
+    """Slack did not answer in time; not retried inside a lookup, someone is waiting."""
+
+
+class LookupFailed(SlackError):
+    """Slack could not be asked (and there is no earlier answer to fall back on)."""
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -102,11 +114,14 @@ class SlackGateway:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         timeout: int = 15,
+        lookup_timeout: float = LOOKUP_TIMEOUT,
     ) -> None:
         kwargs: dict[str, Any] = {"token": token, "timeout": timeout, "retry_handlers": []}
         if base_url:
             kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
         self.client = WebClient(**kwargs)
+        # Lookups get their own client: the SDK's timeout is per client, not per call.
+        self.lookups = WebClient(**{**kwargs, "timeout": lookup_timeout})
         self.timeout = timeout
         self._clock = clock
         self._sleep = sleep
@@ -236,23 +251,33 @@ class SlackGateway:
 
     # -- lookups ----------------------------------------------------------------------
     def members_of(self, usergroup_id: str) -> frozenset[str]:
-        """The user ids in a user group (`S…`), cached; empty when Slack can't say."""
+        """The user ids in a user group (`S…`), cached; LookupFailed when Slack can't say."""
+        method = "usergroups.users.list"
 
         def fetch() -> frozenset[str]:
-            response = self._call(
-                "usergroups.users.list",
-                lambda: self.client.usergroups_users_list(usergroup=usergroup_id),
-            )
+            try:
+                response = self._call(
+                    method, lambda: self.lookups.usergroups_users_list(usergroup=usergroup_id)
+                )
+            except Permanent as exc:
+                if exc.error != "no_such_subteam":
+                    raise
+                log.warning(
+                    "STATUSBOT_EDITORS names %s, a user group Slack does not know", usergroup_id
+                )
+                return frozenset()  # an answer: nobody is in it
             return frozenset(str(u) for u in response.get("users") or ())
 
         found = self._lookup(self._groups, usergroup_id, fetch, ttl=LOOKUP_TTL)
-        return found if isinstance(found, frozenset) else frozenset()
+        if not isinstance(found, frozenset):
+            raise LookupFailed(method, f"no answer about {usergroup_id}")
+        return found
 
     def user_timezone(self, user: str) -> str | None:
         """A user's IANA time zone from their Slack profile, cached; None when unknown."""
 
         def fetch() -> str | None:
-            response = self._call("users.info", lambda: self.client.users_info(user=user))
+            response = self._call("users.info", lambda: self.lookups.users_info(user=user))
             profile = response.get("user") or {}
             zone = profile.get("tz") if isinstance(profile, dict) else None
             return str(zone) if zone else None
@@ -279,7 +304,7 @@ class SlackGateway:
         for attempt in range(LOOKUP_TRIES):
             try:
                 value = fetch()
-            except Permanent as exc:
+            except (Permanent, TimedOut) as exc:
                 last_error = exc
                 break
             except (RateLimited, Transient) as exc:
@@ -322,6 +347,10 @@ class SlackGateway:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             # URLError, ConnectionError and socket timeouts are OSErrors; a
             # truncated or garbled answer surfaces as HTTPException or ValueError.
+            if isinstance(exc, TimeoutError) or isinstance(
+                getattr(exc, "reason", None), TimeoutError
+            ):
+                raise TimedOut(method, _describe(exc)) from exc
             raise Transient(method, _describe(exc)) from exc
 
 

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.slack.listeners import modals
 from bot.slack.listeners.services import WORKING, Services, services_of, slack_text
-from commands.dispatch import COMMANDS, execute
+from commands.dispatch import COMMANDS, changes, execute
 from commands.result import Result
 
 
@@ -49,6 +49,7 @@ def on_command(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
 
 def run(services: Services, command: str, text: str, user: str) -> Result:
     """One slash command as `user`, in their time zone, then the after-change hooks."""
-    result = execute(services.runtime.factory, services.context(user), command, text)
+    ctx = services.context(user, change=changes(command, text))
+    result = execute(services.runtime.factory, ctx, command, text)
     services.changed(result)
     return result

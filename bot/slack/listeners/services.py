@@ -44,7 +44,9 @@ SORRY = (
 class Gateway(Protocol):
     """The calls the listeners make to Slack (bot/slack/gateway.py's SlackGateway)."""
 
-    def members_of(self, usergroup_id: str) -> frozenset[str]: ...
+    def members_of(self, usergroup_id: str) -> frozenset[str]:
+        """A user group's members; raises a SlackError when Slack can't be asked."""
+        ...
 
     def user_timezone(self, user: str) -> str | None: ...
 
@@ -62,8 +64,9 @@ class Services:
     pool: Executor
     deadline: float = DEFAULT_DEADLINE
 
-    def context(self, user: str) -> Context:
-        """A command's context: the person's Slack time zone, editors with user groups."""
+    def context(self, user: str, *, change: bool = True) -> Context:
+        """A command's context: the person's Slack time zone, and for a `change` the
+        editors with their user groups looked up (a read needs no lookup)."""
         zone = self.gateway.user_timezone(user)
         tz: ZoneInfo | None = None
         if zone:
@@ -72,7 +75,7 @@ class Services:
             except (ZoneInfoNotFoundError, ValueError):
                 log.warning("Slack gave %s the unknown time zone %r", user, zone)
         ctx = self.runtime.context(user, tz=tz)
-        return dataclasses.replace(ctx, editors=self.editors_for(user))
+        return dataclasses.replace(ctx, editors=self.editors_for(user) if change else ctx.editors)
 
     def editors_for(self, user: str) -> Editors:
         """STATUSBOT_EDITORS, with the user groups that matter already looked up.
@@ -83,8 +86,22 @@ class Services:
         ids = self.runtime.settings.editors
         if not ids or user in ids:
             return Editors(ids)
-        groups = {gid: self.gateway.members_of(gid) for gid in ids if gid.startswith("S")}
-        return Editors(ids, members_of=lambda gid: groups.get(gid, frozenset()))
+        groups: dict[str, frozenset[str]] = {}
+        unanswered: set[str] = set()
+        for gid in sorted(i for i in ids if i.startswith("S")):
+            try:
+                groups[gid] = self.gateway.members_of(gid)
+            except SlackError as error:
+                log.warning("could not ask Slack who is in %s: %s", gid, error)
+                unanswered.add(gid)
+                continue
+            if user in groups[gid]:
+                break  # one group is enough; don't wait on Slack for the others
+        return Editors(
+            ids,
+            members_of=lambda gid: groups.get(gid, frozenset()),
+            unanswered=frozenset(unanswered),
+        )
 
     def changed(self, result: Result) -> None:
         """Let the page, the outbox worker and others know that something changed."""
@@ -192,33 +209,22 @@ def services_of(context: BoltContext) -> Services:
 
 # --- Slack's text --------------------------------------------------------------------------
 
-# Markup our own words use (<@U1>, <#C1>, <#C1|name>, <!subteam^S1>, links) stays markup;
-# every other & < > is escaped so a title like "a <b> c" shows as typed.
-_MARKUP = re.compile(
-    r"<(?:[@#][A-Z0-9]+|!subteam\^[A-Z0-9]+|(?:https?|mailto):[^<>|\s]+)(?:\|[^<>]*)?>"
-)
+# A reply is Slack mrkdwn already: commands/ escape everything a person typed with
+# storage/escaping.py, the one escape announcements use too. As a guard against a
+# reply that forgot, only statusbot's own markup (<@U1>, <#C1>) passes as markup.
+_OWN_MARKUP_OR_BRACKET = re.compile(r"<[@#][A-Z0-9]+>|[<>]")
+_BRACKETS = {"<": "&lt;", ">": "&gt;"}
 
 
-def escape(text: str) -> str:
-    """Escape & < > for Slack, except our own mentions, channel links and links."""
-    out: list[str] = []
-    last = 0
-    for match in _MARKUP.finditer(text):
-        out.append(_escape_plain(text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(_escape_plain(text[last:]))
-    return "".join(out)
-
-
-def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def guard(text: str) -> str:
+    """Escape any `<` or `>` that is not part of a mention or channel link of ours."""
+    return _OWN_MARKUP_OR_BRACKET.sub(lambda m: _BRACKETS.get(m.group(0), m.group(0)), text)
 
 
 def slack_text(reply: str) -> str:
-    """A command's reply as Slack mrkdwn: escaped, with its usage lines in a code block."""
+    """A command's reply for Slack: guarded, with its usage lines in a code block."""
     head, sep, usage = reply.partition("\n\nUsage:\n")
-    text = escape(head)
+    text = guard(head)
     if sep:
-        text += "\n\nUsage:\n```" + escape(usage) + "```"
+        text += "\n\nUsage:\n```" + guard(usage) + "```"
     return text
