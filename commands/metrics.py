@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from commands import words
+from commands import textrules, words
 from commands.common import CLOCK_SKEW, audit_change
 from commands.context import Context
 from commands.errors import CommandError
@@ -31,9 +31,6 @@ USAGE = {
     "statusbot metrics push NAME --file points.csv   (rows: time,value; ISO 8601 times)",
     "list": "statusbot metrics list",
 }
-MAX_NAME = 200
-MAX_UNIT = 20
-MAX_DESCRIPTION = 1000
 # Why a value beyond ±MAX_VALUE is refused (README, "Metrics", says the same).
 VALUE_RANGE = (
     f"a value must lie between -{MAX_VALUE:,.0f} and {MAX_VALUE:,.0f} (±1e12) for a chart "
@@ -48,17 +45,11 @@ def add_metric(
 ) -> Result:
     """Add a metric, shown as a chart on the page once it has points."""
     usage = USAGE["add"]
-    name = " ".join(name.split())
+    name = textrules.check(name, textrules.NAME, usage)
     if not name:
         raise CommandError("Name the metric, e.g. 'API Response Times'.", usage)
-    if len(name) > MAX_NAME:
-        raise CommandError(f"Keep the name to {MAX_NAME} characters.", usage)
-    unit = unit.strip()
-    if len(unit) > MAX_UNIT:
-        raise CommandError(f"Keep the unit to {MAX_UNIT} characters, e.g. 'ms' or '%'.", usage)
-    description = (description or "").strip() or None
-    if description is not None and len(description) > MAX_DESCRIPTION:
-        raise CommandError(f"Keep the description to {MAX_DESCRIPTION:,} characters.", usage)
+    unit = textrules.check(unit, textrules.UNIT, usage)
+    description = textrules.check(description or "", textrules.DESCRIPTION, usage) or None
     existing = store.by_name(session, name)
     if existing is not None:
         raise CommandError(f"There is already a metric called '{existing.name}'.", usage)

@@ -12,6 +12,9 @@ from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 
 MAX_MESSAGE = 3000
 MAX_TITLE = 200
+MAX_NAME = 200  # components, groups and metrics
+MAX_DESCRIPTION = 1000
+MAX_UNIT = 20
 
 STATE_WORDS = "ok, degraded, partial, major (or down, outage), maintenance"
 
