@@ -33,7 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime import Runtime
 from commands import dispatch
-from commands.metrics import push_points
+from commands.metrics import VALUE_RANGE, push_points
+from commands.when import OUT_OF_RANGE, utc_in_years
 from renderers.publish import MANIFEST, content_type, read_manifest
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,10 @@ def parse_points(raw: bytes, *, now: datetime) -> list[tuple[datetime, float]]:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"The body is not JSON: {error}.") from error
+    except RecursionError as error:  # the decoder recurses once per level of nesting
+        raise ValueError(
+            'The body is nested too deeply: send {"value": …} or {"points": [{"value": …}]}.'
+        ) from error
     if not isinstance(data, dict):
         raise ValueError('Send a JSON object: {"value": 12.3, "at": "2026-06-10T10:00:00Z"}.')
     if "points" in data:
@@ -247,9 +252,13 @@ def _point(item: object, now: datetime, *, where: str) -> tuple[datetime, float]
     value = item.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f'{where}: "value" must be a number.')
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits has no float
+        raise ValueError(f'{where}: "value" is out of range: {VALUE_RANGE}.') from None
     at_text = item.get("at")
     if at_text is None:
-        return now, float(value)
+        return now, number
     if not isinstance(at_text, str):
         raise ValueError(f'{where}: "at" must be an ISO 8601 time, e.g. 2026-06-10T10:00:00Z.')
     try:
@@ -260,8 +269,11 @@ def _point(item: object, now: datetime, *, where: str) -> tuple[datetime, float]
         ) from error
     if at.tzinfo is None:
         raise ValueError(f'{where}: "at" {at_text!r} has no UTC offset; add one, e.g. Z or +10:00.')
-    # Whether it is finite and not in the future is the use case's to check.
-    return at, float(value)
+    utc = utc_in_years(at)
+    if utc is None:
+        raise ValueError(f'{where}: "at" ' + OUT_OF_RANGE.format(said=at_text))
+    # Whether it is finite, in range and not in the future is the use case's to check.
+    return utc, number
 
 
 # --- small helpers ---------------------------------------------------------------------

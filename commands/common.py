@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from commands import words
+from commands import textrules, words
 from commands.context import Context, NotAllowed
 from commands.errors import CommandError
 from commands.result import Notice
@@ -36,28 +36,18 @@ def authorise(ctx: Context, *, action: str, target: str) -> None:
 
 
 def check_title(title: str, usage: str) -> str:
-    """A title: present, one line, not too long."""
-    title = " ".join(title.split())
+    """A title: present, and within the text rules (one line, 200 characters)."""
+    title = textrules.check(title, textrules.TITLE, usage)
     if not title:
         raise CommandError("Give it a title.", usage)
-    if len(title) > words.MAX_TITLE:
-        raise CommandError(
-            f"The title is {len(title)} characters long; keep it to {words.MAX_TITLE}.", usage
-        )
     return title
 
 
 def check_message(message: str | None, usage: str, *, required: bool = False) -> str:
-    """A message body: within Slack's 3,000 characters; required for updates."""
-    body = (message or "").strip()
+    """A message body within the text rules (Slack's 3,000 characters); required for updates."""
+    body = textrules.check(message or "", textrules.MESSAGE, usage)
     if required and not body:
         raise CommandError("Write the update after a lone --, e.g. `-- We found the cause.`", usage)
-    if len(body) > words.MAX_MESSAGE:
-        raise CommandError(
-            f"The message is {len(body):,} characters long; keep it to "
-            f"{words.MAX_MESSAGE:,} (Slack's limit).",
-            usage,
-        )
     return body
 
 

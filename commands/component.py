@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from commands import words
+from commands import textrules, words
 from commands.common import audit_change, authorise, check_message, component_state
 from commands.context import Context
 from commands.errors import CommandError
@@ -86,23 +86,16 @@ def add_component(
     """Add a component (and its group, when the group is new)."""
     usage = words.USAGE["component add"]
     authorise(ctx, action="component.add", target=name)
-    name = " ".join(name.split())
+    name = _component_name(name, usage)
     if not name:
         raise CommandError("Name the component.", usage)
-    if "/" in name or "=" in name or "," in name:
-        raise CommandError(
-            "A component name can't contain '/', '=' or ','; they separate names in commands.",
-            usage,
-        )
-    if len(name) > words.MAX_TITLE:
-        raise CommandError(f"Keep the name to {words.MAX_TITLE} characters.", usage)
     if any(store.name_key(c.name) == store.name_key(name) for c in store.live(session)):
         raise CommandError(f"There is already a component called '{escape(name)}'.", usage)
-    if description is not None and len(description) > 1000:
-        raise CommandError("Keep the description to 1,000 characters.", usage)
+    if description is not None:
+        description = textrules.check(description, textrules.DESCRIPTION, usage)
+    group = textrules.check(group or "", textrules.GROUP, usage)
     target_group: Group | None = None
     if group:
-        group = " ".join(group.split())
         if "/" in group:
             raise CommandError("Groups are one level deep: a group name can't contain '/'.", usage)
         if any(store.name_key(c.name) == store.name_key(group) for c in store.live(session)):
@@ -157,11 +150,9 @@ def rename_component(session: Session, ctx: Context, component: Component, new: 
     """Rename a component; its history and incidents follow it."""
     usage = words.USAGE["component rename"]
     authorise(ctx, action="component.rename", target=component.name)
-    new = " ".join(new.split())
+    new = _component_name(new, usage)
     if not new:
         raise CommandError("Give the new name after --to.", usage)
-    if "/" in new or "=" in new or "," in new:
-        raise CommandError("A component name can't contain '/', '=' or ','.", usage)
     if any(
         c.id != component.id and store.name_key(c.name) == store.name_key(new)
         for c in store.live(session)
@@ -181,6 +172,17 @@ def rename_component(session: Session, ctx: Context, component: Component, new: 
         after=component_state(component),
     )
     return Result(reply=f"Renamed {escape(old)} to {escape(new)}.", changed=True)
+
+
+def _component_name(name: str, usage: str) -> str:
+    """A component name by the text rules, without the characters commands separate names by."""
+    name = textrules.check(name, textrules.NAME, usage)
+    if "/" in name or "=" in name or "," in name:
+        raise CommandError(
+            "A component name can't contain '/', '=' or ','; they separate names in commands.",
+            usage,
+        )
+    return name
 
 
 def remove_component(session: Session, ctx: Context, component: Component) -> Result:

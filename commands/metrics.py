@@ -11,17 +11,18 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from commands import words
+from commands import textrules, words
 from commands.common import CLOCK_SKEW, audit_change
 from commands.context import Context
 from commands.errors import CommandError
 from commands.result import Result
-from commands.when import parse_when
+from commands.when import OUT_OF_RANGE, parse_when, utc_in_years
 from storage import metrics as store
+from storage.metrics import MAX_VALUE
 from storage.models import Metric
 
 USAGE = {
@@ -30,9 +31,11 @@ USAGE = {
     "statusbot metrics push NAME --file points.csv   (rows: time,value; ISO 8601 times)",
     "list": "statusbot metrics list",
 }
-MAX_NAME = 200
-MAX_UNIT = 20
-MAX_DESCRIPTION = 1000
+# Why a value beyond ±MAX_VALUE is refused (README, "Metrics", says the same).
+VALUE_RANGE = (
+    f"a value must lie between -{MAX_VALUE:,.0f} and {MAX_VALUE:,.0f} (±1e12) for a chart "
+    "to draw it"
+)
 # Errors listed from one file before the rest are only counted.
 MAX_REPORTED = 5
 
@@ -42,17 +45,11 @@ def add_metric(
 ) -> Result:
     """Add a metric, shown as a chart on the page once it has points."""
     usage = USAGE["add"]
-    name = " ".join(name.split())
+    name = textrules.check(name, textrules.NAME, usage)
     if not name:
         raise CommandError("Name the metric, e.g. 'API Response Times'.", usage)
-    if len(name) > MAX_NAME:
-        raise CommandError(f"Keep the name to {MAX_NAME} characters.", usage)
-    unit = unit.strip()
-    if len(unit) > MAX_UNIT:
-        raise CommandError(f"Keep the unit to {MAX_UNIT} characters, e.g. 'ms' or '%'.", usage)
-    description = (description or "").strip() or None
-    if description is not None and len(description) > MAX_DESCRIPTION:
-        raise CommandError(f"Keep the description to {MAX_DESCRIPTION:,} characters.", usage)
+    unit = textrules.check(unit, textrules.UNIT, usage)
+    description = textrules.check(description or "", textrules.DESCRIPTION, usage) or None
     existing = store.by_name(session, name)
     if existing is not None:
         raise CommandError(f"There is already a metric called '{existing.name}'.", usage)
@@ -78,6 +75,8 @@ def push_value(
     number = _number(value)
     if number is None:
         raise CommandError(f"'{value}' is not a number; give the value like 42 or 0.35.", usage)
+    if abs(number) > MAX_VALUE:
+        raise CommandError(f"{value.strip()} is out of range: {VALUE_RANGE}.", usage)
     when = ctx.now
     if at is not None:
         when = parse_when(at, now=ctx.now, tz=ctx.tz, prefer="past")
@@ -119,7 +118,8 @@ def push_points(
     """Record points sent by a program (the metrics HTTP API): all of them, or none.
 
     An unknown metric is a CommandError about the field "metric"; a point in
-    the future or not a finite number, one about "points".
+    the future or outside the years 2000 to 2100, or a value not a finite number
+    within ±MAX_VALUE, one about "points".
     """
     usage = USAGE["push"]
     metric = store.by_name(session, name)
@@ -132,6 +132,14 @@ def push_points(
     for n, (at, value) in enumerate(points):
         if not math.isfinite(value):
             raise CommandError(f"Point {n}: the value must be a finite number.", field="points")
+        if abs(value) > MAX_VALUE:
+            raise CommandError(
+                f"Point {n}: {value:g} is out of range: {VALUE_RANGE}.", field="points"
+            )
+        if utc_in_years(at) is None:
+            raise CommandError(
+                f"Point {n}: " + OUT_OF_RANGE.format(said=at.isoformat()), field="points"
+            )
         if at > ctx.now + CLOCK_SKEW:
             raise CommandError(
                 f"Point {n}: {at.isoformat()} is in the future; a point records what was measured.",
@@ -175,15 +183,20 @@ def parse_points(text: str, *, source: str, now: datetime) -> list[tuple[datetim
         if len(fields) != 2:
             problem = f"expected 2 fields (time,value), found {len(fields)}"
         else:
-            at = _time(fields[0])
+            given = _aware(fields[0])
+            at = utc_in_years(given) if given is not None else None
             value = _number(fields[1])
-            if at is None:
+            if given is None:
                 problem = (
                     f"'{fields[0]}' is not an ISO 8601 time with a UTC offset, e.g. "
                     "2026-06-10T09:30:00Z or 2026-06-10 19:30+10:00"
                 )
+            elif at is None:
+                problem = OUT_OF_RANGE.format(said=fields[0]).removesuffix(".")
             elif value is None:
                 problem = f"'{fields[1]}' is not a number"
+            elif abs(value) > MAX_VALUE:
+                problem = f"{fields[1]} is out of range: {VALUE_RANGE}"
             elif at > now + CLOCK_SKEW:
                 problem = f"{fields[0]} is in the future"
             else:
@@ -218,7 +231,7 @@ def _is_header(fields: list[str]) -> bool:
     """A first line whose value column is not a number and whose time is no time."""
     return (
         len(fields) >= 1
-        and _time(fields[0]) is None
+        and _aware(fields[0]) is None
         and (len(fields) < 2 or _number(fields[1]) is None)
     )
 
@@ -232,14 +245,15 @@ def _metric(session: Session, name: str, usage: str) -> Metric:
     return metric
 
 
-def _time(text: str) -> datetime | None:
+def _aware(text: str) -> datetime | None:
+    """An ISO 8601 time with a UTC offset, as written (converting it is the caller's step)."""
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
         return None
     if at.tzinfo is None or at.utcoffset() is None:
         return None
-    return at.astimezone(UTC)
+    return at
 
 
 def _number(text: str) -> float | None:

@@ -37,6 +37,7 @@ NUMERIC_DATE = (
     "In '{said}', '{word}' could be read day-first or month-first: write the date as "
     "'2026-12-01' or 'Dec 1 2026'."
 )
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 OUT_OF_RANGE = "'{said}' is outside the years 2000 to 2100: give a time within them."
 ZONE_NOT_LAST = "In '{said}', put the time zone '{word}' at the end, e.g. 'tomorrow 9am ET'."
 TWO_ZONES = "'{said}' gives two time zones or offsets: keep one, at the end."
@@ -414,8 +415,20 @@ def _make_date(year: int, month: int, day: int, said: str) -> date:
         raise CommandError(NO_SUCH_DAY.format(said=escape(said))) from None
 
 
+def utc_in_years(at: datetime) -> datetime | None:
+    """An aware time in UTC, or None when it falls outside the years 2000 to 2100.
+
+    The year is checked before converting: year 1 at +01:00 (or 9999 at -01:00)
+    has no UTC time, and converting it raises OverflowError.
+    """
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+        return None
+    utc = at.astimezone(UTC)
+    return utc if FIRST_YEAR <= utc.year <= LAST_YEAR else None
+
+
 def _check_year(year: int, said: str) -> None:
-    if not 2000 <= year <= 2100:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
         raise CommandError(OUT_OF_RANGE.format(said=escape(said)))
 
 

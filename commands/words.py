@@ -14,6 +14,9 @@ from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 
 MAX_MESSAGE = 3000
 MAX_TITLE = 200
+MAX_NAME = 200  # components, groups and metrics
+MAX_DESCRIPTION = 1000
+MAX_UNIT = 20
 
 NOT_AN_EDITOR = (
     "Sorry, {who} may not {action}: only the editors set in STATUSBOT_EDITORS can change the "

@@ -19,6 +19,7 @@ from itertools import pairwise
 from markupsafe import Markup, escape
 
 from renderers.timefmt import clock, when
+from storage.metrics import MAX_VALUE
 
 Point = tuple[datetime, float]
 
@@ -110,6 +111,7 @@ def render_chart_svg(
     key: str | None = None,
 ) -> Markup:
     """An inline SVG line chart with axis labels, <title>/<desc> and a hidden min/avg/max."""
+    points = drawable(points)
     ident = (
         key
         or "c"
@@ -168,6 +170,22 @@ def render_chart_svg(
         '<p class="vh">{summary}</p></div>'
     ).format(
         h=height, i=ident, title=title, desc=desc, body=Markup("".join(parts)), summary=summary
+    )
+
+
+def drawable(points: Sequence[Point]) -> list[Point]:
+    """The points a chart can draw: NaN and infinities left out, the rest held to ±MAX_VALUE.
+
+    Storage already keeps such values out of a chart; this keeps the arithmetic
+    below (ranges, averages, coordinates) finite whatever a caller passes in.
+    """
+    return [(at, max(-MAX_VALUE, min(MAX_VALUE, v))) for at, v in points if math.isfinite(v)]
+
+
+def unavailable_chart(title: str) -> Markup:
+    """What stands in for a chart that could not be drawn: its name and that it is missing."""
+    return Markup('<div class="chart"><p class="nd">{title}: chart unavailable.</p></div>').format(
+        title=title
     )
 
 

@@ -10,6 +10,7 @@ from any prefix.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from renderers.charts import render_chart_svg
+from renderers.charts import render_chart_svg, unavailable_chart
 from renderers.markdown import render_markdown
 from renderers.timefmt import (
     day_label,
@@ -48,6 +49,8 @@ from storage.snapshot import (
     UpdateView,
     UptimeDay,
 )
+
+log = logging.getLogger(__name__)
 
 PAST_DAYS = 15
 
@@ -561,26 +564,37 @@ def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
 def _charts(metrics: Iterable[MetricView], tz: tzinfo) -> list[dict[str, Any]]:
     out = []
     for n, metric in enumerate(metrics):
-        views = []
-        for view, tab, span in CHART_VIEWS:
-            points = metric.series.get(view, ())
-            views.append(
-                {
-                    "view": view,
-                    "tab": tab,
-                    "svg": render_chart_svg(
-                        points,
-                        unit=metric.unit,
-                        tz=tz,
-                        width=600,
-                        height=180,
-                        title=f"{metric.name}, {span}",
-                        key=f"m{n}{view[0]}",
-                    ),
-                }
-            )
+        try:
+            views = _chart_views(metric, n, tz)
+        except (ArithmeticError, ValueError, TypeError) as error:
+            # One metric's chart must not keep incidents off the page: it says it is
+            # unavailable, the log says why, and the next publish tries it again.
+            log.warning("the chart of metric %r could not be drawn: %r", metric.name, error)
+            views = [
+                {"view": view, "tab": tab, "svg": unavailable_chart(f"{metric.name}, {span}")}
+                for view, tab, span in CHART_VIEWS
+            ]
         out.append({"metric": metric, "views": views})
     return out
+
+
+def _chart_views(metric: MetricView, n: int, tz: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "view": view,
+            "tab": tab,
+            "svg": render_chart_svg(
+                metric.series.get(view, ()),
+                unit=metric.unit,
+                tz=tz,
+                width=600,
+                height=180,
+                title=f"{metric.name}, {span}",
+                key=f"m{n}{view[0]}",
+            ),
+        }
+        for view, tab, span in CHART_VIEWS
+    ]
 
 
 # ---------------------------------------------------------------- public API

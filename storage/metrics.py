@@ -5,6 +5,11 @@ the points into fixed buckets aligned on the Unix epoch (5 minutes, 1 hour, 4
 hours) with a GROUP BY, so a month of per-minute points comes back as 180 rows.
 The bucket number is integer epoch seconds divided by the bucket size, worked
 out by each backend in its own dialect.
+
+A value a chart can draw lies within ±MAX_VALUE. The use cases refuse any
+other, and the chart query leaves out any that is stored anyway (from before
+the rule, or NaN and infinities written by hand): an average of huge values
+overflows, on PostgreSQL as an error, and one such point must not stop the page.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, insert, s
 from sqlalchemy.orm import Session
 
 from storage.models import Metric, MetricPoint
+
+# The largest magnitude a point may have: far beyond any latency, count or
+# percentage, yet small enough that a bucket's sum of millions of them stays finite.
+MAX_VALUE = 1e12
 
 # Rows per INSERT batch when pushing many points: keeps memory flat for big files.
 _BATCH = 5_000
@@ -160,6 +169,9 @@ def chart(
             MetricPoint.metric_id == metric_id,
             MetricPoint.at >= since,
             MetricPoint.at <= now,
+            # NaN compares greater than every number on PostgreSQL, and SQLite stores it
+            # as NULL: either way, this range leaves it out with the infinities.
+            MetricPoint.value.between(-MAX_VALUE, MAX_VALUE),
         )
         .group_by(bucket)
         .order_by(bucket)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.gateway import SlackError
 from bot.slack.listeners.services import Services, services_of
-from commands import dispatch, words
+from commands import dispatch, textrules, words
 from commands import incident as incidents
 from commands.common import authorise
 from commands.context import Context
@@ -190,7 +190,8 @@ class Form:
 
 
 def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
-    """The fields of any of the three modals, checked; errors keyed by block id."""
+    """The fields of any of the three modals, checked by the text rules every path
+    follows (commands.textrules); errors keyed by block id."""
     values: dict[str, dict[str, Any]] = (view.get("state") or {}).get("values") or {}
 
     def element(block: str) -> dict[str, Any]:
@@ -203,11 +204,13 @@ def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
 
     form = Form()
     if ui.TITLE in values:
-        form.title = " ".join(str(element(ui.TITLE).get("value") or "").split())
-        if not form.title:
+        given = str(element(ui.TITLE).get("value") or "")
+        form.title = textrules.tidy(given, textrules.TITLE)
+        wrong = textrules.problem(given, textrules.TITLE)
+        if wrong is not None:
+            form.errors[ui.TITLE] = wrong
+        elif not form.title:
             form.errors[ui.TITLE] = "Give the incident a title."
-        elif len(form.title) > words.MAX_TITLE:
-            form.errors[ui.TITLE] = f"Keep the title to {words.MAX_TITLE} characters."
     form.status = selected(ui.STATUS)
     impact = selected(ui.IMPACT)
     form.impact = Impact(impact) if impact and impact != ui.AUTO else None
@@ -227,15 +230,14 @@ def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
                 form.components.append(
                     (str(option["value"]), ComponentStatus(state), ui.COMPONENTS)
                 )
-    message = str(element(ui.MESSAGE).get("value") or "").strip()
+    given = str(element(ui.MESSAGE).get("value") or "")
+    message = textrules.tidy(given, textrules.MESSAGE)
     form.message = message or None
-    if message_required and not message:
+    wrong = textrules.problem(given, textrules.MESSAGE)
+    if wrong is not None:
+        form.errors[ui.MESSAGE] = wrong
+    elif message_required and not message:
         form.errors[ui.MESSAGE] = "Write the update: what changed, and what happens next."
-    elif len(message) > words.MAX_MESSAGE:
-        form.errors[ui.MESSAGE] = (
-            f"The message is {len(message):,} characters long; keep it to "
-            f"{words.MAX_MESSAGE:,} (Slack's limit)."
-        )
     if ui.NOTIFY in values:
         form.notify = bool(element(ui.NOTIFY).get("selected_options"))
     return form
