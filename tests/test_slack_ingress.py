@@ -36,7 +36,7 @@ from storage.models import Incident, SeenRequest
 from tests.conftest import FakeClock
 from tests.fake_slack import FakeSlack
 from tests.helpers import slash_command
-from tests.test_slack_http import SECRET, Slack, slack_settings, start
+from tests.test_slack_http import SECRET, Slack, code_of, slack_settings, start
 from tests.test_web import Answer, call
 
 FORM = "application/x-www-form-urlencoded"
@@ -206,6 +206,53 @@ def test_a_command_that_says_payload_is_still_a_command(slack: Slack) -> None:
 
 
 # --- signed values the forms never send: an error in the modal ---------------------------------
+
+
+@pytest.fixture
+def with_incident(slack: Slack) -> Slack:
+    assert "Added API" in slack.reply("/component", "add API")
+    assert "Opened incident #1" in slack.reply("/incident", "open Checkout errors")
+    return slack
+
+
+def test_a_bogus_status_impact_or_state_is_a_modal_error(
+    with_incident: Slack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = with_incident
+    api = code_of(slack, "API")
+    meta = json.dumps({"number": 1})
+    update = ui.post_update_modal(_view(slack, 1), [], metadata=meta)
+    declare = ui.declare_incident_modal([ui.ComponentChoice(api, "API", "operational")])
+    before = slack.rows()
+    cases = [
+        (update, {ui.MESSAGE: "x"}, ui.STATUS, {"status": "bogus"}),
+        (update, {ui.MESSAGE: "x"}, ui.IMPACT, {"impact": "maintenance"}),
+        (declare, {ui.TITLE: "x"}, ui.COMPONENT + api, {ui.COMPONENT + api: "on_fire"}),
+    ]
+    for view, answers, block, forged in cases:
+        submitted = _forge(view, answers, forged)
+        with caplog.at_level(logging.INFO):
+            answer = slack.interact(submitted)
+        assert answer.status == 200, answer.body
+        data = answer.json()
+        assert data["response_action"] == "errors"
+        assert "not one this form offers" in data["errors"][block], data
+    assert slack.rows() == before
+    assert "Traceback" not in caplog.text
+    assert "Sorry" not in caplog.text
+
+
+def test_garbled_option_shapes_are_modal_errors_or_ignored(with_incident: Slack) -> None:
+    slack = with_incident
+    update = ui.post_update_modal(_view(slack, 1), [], metadata=json.dumps({"number": 1}))
+    submitted = _forge(update, {ui.MESSAGE: "x"}, {})
+    submitted["view"]["state"]["values"][ui.STATUS] = {ui.VALUE: {"selected_option": {"v": 1}}}
+    submitted["view"]["state"]["values"]["junk"] = "not an object"
+    before = slack.rows()
+    answer = slack.interact(submitted)
+    assert answer.status == 200 and answer.body == b""  # no status chosen: the update posts
+    assert slack.incident(1).updates[-1].body == "x"
+    assert len(slack.rows()["incident_updates"]) == len(before["incident_updates"]) + 1
 
 
 def _view(slack: Slack, number: int) -> Any:
