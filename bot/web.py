@@ -3,7 +3,8 @@
 Plain WSGI, no framework: four routes don't need one, and each is easier to
 audit as a few lines of its own.
 
-- `POST /slack/events`: bolt's WSGI handler (signature checked by bolt).
+- `POST /slack/events`: bolt's WSGI handler, behind the gate in bot/slack/ingress.py
+  (signature, timestamp, body shape, replays).
 - `GET /healthz`: `SELECT 1`; 200 `{"ok": true}` or 503 (GET and HEAD only).
 - `POST /api/metrics/NAME`: points for a metric, with `Authorization: Bearer
   STATUSBOT_API_TOKEN`; 404 when no token is set.
@@ -32,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime import Runtime
+from bot.slack.ingress import SlackIngress
 from commands import dispatch
 from commands.metrics import VALUE_RANGE, push_points
 from commands.when import OUT_OF_RANGE, utc_in_years
@@ -70,13 +72,16 @@ class WebApp:
         self.root = Path(runtime.settings.page_dir).resolve()
         # The manifest's identity (inode, mtime, size) and its names, reread when it changes.
         self._manifest: tuple[tuple[int, int, int], frozenset[str]] | None = None
+        self.slack_ingress = SlackIngress(runtime)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        if path == SLACK_PATH and self.slack is not None and method == "POST":
+            return self.slack_events(self.slack, environ, start_response)
         if path == SLACK_PATH and self.slack is not None:
-            return self.slack(environ, start_response)
-        if path == SLACK_PATH:
+            reply = _plain(405, "Method not allowed\n", [("Allow", "POST")])
+        elif path == SLACK_PATH:
             reply = _json(
                 404,
                 {
@@ -96,6 +101,28 @@ class WebApp:
         status, headers, body = reply
         start_response(status, headers)
         return [b""] if method == "HEAD" else [body]
+
+    # --- /slack/events --------------------------------------------------------------------
+
+    def slack_events(
+        self, bolt: WSGIApplication, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """A Slack request: to bolt if the gate admits it, else the gate's answer."""
+        raw = _read_body(environ)
+        if raw is None:
+            status, headers, body = _error(
+                413, "too_large", f"Send at most {MAX_BODY:,} bytes per request."
+            )
+        else:
+            verdict = self.slack_ingress.admit(environ, raw)
+            if verdict is None:
+                return bolt(environ, start_response)
+            if verdict.payload is None:
+                status, headers, body = _plain(verdict.status, "")
+            else:
+                status, headers, body = _json(verdict.status, verdict.payload)
+        start_response(status, headers)
+        return [body]
 
     # --- /healthz ------------------------------------------------------------------------
 

@@ -298,3 +298,14 @@ class Announcement(Base):
     channel: Mapped[str] = mapped_column(String(40))
     ts: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeenRequest(Base):
+    """A signed Slack request already taken in, remembered while its signature is valid,
+    so a replay (or a retry of it) is answered without being applied again."""
+
+    __tablename__ = "seen_requests"
+    # A SHA-256 of the request's signature: the signature covers the timestamp and
+    # the body, so it names the request exactly; hashed, it is no use to anyone.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -387,6 +387,10 @@ SEEDS: dict[str, Seed] = {
             },
         ],
     },
+    "0005": {
+        # A signed Slack request remembered until its signature expires.
+        "seen_requests": [{"key": "a" * 64, "expires_at": T0 + H}],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.

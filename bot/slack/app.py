@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 
 from bot.runtime import Runtime
 from bot.slack.gateway import SlackGateway
+from bot.slack.ingress import OneLine
 from bot.slack.listeners import actions, commands, modals
 from bot.slack.listeners.services import (
     CONTEXT_KEY,
@@ -69,6 +70,8 @@ def create_app(
         client_options["base_url"] = url if url.endswith("/") else url + "/"
     bolt_log = logging.getLogger("statusbot.slack")
     bolt_log.addFilter(_NOT_ABOUT_THE_TOKEN)
+    # Before the App: bolt's own loggers copy these filters when they are made.
+    bolt_log.addFilter(_ONE_LINE)
     app = App(
         name="statusbot",
         client=WebClient(**client_options),
@@ -110,6 +113,7 @@ class _NotAboutTheToken(logging.Filter):
 
 
 _NOT_ABOUT_THE_TOKEN = _NotAboutTheToken()
+_ONE_LINE = OneLine()
 
 
 def _authorize(token: str) -> Callable[..., AuthorizeResult]:

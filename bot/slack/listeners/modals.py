@@ -45,6 +45,11 @@ NOT_OPENED = (
 )
 NOT_SAVED = "Your form was not saved: {reason}"
 REMOVED = "This component was removed after the form was opened."
+NOT_OFFERED = "That {what} is not one this form offers; choose one from the list."
+
+_STATUSES = frozenset(IncidentStatus)
+_IMPACTS = frozenset((ui.AUTO, *ui.IMPACTS))
+_COMPONENT_STATES = frozenset(ComponentStatus)
 
 Change = Callable[[Session, Context], Result]
 
@@ -192,15 +197,20 @@ class Form:
 def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
     """The fields of any of the three modals, checked by the text rules every path
     follows (commands.textrules); errors keyed by block id."""
-    values: dict[str, dict[str, Any]] = (view.get("state") or {}).get("values") or {}
+    # Slack sends what the form offered; anything else (a forged or garbled payload,
+    # checked by its signature but not by its shape) is an error on its block.
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict):
+        values = {}
 
     def element(block: str) -> dict[str, Any]:
-        found = values.get(block, {}).get(ui.VALUE)
+        entry = values.get(block)
+        found = entry.get(ui.VALUE) if isinstance(entry, dict) else None
         return found if isinstance(found, dict) else {}
 
     def selected(block: str) -> str | None:
-        option = element(block).get("selected_option")
-        return str(option["value"]) if isinstance(option, dict) else None
+        return _option_value(element(block).get("selected_option"))
 
     form = Form()
     if ui.TITLE in values:
@@ -212,24 +222,30 @@ def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
         elif not form.title:
             form.errors[ui.TITLE] = "Give the incident a title."
     form.status = selected(ui.STATUS)
+    if form.status is not None and form.status not in _STATUSES:
+        form.errors[ui.STATUS] = NOT_OFFERED.format(what="status")
     impact = selected(ui.IMPACT)
-    form.impact = Impact(impact) if impact and impact != ui.AUTO else None
+    if impact is not None and impact not in _IMPACTS:
+        form.errors[ui.IMPACT] = NOT_OFFERED.format(what="impact")
+    elif impact and impact != ui.AUTO:
+        form.impact = Impact(impact)
     for block in values:
-        if block.startswith(ui.COMPONENT):
-            state = selected(block)
-            if state and state != ui.UNCHANGED:
+        if isinstance(block, str) and block.startswith(ui.COMPONENT):
+            chosen_state = _state(form, block, selected(block))
+            if chosen_state is not None:
                 code = block.removeprefix(ui.COMPONENT)
-                form.components.append((code, ComponentStatus(state), block))
+                form.components.append((code, chosen_state, block))
     if ui.COMPONENTS in values:
-        chosen = element(ui.COMPONENTS).get("selected_options") or []
-        state = selected(ui.COMPONENTS_STATE)
-        if chosen and (not state or state == ui.UNCHANGED):
+        options = element(ui.COMPONENTS).get("selected_options")
+        chosen = [_option_value(o) for o in options] if isinstance(options, list) else []
+        picked = _state(form, ui.COMPONENTS_STATE, selected(ui.COMPONENTS_STATE))
+        if None in chosen:
+            form.errors[ui.COMPONENTS] = NOT_OFFERED.format(what="component")
+        elif chosen and picked is None and ui.COMPONENTS_STATE not in form.errors:
             form.errors[ui.COMPONENTS_STATE] = "Choose the state of the components you picked."
-        elif chosen and state:
-            for option in chosen:
-                form.components.append(
-                    (str(option["value"]), ComponentStatus(state), ui.COMPONENTS)
-                )
+        elif chosen and picked is not None:
+            for chosen_code in chosen:
+                form.components.append((str(chosen_code), picked, ui.COMPONENTS))
     given = str(element(ui.MESSAGE).get("value") or "")
     message = textrules.tidy(given, textrules.MESSAGE)
     form.message = message or None
@@ -241,6 +257,21 @@ def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
     if ui.NOTIFY in values:
         form.notify = bool(element(ui.NOTIFY).get("selected_options"))
     return form
+
+
+def _option_value(option: object) -> str | None:
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _state(form: Form, block: str, value: str | None) -> ComponentStatus | None:
+    """A component select's state; None for "no change" (or an error on its block)."""
+    if value is None or value == ui.UNCHANGED:
+        return None
+    if value not in _COMPONENT_STATES:
+        form.errors[block] = NOT_OFFERED.format(what="state")
+        return None
+    return ComponentStatus(value)
 
 
 class FieldError(CommandError):
