@@ -258,6 +258,7 @@ class OutboxEntry(Base):
         # however many delivered entries the table holds.
         Index(
             "ix_outbox_line",
+            "kind",
             "channel",
             "incident_id",
             "id",
@@ -267,6 +268,10 @@ class OutboxEntry(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Which deliverer sends it (storage.outbox.Kind): a Slack message, a fan-out to
+    # subscribers, an email or a webhook. Each kind's deliverer reads only its own.
+    kind: Mapped[str] = mapped_column(String(10), default="slack", server_default="slack")
+    # The line's name within its kind: a Slack channel id, or a subscriber's code.
     channel: Mapped[str] = mapped_column(String(40))
     event: Mapped[str] = mapped_column(String(40))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -309,3 +314,61 @@ class SeenRequest(Base):
     # the body, so it names the request exactly; hashed, it is no use to anyone.
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Subscriber(Base):
+    """Someone told when something changes (SPEC §9): an email address, or a webhook URL
+    with an address for failure notices.
+
+    Only a confirmed subscriber that is neither unsubscribed, quarantined nor bouncing
+    is sent anything but its confirmation. `token` (≥ 128 random bits) is behind its
+    confirm, manage and unsubscribe links.
+    """
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        # One live subscription per address (or webhook URL) and kind.
+        Index(
+            "uq_subscribers_live_address",
+            "kind",
+            "address_key",
+            unique=True,
+            sqlite_where=text("unsubscribed_at IS NULL"),
+            postgresql_where=text("unsubscribed_at IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    kind: Mapped[str] = mapped_column(String(10))  # email | webhook
+    email: Mapped[str] = mapped_column(String(320))
+    endpoint: Mapped[str | None] = mapped_column(Text)
+    # How uniqueness is judged: the address in lower case, or the webhook URL.
+    address_key: Mapped[str] = mapped_column(String(2048))
+    # A webhook's Standard Webhooks signing secret (`whsec_…`).
+    secret: Mapped[str | None] = mapped_column(String(80))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(10))  # page | slack | cli | api | import
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A webhook that kept failing for 24 hours; an address whose mail was refused.
+    quarantined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Where an imported subscriber came from (the Statuspage id), for idempotent imports.
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+    components: Mapped[list[Component]] = relationship(
+        secondary="subscriber_components", lazy="selectin", order_by="Component.position"
+    )
+
+
+class SubscriberComponent(Base):
+    """A component a subscriber follows; a subscriber with none follows everything."""
+
+    __tablename__ = "subscriber_components"
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_id: Mapped[int] = mapped_column(ForeignKey("components.id"), primary_key=True)

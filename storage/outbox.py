@@ -21,6 +21,18 @@ from sqlalchemy.orm import Session, aliased
 from storage.models import OutboxEntry
 
 
+class Kind:
+    """Who delivers an entry; each deliverer reads only its own kind's lines."""
+
+    SLACK = "slack"  # a message in a Slack channel (`channel` is its id)
+    FANOUT = "fanout"  # one notification to expand into an entry per subscriber
+    EMAIL = "email"  # a mail to one subscriber (`channel` is its code)
+    WEBHOOK = "webhook"  # a POST to one subscriber's URL (`channel` is its code)
+
+
+FANOUT_LINE = "subscribers"  # the one line of fan-out entries
+
+
 def enqueue(
     session: Session,
     *,
@@ -30,10 +42,12 @@ def enqueue(
     incident_id: int | None = None,
     update_id: int | None = None,
     payload: dict[str, Any] | None = None,
+    kind: str = Kind.SLACK,
 ) -> list[OutboxEntry]:
-    """Queue one notification per channel in the caller's transaction."""
+    """Queue one notification per channel (or subscriber) in the caller's transaction."""
     entries = [
         OutboxEntry(
+            kind=kind,
             channel=channel,
             event=event,
             created_at=at,
@@ -48,9 +62,14 @@ def enqueue(
     return entries
 
 
-def pending(session: Session, *, limit: int = 100) -> list[OutboxEntry]:
+def pending(session: Session, *, limit: int = 100, kind: str = Kind.SLACK) -> list[OutboxEntry]:
     """Notifications still to deliver (not delivered, not given up on), oldest first."""
-    stmt = select(OutboxEntry).where(*_pending(OutboxEntry)).order_by(OutboxEntry.id).limit(limit)
+    stmt = (
+        select(OutboxEntry)
+        .where(OutboxEntry.kind == kind, *_pending(OutboxEntry))
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
 
 
@@ -66,7 +85,7 @@ class Head:
     stale: bool = False
 
 
-def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
+def due(session: Session, *, now: datetime, limit: int, kind: str = Kind.SLACK) -> list[Head]:
     """Entries that may be sent now, oldest first: heads of their line, due, unclaimed.
 
     The heads come from one pass over the pending entries (grouped by line), so a
@@ -75,7 +94,7 @@ def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
     """
     heads = (
         select(func.min(OutboxEntry.id))
-        .where(*_pending(OutboxEntry))
+        .where(OutboxEntry.kind == kind, *_pending(OutboxEntry))
         .group_by(OutboxEntry.channel, OutboxEntry.incident_id)
     )
     stmt = (
@@ -93,7 +112,15 @@ def due(session: Session, *, now: datetime, limit: int) -> list[Head]:
     return [Head(entry, channel, incident, bool(stale)) for entry, channel, incident, stale in rows]
 
 
-def claim(session: Session, head: Head, *, now: datetime, until: datetime, token: str) -> bool:
+def claim(
+    session: Session,
+    head: Head,
+    *,
+    now: datetime,
+    until: datetime,
+    token: str,
+    kind: str = Kind.SLACK,
+) -> bool:
     """Take an entry for a deliverer until `until`, if it may still be sent; whether we got it.
 
     A conditional UPDATE: of several deliverers racing for one entry, one wins,
@@ -107,7 +134,11 @@ def claim(session: Session, head: Head, *, now: datetime, until: datetime, token
         else older.incident_id == head.incident_id
     )
     ahead = exists().where(
-        *_pending(older), older.channel == head.channel, same_incident, older.id < head.id
+        older.kind == kind,
+        *_pending(older),
+        older.channel == head.channel,
+        same_incident,
+        older.id < head.id,
     )
     result = session.execute(
         update(OutboxEntry)

@@ -391,10 +391,57 @@ SEEDS: dict[str, Seed] = {
         # A signed Slack request remembered until its signature expires.
         "seen_requests": [{"key": "a" * 64, "expires_at": T0 + H}],
     },
+    "0006": {
+        # A confirmed email subscriber following one component, and a webhook one.
+        "subscribers": [
+            {
+                "id": 1,
+                "code": "sub000000001",
+                "kind": "email",
+                "email": "ops@example.com",
+                "endpoint": None,
+                "address_key": "ops@example.com",
+                "secret": None,
+                "token": "t" * 32,
+                "source": "page",
+                "created_at": T0 - 3 * H,
+                "confirmed_at": T0 - 2 * H,
+                "confirmation_sent_at": T0 - 3 * H,
+                "unsubscribed_at": None,
+                "quarantined_at": None,
+                "bounced_at": None,
+                "last_error": None,
+                "external_id": None,
+            },
+            {
+                "id": 2,
+                "code": "sub000000002",
+                "kind": "webhook",
+                "email": "hooks@example.com",
+                "endpoint": "https://hooks.example.com/statuspage",
+                "address_key": "https://hooks.example.com/statuspage",
+                "secret": "whsec_" + "A" * 32,
+                "token": "u" * 32,
+                "source": "cli",
+                "created_at": T0 - 3 * H,
+                "confirmed_at": None,
+                "confirmation_sent_at": None,
+                "unsubscribed_at": None,
+                "quarantined_at": None,
+                "bounced_at": None,
+                "last_error": None,
+                "external_id": "sp-123",
+            },
+        ],
+        "subscriber_components": [{"subscriber_id": 1, "component_id": 1}],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.
-LATER_DEFAULTS: dict[tuple[str, str], Any] = {("incidents", "nudge_count"): 0}
+LATER_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("incidents", "nudge_count"): 0,
+    ("outbox", "kind"): "slack",
+}
 
 
 def missing_seed(revision: str) -> str:
