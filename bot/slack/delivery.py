@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import DBAPIError
@@ -546,18 +546,26 @@ class Deliverer:
         return max(1.0, ceiling * (0.5 + self.jitter() / 2))
 
 
+class Drains(Protocol):
+    """What a DeliveryWorker runs: the Slack deliverer, or bot/notify's for subscribers."""
+
+    def deliver_pending(self, limit: int = ...) -> int: ...
+
+
 class DeliveryWorker:
     """A background thread that delivers when poked and every few seconds otherwise."""
 
     def __init__(
         self,
-        deliverer: Deliverer,
+        deliverer: Drains,
         *,
         interval: float = 2.0,
         batch: int = 50,
         rest_ratio: float = 1.0,
+        name: str = "slack-delivery",
     ) -> None:
         self.deliverer = deliverer
+        self.name = name
         self.interval = interval
         self.batch = batch
         # After a pass that sent something, rest this many times as long as it took:
@@ -573,7 +581,7 @@ class DeliveryWorker:
         """Start the thread; it drains what is pending at once (a restart resumes)."""
         if self._thread is None:
             self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="slack-delivery", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
         return self
 
@@ -597,7 +605,7 @@ class DeliveryWorker:
                 delivered = self.deliverer.deliver_pending(self.batch)
             except Exception:
                 # The database may be away for a moment; the thread must outlive that.
-                log.exception("Slack delivery pass failed; trying again shortly")
+                log.exception("%s pass failed; trying again shortly", self.name)
             if delivered:
                 self._stopping.wait(self.rest_ratio * (time.monotonic() - started))
             if delivered >= self.batch:
