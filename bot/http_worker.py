@@ -26,7 +26,7 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 # A head this large is not one of ours (Slack's are a few KiB): 431, not a thread.
 MAX_HEAD = 64 * 1024
 # Bodies are collected up to this; a larger one goes to the app, which refuses it
-# unread (bot/web.py's MAX_BODY is 1 MiB) without waiting for it.
+# unread (bot/http/errors.py's MAX_BODY is 1 MiB) without waiting for it.
 MAX_BODY = 1024 * 1024 + 1
 RECV_SIZE = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -1,4 +1,4 @@
-"""`statusbot serve`: gunicorn running bot/web.py, with Slack over HTTP or Socket Mode.
+"""`statusbot serve`: gunicorn running bot/http (Falcon), with Slack over HTTP or Socket Mode.
 
 Three kinds of process, so that rendering the page never holds up an ack (a
 Python process runs one thread at a time):
@@ -40,10 +40,10 @@ from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event
 
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
+from bot.http import HttpApp, create_app
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack.listeners.services import DEFAULT_DEADLINE
-from bot.web import WebApp
 from commands.result import Notice, Result
 from storage.db import make_engine
 
@@ -77,7 +77,7 @@ class Server:
     """What one process runs; `stop()` shuts it down in order."""
 
     runtime: Runtime
-    web: WebApp
+    web: HttpApp
     pages: CoalescingPublisher | None = None
     stoppers: list[Callable[[], object]] = field(default_factory=list)
 
@@ -113,22 +113,27 @@ def build(
     change is handed to `notify` instead: the background process publishes.
     """
     runtime = runtime or open_runtime(settings)
-    server = Server(runtime=runtime, web=WebApp(runtime))
+    stoppers: list[Callable[[], object]] = []
+    pages: CoalescingPublisher | None = None
+    on_metrics: Callable[[], None]
     if notify is None:
-        server.pages = start_publisher(runtime, rest_ratio=REST_RATIO)
-        server.web.on_metrics = server.pages.request
+        pages = start_publisher(runtime, rest_ratio=REST_RATIO)
+        on_metrics = pages.request
     else:
         runtime.after_change.append(lambda result: notify(changed_numbers(result)))
-        server.web.on_metrics = lambda: notify(())
+        on_metrics = lambda: notify(())  # noqa: E731
+    slack: WSGIApplication | None = None
     if settings.slack_enabled:
-        server.web.slack = _start_slack(server, deadline)
+        slack = _start_slack(runtime, stoppers, deadline)
         if notify is None or _sqlite(runtime):
-            server.stoppers += start_delivery(runtime)
+            stoppers += start_delivery(runtime)
     else:
         log.info(
             "Slack is off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN are not "
             "set): serving the page and /healthz only; `statusbot shell` drives it locally."
         )
+    web = create_app(runtime, slack=slack, on_metrics=on_metrics)
+    server = Server(runtime=runtime, web=web, pages=pages, stoppers=stoppers)
     if notify is None:
         server.stoppers += run_hooks(runtime, on_start)
     return server
@@ -181,20 +186,21 @@ def run_hooks(runtime: Runtime, on_start: Sequence[OnStart]) -> list[Callable[[]
     return stoppers
 
 
-def _start_slack(server: Server, deadline: float) -> WSGIApplication | None:
-    """The Slack app; its WSGI handler, or None in Socket Mode."""
+def _start_slack(
+    runtime: Runtime, stoppers: list[Callable[[], object]], deadline: float
+) -> WSGIApplication | None:
+    """The Slack app; its WSGI handler, or None in Socket Mode. What stops it goes in `stoppers`."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     from bot.slack.app import create_app
     from bot.slack.gateway import SlackGateway
 
-    runtime = server.runtime
     settings = runtime.settings
     assert settings.slack_bot_token
     gateway = SlackGateway(settings.slack_bot_token, base_url=settings.slack_api_url)
     pool = ThreadPoolExecutor(COMMAND_WORKERS, thread_name_prefix="statusbot-slack")
-    server.stoppers.append(lambda: pool.shutdown(wait=True, cancel_futures=False))
+    stoppers.append(lambda: pool.shutdown(wait=True, cancel_futures=False))
     socket_mode = bool(settings.slack_app_token)
     app = create_app(
         runtime, gateway=gateway, pool=pool, deadline=deadline, socket_mode=socket_mode
@@ -202,7 +208,7 @@ def _start_slack(server: Server, deadline: float) -> WSGIApplication | None:
     if socket_mode:
         handler = SocketModeHandler(app, settings.slack_app_token)
         handler.connect()  # type: ignore[no-untyped-call]
-        server.stoppers.append(handler.close)
+        stoppers.append(handler.close)
         log.info("Slack is on, in Socket Mode")
         return None
     log.info("Slack is on: requests at POST /slack/events")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from bot.http import create_app
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import WebApp
 from renderers import html
 from renderers.charts import render_chart_svg
 from storage import metrics
@@ -105,7 +105,7 @@ def api(engine: Engine, settings: Settings, tmp_path: Path, clock: FakeClock) ->
     runtime = Runtime(with_token, engine=engine, clock=clock)
     with transaction(make_sessionmaker(engine)) as session:
         metrics.add(session, name="Latency", unit="ms", description=None, now=T0)
-    with serving(WebApp(runtime)) as base:
+    with serving(create_app(runtime)) as base:
         yield base
 
 

@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.coalesce import CoalescingPublisher
+from bot.http import create_app
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import WebApp
 from renderers.publish import write_manifest
 from storage import metrics
 from storage.db import make_engine, make_sessionmaker, transaction
@@ -133,7 +133,7 @@ def published() -> list[Collection[int]]:
 def site(web_settings: Settings, tmp_path: Path) -> Iterator[str]:
     """The page, /healthz and the rest, on a database that only has to answer SELECT 1."""
     runtime = Runtime(web_settings, engine=make_engine(f"sqlite:///{tmp_path / 'page.db'}"))
-    with serving(WebApp(runtime)) as base:
+    with serving(create_app(runtime)) as base:
         yield base
 
 
@@ -143,7 +143,7 @@ def api(
 ) -> Iterator[str]:
     """The metrics API on each configured database."""
     runtime = Runtime(web_settings, engine=engine, clock=clock)
-    with serving(WebApp(runtime, on_metrics=lambda: published.append(()))) as base:
+    with serving(create_app(runtime, on_metrics=lambda: published.append(()))) as base:
         yield base
 
 
@@ -258,7 +258,7 @@ def test_healthz(site: str) -> None:
 
 def test_healthz_503_when_the_database_is_away(web_settings: Settings, tmp_path: Path) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
-    with serving(WebApp(Runtime(web_settings, engine=broken))) as base:
+    with serving(create_app(Runtime(web_settings, engine=broken))) as base:
         answer = call(base, "GET", "/healthz")
     assert answer.status == 503
     assert answer.json()["ok"] is False
@@ -266,7 +266,7 @@ def test_healthz_503_when_the_database_is_away(web_settings: Settings, tmp_path:
 
 def test_healthz_503_when_postgres_is_unreachable(web_settings: Settings) -> None:
     broken = make_engine("postgresql://postgres@127.0.0.1:1/none")
-    with serving(WebApp(Runtime(web_settings, engine=broken))) as base:
+    with serving(create_app(Runtime(web_settings, engine=broken))) as base:
         assert call(base, "GET", "/healthz").status == 503
 
 
@@ -396,7 +396,7 @@ def test_metrics_api_is_off_without_a_token(
     engine: Any, web_settings: Settings, latency: str
 ) -> None:
     runtime = Runtime(dataclasses.replace(web_settings, api_token=None), engine=engine)
-    with serving(WebApp(runtime)) as base:
+    with serving(create_app(runtime)) as base:
         answer = call(base, "POST", latency, json.dumps({"value": 1}), AUTH)
     assert answer.status == 404
     assert "STATUSBOT_API_TOKEN" in answer.json()["message"]
