@@ -158,10 +158,9 @@ def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
     On SQLite it runs in the web worker, not the background process, so its
     writes queue with the commands' (FIFO) instead of meeting them at the lock.
     """
+    from bot.notify.email import start_email
     from bot.slack import delivery
     from bot.slack.gateway import SlackGateway
-
-    from bot.notify.email import start_email
 
     email = start_email(runtime)
     token = runtime.settings.slack_bot_token
