@@ -43,6 +43,11 @@ CONFIRM_DAYS = 7  # SPEC §9: a confirmation link expires after a week
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
+# SMTP's CRLF, folding only past RFC 5322's hard limit: a folded List-Unsubscribe
+# ("List-Unsubscribe:" CRLF " <https…>") reads back with a leading space in some
+# parsers, Python's among them.
+POLICY = policy.SMTP.clone(max_line_length=998)
+
 _ENV = Environment(
     loader=PackageLoader("renderers", "templates/email"),
     autoescape=select_autoescape(enabled_extensions=("html",), default=False),
@@ -187,7 +192,7 @@ def quarantine_notice(
 def _message(
     page: MailPage, to: MailTo, title: str, message_id: str, now: datetime
 ) -> EmailMessage:
-    message = EmailMessage(policy=policy.SMTP)
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = title
     message["From"] = one_line(page.sender)
     message["To"] = one_line(to.address)

@@ -6,6 +6,8 @@ as it is now), skips subscribers that are gone, unsubscribed or bouncing (an
 unconfirmed one gets only its confirmation), and hands the mails of one batch
 to one `Mailer`:
 
+- Each mail sent is recorded at once (the batch's record follows), so a process
+  dying mid-batch can send again only the one mail it was sending.
 - `SmtpMailer`: one SMTP connection per batch (STARTTLS when the server offers
   it, or TLS from the start for smtps://; certificates always verified),
   reconnecting once if the server drops it.
@@ -31,6 +33,7 @@ from email.message import EmailMessage
 from typing import Protocol, TextIO
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry, system_clock
@@ -40,7 +43,7 @@ from renderers import email as render
 from storage import incidents as incident_store
 from storage import outbox
 from storage.db import transaction
-from storage.models import Subscriber
+from storage.models import OutboxEntry, Subscriber
 from storage.snapshot import incident_view
 
 log = logging.getLogger(__name__)
@@ -200,6 +203,8 @@ class EmailSender:
                     outcome = GiveUp(outcome.error)
                 elif isinstance(outcome, Retry) and outcome.error.startswith(_CONNECTION):
                     broken = outcome.error
+                elif isinstance(outcome, Delivered):
+                    self._mark_sent(job)
                 outcomes.append(outcome)
         finally:
             if mailer is not None:
@@ -292,6 +297,25 @@ class EmailSender:
             return Retry(f"{_CONNECTION}{type(exc).__name__}: {_scrub(str(exc), to)}")
         log.info("Mailed %s (%s) to subscriber %s", job.id, job.event, job.channel)
         return Delivered()
+
+    def _mark_sent(self, job: Job) -> None:
+        """Record a sent mail at once, not with the batch: if this process dies mid-batch,
+        only the mail in flight can be sent again, not those before it."""
+        try:
+            with transaction(self.factory) as session:
+                session.execute(
+                    update(OutboxEntry)
+                    .where(
+                        OutboxEntry.id == job.id,
+                        OutboxEntry.delivered_at.is_(None),
+                        OutboxEntry.claimed_by.is_not(None),
+                    )
+                    .values(delivered_at=self.clock())
+                    .execution_options(synchronize_session=False)
+                )
+        except SQLAlchemyError:
+            # The batch's record still says so when the database is back.
+            log.exception("Mail %s was sent but could not be recorded yet", job.id)
 
     def _mark_bouncing(self, refused: dict[str, str]) -> None:
         now = self.clock()
