@@ -6,13 +6,14 @@ as it is now), skips subscribers that are gone, unsubscribed or bouncing (an
 unconfirmed one gets only its confirmation), and hands the mails of one batch
 to one `Mailer`:
 
-- Each mail sent is recorded at once (the batch's record follows), so a process
-  dying mid-batch can send again only the one mail it was sending.
 - `SmtpMailer`: one SMTP connection per batch (STARTTLS when the server offers
   it, or TLS from the start for smtps://; certificates always verified),
   reconnecting once if the server drops it.
 - `PrintingMailer`: email is off (no STATUSBOT_SMTP_URL); what would be sent is
   written to a stream, for `statusbot shell` and `run`.
+
+Each mail sent is recorded at once (the batch's record follows), so a process
+dying mid-batch can send again only the one mail it was sending.
 
 Outcomes: accepted → Delivered; 4xx and connection failures → Retry (the worker
 backs off and gives up after a day); a 5xx refusing the recipient → GiveUp, and
