@@ -157,19 +157,22 @@ def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublish
 
 
 def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
-    """The Slack outbox delivery worker, poked after every change; its stopper.
+    """The outbox delivery workers (Slack, subscriber email), poked after every change;
+    their stoppers.
 
     On SQLite it runs in the web worker, not the background process, so its
     writes queue with the commands' (FIFO) instead of meeting them at the lock.
     """
+    from bot.notify.email import start_email
     from bot.slack import delivery
     from bot.slack.gateway import SlackGateway
 
+    email = start_email(runtime)
     token = runtime.settings.slack_bot_token
     if not runtime.settings.slack_enabled or not token:
-        return []
+        return email
     gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
-    return [delivery.start_delivery(runtime, gateway).stop]
+    return [*email, delivery.start_delivery(runtime, gateway).stop]
 
 
 def _sqlite(runtime: Runtime) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from email import policy
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import ArgumentError
@@ -54,6 +55,14 @@ class Settings:
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # Mail to subscribers (bot/notify/email.py): on when smtp_url is set.
+    smtp_url: str | None = None
+    mail_from: str | None = None
+
+    @property
+    def mail_sender(self) -> str:
+        """The From of subscriber mail: STATUSBOT_MAIL_FROM, or statusbot@ the page's host."""
+        return self.mail_from or f"statusbot@{urlsplit(self.page_url).hostname or 'localhost'}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -88,6 +97,12 @@ class Settings:
         database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
         page_dir = Path(get("STATUSBOT_PAGE_DIR") or "public")
         check_page_dir(page_dir, database_url)
+        smtp_url = get("STATUSBOT_SMTP_URL")
+        if smtp_url is not None:
+            smtp_target(smtp_url)  # refuse a URL the mailer could not use, now
+        mail_from = get("STATUSBOT_MAIL_FROM")
+        if mail_from is not None:
+            _check_mail_from(mail_from)
         return cls(
             database_url=database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -118,10 +133,85 @@ class Settings:
             s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=s3_region,
+            smtp_url=smtp_url,
+            mail_from=mail_from,
         )
 
 
 MAX_REQUEST_TIMEOUT = 300.0
+
+SMTP_PORTS = {"smtp": 587, "smtps": 465}
+_SMTP_HINT = (
+    "write it like smtp://USER:PASSWORD@mail.example.com:587 (STARTTLS when the server "
+    "offers it) or smtps://USER:PASSWORD@mail.example.com:465 (TLS from the start); "
+    "percent-encode @, : and / in the user name or password"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """Where subscriber mail goes: STATUSBOT_SMTP_URL, taken apart."""
+
+    host: str
+    port: int
+    implicit_tls: bool  # smtps: TLS from the first byte; smtp: STARTTLS when offered
+    user: str | None
+    password: str | None = field(default=None, repr=False)
+
+
+def smtp_target(url: str) -> SmtpTarget:
+    """STATUSBOT_SMTP_URL taken apart; SettingsError saying how to write it."""
+    shown = _without_password(url)
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise SettingsError(f"STATUSBOT_SMTP_URL={shown!r} is not a URL; {_SMTP_HINT}.") from exc
+    scheme = parsed.scheme.lower()
+    if scheme not in SMTP_PORTS:
+        raise SettingsError(
+            f"STATUSBOT_SMTP_URL={shown!r} must start with smtp:// or smtps://; {_SMTP_HINT}."
+        )
+    if not parsed.hostname:
+        raise SettingsError(f"STATUSBOT_SMTP_URL={shown!r} names no mail server; {_SMTP_HINT}.")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise SettingsError(
+            f"STATUSBOT_SMTP_URL={shown!r} has a path or query, which means nothing to SMTP; "
+            f"{_SMTP_HINT}."
+        )
+    user = unquote(parsed.username) if parsed.username else None
+    password = unquote(parsed.password) if parsed.password is not None else None
+    if password is not None and user is None:
+        raise SettingsError(
+            f"STATUSBOT_SMTP_URL={shown!r} has a password but no user name; {_SMTP_HINT}."
+        )
+    return SmtpTarget(
+        host=parsed.hostname,
+        port=port or SMTP_PORTS[scheme],
+        implicit_tls=scheme == "smtps",
+        user=user,
+        password=password,
+    )
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown in an error: the password replaced by ***."""
+    return re.sub(r"^([^:/]*://[^:@/]*:)[^@/]*@", r"\1***@", url)
+
+
+def _check_mail_from(text: str) -> None:
+    """STATUSBOT_MAIL_FROM must be one address, optionally with a name."""
+    try:
+        header = policy.default.header_factory("From", text)
+        specs = [a.addr_spec for a in getattr(header, "addresses", ())]
+        usable = not header.defects and len(specs) == 1 and "@" in specs[0]
+    except (ValueError, IndexError):
+        usable = False
+    if not usable:
+        raise SettingsError(
+            f"STATUSBOT_MAIL_FROM={text!r} is not one email address; write it like "
+            "status@example.com or 'Example Status <status@example.com>'."
+        )
 
 
 def _seconds(name: str, text: str | None, default: float = 10.0) -> float:

@@ -1,0 +1,408 @@
+"""Mail to subscribers (SPEC §9): the EMAIL outbox lines, sent over SMTP or printed.
+
+`EmailSender` is the `Sender` of bot.notify.worker.OutboxDeliverer for kind
+"email". It reads what it renders from the database at send time (the incident
+as it is now), skips subscribers that are gone, unsubscribed or bouncing (an
+unconfirmed one gets only its confirmation), and hands the mails of one batch
+to one `Mailer`:
+
+- `SmtpMailer`: one SMTP connection per batch (STARTTLS when the server offers
+  it, or TLS from the start for smtps://; certificates always verified),
+  reconnecting once if the server drops it.
+- `PrintingMailer`: email is off (no STATUSBOT_SMTP_URL); what would be sent is
+  written to a stream, for `statusbot shell` and `run`.
+
+Each mail sent is recorded at once (the batch's record follows), so a process
+dying mid-batch can send again only the one mail it was sending.
+
+Outcomes: accepted → Delivered; 4xx and connection failures → Retry (the worker
+backs off and gives up after a day); a 5xx refusing the recipient → GiveUp, and
+the subscriber is marked bouncing so nothing more is queued for it. Addresses
+are never logged (nor put in an outbox error); the subscriber's code stands in.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Protocol, TextIO
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry, system_clock
+from bot.runtime import Runtime
+from bot.settings import Settings, SmtpTarget, smtp_target
+from renderers import email as render
+from storage import incidents as incident_store
+from storage import outbox
+from storage.db import transaction
+from storage.models import OutboxEntry, Subscriber
+from storage.snapshot import incident_view
+
+log = logging.getLogger(__name__)
+
+CONFIRM_EVENT = "subscriber.confirm"
+QUARANTINED_EVENT = "subscriber.quarantined"
+SMTP_TIMEOUT = 30.0  # seconds for each SMTP round trip
+
+
+class Mailer(Protocol):
+    """Sends finished messages; one per batch, closed after it."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message; raises smtplib's exceptions (or OSError) when it is not taken."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the connection, if any."""
+        ...
+
+
+class SmtpMailer:
+    """One SMTP session, opened at the first message and reused for the rest."""
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        *,
+        context: ssl.SSLContext | None = None,
+        timeout: float = SMTP_TIMEOUT,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.target = target
+        # Certificates are always checked; tests pass a context trusting their own CA.
+        self.context = context or ssl.create_default_context()
+        self.timeout = timeout
+        self.on_connect = on_connect
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage) -> None:
+        """Send, reconnecting once if the connection was dropped (idle timeout, restart)."""
+        try:
+            self._session().send_message(message)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            self.close()
+            self._session().send_message(message)
+
+    def close(self) -> None:
+        """QUIT politely; a connection already gone is simply forgotten."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        t = self.target
+        smtp: smtplib.SMTP
+        if t.implicit_tls:
+            smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout, context=self.context)
+        else:
+            smtp = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            secure = t.implicit_tls
+            if not secure and smtp.has_extn("starttls"):
+                smtp.starttls(context=self.context)
+                smtp.ehlo()
+                secure = True
+            if t.user is not None:
+                if not secure:
+                    raise smtplib.SMTPNotSupportedError(
+                        "the mail server offers no STARTTLS; statusbot won't send the "
+                        "password in the clear (use smtps:// or a server with STARTTLS)"
+                    )
+                smtp.login(t.user, t.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        if self.on_connect is not None:
+            self.on_connect()
+        self._smtp = smtp
+        return smtp
+
+
+class PrintingMailer:
+    """Email is off: each message's To, Subject and text part are written to a stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def send(self, message: EmailMessage) -> None:
+        """Write what would be sent."""
+        part = message.get_body(preferencelist=("plain",))
+        text = part.get_content() if isinstance(part, EmailMessage) else ""
+        self.stream.write(
+            f"--- email (off: STATUSBOT_SMTP_URL is not set)\n"
+            f"To: {message['To']}\nSubject: {message['Subject']}\n\n{text.rstrip()}\n---\n"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Nothing to let go of."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """The server refused the address itself (5xx): the subscriber bounces."""
+
+    error: str
+
+
+class EmailSender:
+    """The `Sender` of EMAIL outbox entries (bot.notify.worker)."""
+
+    kind = outbox.Kind.EMAIL
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        page: render.MailPage,
+        mailer: Callable[[], Mailer],
+        *,
+        clock: Callable[[], datetime] = system_clock,
+    ) -> None:
+        self.factory = factory
+        self.page = page
+        self.mailer = mailer
+        self.clock = clock
+
+    def send(self, jobs: Sequence[Job]) -> Sequence[Outcome]:
+        """Render every job, then send the mails over one connection."""
+        with self.factory() as session:
+            prepared = [self._prepare(session, job) for job in jobs]
+        outcomes: list[Outcome] = []
+        refused: dict[str, str] = {}
+        mailer: Mailer | None = None
+        broken: str | None = None  # the connection failed twice: the rest waits
+        try:
+            for job, item in zip(jobs, prepared, strict=True):
+                if not isinstance(item, tuple):
+                    outcomes.append(item)
+                    continue
+                message, address = item
+                if broken is not None:
+                    outcomes.append(Retry(broken))
+                    continue
+                if mailer is None:
+                    mailer = self.mailer()
+                outcome = self._send_one(mailer, job, message, address)
+                if isinstance(outcome, _Refused):
+                    refused[job.channel] = outcome.error
+                    outcome = GiveUp(outcome.error)
+                elif isinstance(outcome, Retry) and outcome.error.startswith(_CONNECTION):
+                    broken = outcome.error
+                elif isinstance(outcome, Delivered):
+                    self._mark_sent(job)
+                outcomes.append(outcome)
+        finally:
+            if mailer is not None:
+                mailer.close()
+        if refused:
+            self._mark_bouncing(refused)
+        return outcomes
+
+    def on_give_up(self, session: Session, job: Job, error: str) -> None:
+        """Nothing more to do: a refused address was marked bouncing when it was refused."""
+        log.info("Mail %s to subscriber %s given up", job.id, job.channel)
+
+    # -- one job --------------------------------------------------------------------------
+    def _prepare(self, session: Session, job: Job) -> tuple[EmailMessage, str] | Outcome:
+        """The message to send and its address, or the outcome without sending."""
+        subscriber = session.scalars(
+            select(Subscriber).where(Subscriber.code == job.channel)
+        ).first()
+        skip = _skip_reason(subscriber, job.event)
+        if skip is not None or subscriber is None:
+            log.debug(
+                "Mail %s (%s) to subscriber %s skipped: %s", job.id, job.event, job.channel, skip
+            )
+            return Delivered()
+        to = render.MailTo(address=subscriber.email, code=subscriber.code, token=subscriber.token)
+        now = self.clock()
+        try:
+            message = self._render(session, job, to, now)
+        except ValueError as exc:  # an address the email package can't put in a header
+            return GiveUp(f"mail {job.id} can't be written: {_scrub(str(exc), to)}")
+        if isinstance(message, GiveUp):
+            return message
+        return message, to.address
+
+    def _render(
+        self, session: Session, job: Job, to: render.MailTo, now: datetime
+    ) -> EmailMessage | GiveUp:
+        if job.event == CONFIRM_EVENT:
+            return render.confirmation(self.page, to, entry_id=job.id, now=now)
+        if job.event == QUARANTINED_EVENT:
+            return render.quarantine_notice(
+                self.page,
+                to,
+                endpoint=str(job.payload.get("endpoint", "")),
+                error=str(job.payload.get("error", "")),
+                entry_id=job.id,
+                now=now,
+            )
+        incident = incident_store.get_by_id(session, job.incident_id) if job.incident_id else None
+        if incident is None:
+            return GiveUp(f"{job.event}: the incident no longer exists")
+        view = incident_view(incident)
+        code = next((u.code for u in incident.updates if u.id == job.update_id), None)
+        shown = next((u for u in view.updates if u.code == code), None)
+        return render.notification(
+            self.page, to, view, shown, event=job.event, entry_id=job.id, now=now
+        )
+
+    def _send_one(
+        self, mailer: Mailer, job: Job, message: EmailMessage, address: str
+    ) -> Outcome | _Refused:
+        to = render.MailTo(address=address, code=job.channel, token="")
+        try:
+            mailer.send(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()), (0, b""))
+            error = _scrub(f"{code} {_decode(text)}", to)
+            if 500 <= code < 600:
+                log.warning("Subscriber %s refused by the mail server: %s", job.channel, error)
+                return _Refused(error)
+            return Retry(error)
+        except (
+            smtplib.SMTPConnectError,
+            smtplib.SMTPHeloError,
+            smtplib.SMTPAuthenticationError,
+        ) as exc:
+            # The session could not be set up (these carry a code too, but say nothing
+            # about the mail): our settings or the server, so every mail waits.
+            log.warning("Mail server refused the session: %s", exc)
+            return Retry(f"{_CONNECTION}{type(exc).__name__}: {_scrub(str(exc), to)}")
+        except smtplib.SMTPResponseException as exc:
+            # Our sender refused, or the message after DATA: not the address's fault,
+            # so a 5xx is given up on for this mail only and nobody is marked bouncing.
+            error = _scrub(f"{exc.smtp_code} {_decode(exc.smtp_error)}", to)
+            if 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPSenderRefused):
+                return GiveUp(error)
+            return Retry(error)
+        except (smtplib.SMTPException, OSError) as exc:
+            log.warning("Mail server unreachable: %s: %s", type(exc).__name__, exc)
+            return Retry(f"{_CONNECTION}{type(exc).__name__}: {_scrub(str(exc), to)}")
+        log.info("Mailed %s (%s) to subscriber %s", job.id, job.event, job.channel)
+        return Delivered()
+
+    def _mark_sent(self, job: Job) -> None:
+        """Record a sent mail at once, not with the batch: if this process dies mid-batch,
+        only the mail in flight can be sent again, not those before it."""
+        try:
+            with transaction(self.factory) as session:
+                session.execute(
+                    update(OutboxEntry)
+                    .where(
+                        OutboxEntry.id == job.id,
+                        OutboxEntry.delivered_at.is_(None),
+                        OutboxEntry.claimed_by.is_not(None),
+                    )
+                    .values(delivered_at=self.clock())
+                    .execution_options(synchronize_session=False)
+                )
+        except SQLAlchemyError:
+            # The batch's record still says so when the database is back.
+            log.exception("Mail %s was sent but could not be recorded yet", job.id)
+
+    def _mark_bouncing(self, refused: dict[str, str]) -> None:
+        now = self.clock()
+        with transaction(self.factory) as session:
+            for code, error in refused.items():
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.code == code, Subscriber.bounced_at.is_(None))
+                    .values(bounced_at=now, last_error=error[:2000])
+                )
+
+
+_CONNECTION = "connection: "
+_SESSION_ERRORS = (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError)
+
+
+def _skip_reason(subscriber: Subscriber | None, event: str) -> str | None:
+    """Why a mail must not go to this subscriber, or None if it may."""
+    if subscriber is None:
+        return "no such subscriber"
+    if subscriber.unsubscribed_at is not None:
+        return "unsubscribed"
+    if subscriber.bounced_at is not None:
+        return "its address bounces"
+    if event == CONFIRM_EVENT:
+        return "already confirmed" if subscriber.confirmed_at is not None else None
+    if event == QUARANTINED_EVENT:
+        return None  # the notice is for a quarantined webhook's owner
+    if subscriber.confirmed_at is None:
+        return "not confirmed"
+    if subscriber.kind != "email" or subscriber.quarantined_at is not None:
+        return "not an active email subscriber"
+    return None
+
+
+def _decode(text: bytes | str) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
+def _scrub(text: str, to: render.MailTo) -> str:
+    """An error fit for logs and the outbox: the address, if the server echoed it, hidden."""
+    return text.replace(to.address, f"<subscriber {to.code}>") if to.address else text
+
+
+# -- wiring ------------------------------------------------------------------------------
+
+
+def mail_page(settings: Settings) -> render.MailPage:
+    """What every mail says about the page and where its links go."""
+    return render.MailPage(
+        name=settings.page_name,
+        url=settings.page_url,
+        # STATUSBOT_APP_URL (the subscription pages) defaults to the page URL (SPEC §9).
+        app_url=getattr(settings, "app_url", None) or settings.page_url,
+        sender=settings.mail_sender,
+        tz=settings.tz,
+    )
+
+
+def email_sender(
+    runtime: Runtime, *, stream: TextIO | None = None, context: ssl.SSLContext | None = None
+) -> EmailSender:
+    """The sender for this runtime: SMTP when STATUSBOT_SMTP_URL is set, else printing to
+    `stream` (stdout by default), for `statusbot shell` and `run`."""
+    settings = runtime.settings
+    mailer: Callable[[], Mailer]
+    if settings.smtp_url:
+        target = smtp_target(settings.smtp_url)
+        mailer = lambda: SmtpMailer(target, context=context)  # noqa: E731
+    else:
+        out = stream or sys.stdout
+        mailer = lambda: PrintingMailer(out)  # noqa: E731
+    return EmailSender(runtime.factory, mail_page(settings), mailer, clock=runtime.clock)
+
+
+def start_email(runtime: Runtime) -> list[Callable[[], object]]:
+    """`serve`'s email delivery thread, poked after every change; its stopper (none when
+    email is off, which is logged once)."""
+    from bot.notify.worker import OutboxDeliverer
+    from bot.slack.delivery import DeliveryWorker
+
+    if not runtime.settings.smtp_url:
+        log.info("Email is off: set STATUSBOT_SMTP_URL to mail subscribers")
+        return []
+    deliverer = OutboxDeliverer(runtime.factory, email_sender(runtime), clock=runtime.clock)
+    worker = DeliveryWorker(deliverer, name="email-delivery")
+    runtime.after_change.append(worker.poke)
+    log.info("Email is on: subscriber mail goes to %s", smtp_target(runtime.settings.smtp_url).host)
+    return [worker.start().stop]
