@@ -122,13 +122,14 @@ def build(
         server.web.on_metrics = lambda: notify(())
     if settings.slack_enabled:
         server.web.slack = _start_slack(server, deadline)
-        if notify is None or _sqlite(runtime):
-            server.stoppers += start_delivery(runtime)
     else:
         log.info(
             "Slack is off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN are not "
             "set): serving the page and /healthz only; `statusbot shell` drives it locally."
         )
+    if notify is None or _sqlite(runtime):
+        # Subscribers are told whether or not Slack is configured.
+        server.stoppers += start_delivery(runtime)
     if notify is None:
         server.stoppers += run_hooks(runtime, on_start)
     return server
@@ -152,19 +153,22 @@ def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublish
 
 
 def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
-    """The Slack outbox delivery worker, poked after every change; its stopper.
+    """The outbox delivery workers, poked after every change: Slack's (if configured),
+    the subscribers' fan-out and its senders (always); their stoppers.
 
-    On SQLite it runs in the web worker, not the background process, so its
+    On SQLite they run in the web worker, not the background process, so their
     writes queue with the commands' (FIFO) instead of meeting them at the lock.
     """
+    import bot.notify
     from bot.slack import delivery
     from bot.slack.gateway import SlackGateway
 
+    stoppers = bot.notify.start(runtime, bot.notify.senders(runtime))
     token = runtime.settings.slack_bot_token
-    if not runtime.settings.slack_enabled or not token:
-        return []
-    gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
-    return [delivery.start_delivery(runtime, gateway).stop]
+    if runtime.settings.slack_enabled and token:
+        gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
+        stoppers.append(delivery.start_delivery(runtime, gateway).stop)
+    return stoppers
 
 
 def _sqlite(runtime: Runtime) -> bool:
