@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
             "--no-render", action="store_true", help="leave the page as it is (default: update it)"
         )
     metrics_sub.add_parser("list", help="every metric with its newest point")
+
+    from bot.subscribers_cli import add_parser as add_subscribers
+
+    add_subscribers(sub)
     return parser
 
 
@@ -186,16 +190,22 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         return _render(runtime)
     if args.command == "metrics":
         return _metrics(args, runtime)
+    if args.command == "subscribers":
+        from bot.subscribers_cli import run_subscribers
+
+        return run_subscribers(args, runtime)
     if args.command in ("run", "shell"):
         from bot.publish import attach_publisher
 
         attach_publisher(runtime)  # every change they make republishes the page
     if args.command == "run":
         result = runtime.run_line(args.line, user=args.user, tz=_zone(args.tz))
-        from bot.shell import format_result
+        from bot.shell import deliver_now, format_result
 
         stream = sys.stdout if result.ok else sys.stderr
         print(format_result(result, runtime), file=stream)
+        if result.changed:
+            deliver_now(runtime)
         return 0 if result.ok else 1
     if args.command == "shell":
         from bot.shell import run_shell

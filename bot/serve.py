@@ -125,13 +125,14 @@ def build(
     slack: WSGIApplication | None = None
     if settings.slack_enabled:
         slack = _start_slack(runtime, stoppers, deadline)
-        if notify is None or _sqlite(runtime):
-            stoppers += start_delivery(runtime)
     else:
         log.info(
             "Slack is off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN are not "
             "set): serving the page and /healthz only; `statusbot shell` drives it locally."
         )
+    if notify is None or _sqlite(runtime):
+        # Subscribers are told whether or not Slack is configured.
+        stoppers += start_delivery(runtime)
     web = create_app(runtime, slack=slack, on_metrics=on_metrics)
     server = Server(runtime=runtime, web=web, pages=pages, stoppers=stoppers)
     if notify is None:
@@ -157,22 +158,22 @@ def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublish
 
 
 def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
-    """The outbox delivery workers (Slack, subscriber email), poked after every change;
-    their stoppers.
+    """The outbox delivery workers, poked after every change: Slack's (if configured),
+    the subscribers' fan-out and its senders (always); their stoppers.
 
-    On SQLite it runs in the web worker, not the background process, so its
+    On SQLite they run in the web worker, not the background process, so their
     writes queue with the commands' (FIFO) instead of meeting them at the lock.
     """
-    from bot.notify.email import start_email
+    import bot.notify
     from bot.slack import delivery
     from bot.slack.gateway import SlackGateway
 
-    email = start_email(runtime)
+    stoppers = bot.notify.start(runtime, bot.notify.senders(runtime))
     token = runtime.settings.slack_bot_token
-    if not runtime.settings.slack_enabled or not token:
-        return email
-    gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
-    return [*email, delivery.start_delivery(runtime, gateway).stop]
+    if runtime.settings.slack_enabled and token:
+        gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
+        stoppers.append(delivery.start_delivery(runtime, gateway).stop)
+    return stoppers
 
 
 def _sqlite(runtime: Runtime) -> bool:

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import bot.notify
 from bot.runtime import Runtime
 from commands.result import Result
 from storage.escaping import unescape
@@ -30,6 +31,12 @@ def format_result(result: Result, runtime: Runtime) -> str:
         where = ", ".join(f"#{c}" for c in channels) if channels else "no channel configured"
         out.append(f"\n📣 {notice.event} → {where}\n{unescape(notice.text)}")
     return "\n".join(out)
+
+
+def deliver_now(runtime: Runtime, stdout: TextIO = sys.stdout) -> None:
+    """Tell subscribers what the last command queued, now: the fan-out, then each sender
+    (without SMTP, the email sender prints what it would send)."""
+    bot.notify.run_pending(runtime, bot.notify.senders(runtime, printing=stdout))
 
 
 def run_shell(
@@ -92,5 +99,7 @@ def run_shell(
         if not result.ok:
             failures += 1
         print(format_result(result, runtime), file=stdout)
+        if result.changed:
+            deliver_now(runtime, stdout)
         print(file=stdout)
     return 0

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from commands import words
+from commands.common import fan_out
 from commands.context import Context, Editors
 from commands.errors import CommandError
 from commands.maintenance import move_maintenance
@@ -142,6 +143,17 @@ def _remind(session: Session, ctx: Context, found: Incident, event: str, text: s
         at=ctx.now,
         incident_id=found.id,
         payload={"number": found.number, "text": text},
+    )
+    # Subscribers hear of maintenance.notice (the reminder); a nudge is for the team only.
+    fan_out(
+        session,
+        ctx,
+        event,
+        incident_id=found.id,
+        payload={
+            "number": found.number,
+            "components": sorted(a.component_id for a in found.affected),
+        },
     )
     return Result(
         reply=text,

@@ -20,6 +20,23 @@ from storage.rules import ComponentStatus
 # A clock a little ahead of ours (Slack's, a laptop's) is not "the future".
 CLOCK_SKEW = timedelta(seconds=60)
 
+# What subscribers are told of (SPEC §9 "What is sent"); edits and nudges stay in Slack.
+FANOUT_EVENTS = frozenset(
+    {
+        "incident.opened",
+        "incident.updated",
+        "incident.resolved",
+        "incident.reopened",
+        "maintenance.scheduled",
+        "maintenance.notice",
+        "maintenance.started",
+        "maintenance.completed",
+        "maintenance.cancelled",
+        "component.changed",
+        "postmortem.published",
+    }
+)
+
 
 def authorise(ctx: Context, *, action: str, target: str) -> None:
     """Refuse a change from someone who is not an editor (SPEC §4)."""
@@ -115,17 +132,55 @@ def announce(
     incident: Incident,
     update: IncidentUpdate | None = None,
 ) -> Notice:
-    """Queue an announcement of an incident or maintenance in every notify channel."""
+    """Queue an announcement of an incident or maintenance in every notify channel,
+    and its fan-out to subscribers."""
+    update_id = update.id if update is not None else None
     outbox.enqueue(
         session,
         channels=ctx.notify_channels,
         event=event,
         at=ctx.now,
         incident_id=incident.id,
-        update_id=update.id if update is not None else None,
+        update_id=update_id,
         payload={"number": incident.number},
     )
+    fan_out(
+        session,
+        ctx,
+        event,
+        incident_id=incident.id,
+        update_id=update_id,
+        payload={
+            "number": incident.number,
+            "components": sorted(a.component_id for a in incident.affected),
+        },
+    )
     return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
+
+
+def fan_out(
+    session: Session,
+    ctx: Context,
+    event: str,
+    *,
+    payload: dict[str, Any],
+    incident_id: int | None = None,
+    update_id: int | None = None,
+) -> None:
+    """Queue ONE fan-out entry for subscribers (if they hear of `event`): the deliverer
+    expands it later, so a change's transaction does not grow with the subscribers."""
+    if event not in FANOUT_EVENTS:
+        return
+    outbox.enqueue(
+        session,
+        channels=[outbox.FANOUT_LINE],
+        event=event,
+        at=ctx.now,
+        incident_id=incident_id,
+        update_id=update_id,
+        payload=payload,
+        kind=outbox.Kind.FANOUT,
+    )
 
 
 def post_update(

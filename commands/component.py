@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from commands import textrules, words
-from commands.common import audit_change, authorise, check_message, component_state
+from commands.common import audit_change, authorise, check_message, component_state, fan_out
 from commands.context import Context
 from commands.errors import CommandError
 from commands.result import Notice, Result
@@ -62,6 +62,17 @@ def set_component(
             "new_status": state.value,
             "message": body,
             "actor": ctx.actor,
+        },
+    )
+    fan_out(
+        session,
+        ctx,
+        "component.changed",
+        payload={
+            "component_id": component.id,
+            "old_status": old.value,
+            "new_status": state.value,
+            "change_id": store.last_change_id(session, component),
         },
     )
     return Result(

@@ -226,7 +226,12 @@ def resolve_incident(
 
 
 def reopen_incident(
-    session: Session, ctx: Context, *, number: int, message: str | None = None
+    session: Session,
+    ctx: Context,
+    *,
+    number: int,
+    message: str | None = None,
+    notify: bool = True,
 ) -> Result:
     """Reopen a resolved incident at the status it had before it was resolved."""
     usage = words.USAGE["incident reopen"]
@@ -251,11 +256,12 @@ def reopen_incident(
         status=status,
         body=body,
         before=before,
+        notify=notify,
     )
     return Result(
         reply=f"Reopened #{number} as {words.status_label(status)}. Components were left as "
         f"they are: set them with /incident update {number} --components NAME=STATE -- MESSAGE."
-        + _where(ctx, True),
+        + _where(ctx, notify),
         changed=True,
         notices=notices,
         number=number,
@@ -326,7 +332,7 @@ def edit_update(
 
 def _where(ctx: Context, notify: bool) -> str:
     if not notify:
-        return " Not announced (notify off)."
+        return words.NOT_ANNOUNCED
     if not ctx.notify_channels:
         return ""
     return " Announced in " + ", ".join(f"<#{c}>" for c in ctx.notify_channels) + "."

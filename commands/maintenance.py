@@ -120,7 +120,8 @@ def schedule_maintenance(
     how = "starts and completes by itself" if auto else "start and complete it by hand"
     return Result(
         reply=f"Scheduled maintenance #{maintenance.number} {words.quote(title)} from "
-        f"{words.when(start, ctx.tz)} to {words.when(end, ctx.tz)} ({how}).",
+        f"{words.when(start, ctx.tz)} to {words.when(end, ctx.tz)} ({how})."
+        + ("" if notify else words.NOT_ANNOUNCED),
         changed=True,
         notices=notices,
         number=maintenance.number,
@@ -136,6 +137,7 @@ def move_maintenance(
     message: str | None = None,
     at: datetime | None = None,
     verb: str = "update",
+    notify: bool = True,
 ) -> Result:
     """Take a maintenance to a new status, moving its components as that requires."""
     usage = words.USAGE[f"maintenance {verb}"]
@@ -165,10 +167,12 @@ def move_maintenance(
         before=before,
         at=when,
         changes=changes,
+        notify=notify,
         state=_state,
     )
     return Result(
-        reply=f"#{number} {words.quote(maintenance.title)} is now {words.status_label(status)}.",
+        reply=f"#{number} {words.quote(maintenance.title)} is now {words.status_label(status)}."
+        + ("" if notify else words.NOT_ANNOUNCED),
         changed=True,
         notices=notices,
         number=number,

@@ -16,6 +16,7 @@ from commands import component as components
 from commands import incident as incidents
 from commands import maintenance as maintenances
 from commands import overview, words
+from commands import subscribers as subs
 from commands.common import authorise
 from commands.context import Context
 from commands.errors import CommandError
@@ -43,8 +44,12 @@ VERBS: dict[str, tuple[str, ...]] = {
     "maintenance": ("schedule", "update", "start", "complete", "cancel", "list", "show", "help"),
     "component": ("set", "add", "rename", "remove", "list", "help"),
     "status": (),
+    "subscribers": ("count", "list", "show", "add", "add-webhook", "remove", "help"),
 }
 READ_VERBS = frozenset({"list", "show", "help"})
+# Reads that name customers' addresses are for editors, so who asks matters for them
+# (a user-group editor is looked up); only help is open to everyone.
+OPEN_VERBS: dict[str, frozenset[str]] = {"subscribers": frozenset({"help"})}
 HELP_WORDS = ("help", "-h", "--help")
 
 
@@ -55,7 +60,7 @@ def may_change(command: str, text: str) -> bool:
     before anyone's rights are checked.
     """
     verb = text.strip().partition(" ")[0].lower()
-    return verb in VERBS.get(command, ()) and verb not in READ_VERBS
+    return verb in VERBS.get(command, ()) and verb not in OPEN_VERBS.get(command, READ_VERBS)
 
 
 def _verb(text: str, command: str, verbs: Mapping[str, object]) -> tuple[str, str]:
@@ -113,7 +118,8 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         w = _words(
             rest,
             key,
-            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE},
+            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE}
+            | SILENT,
         )
         o = w.options
         return incidents.open_incident(
@@ -125,12 +131,14 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
             impact=_impact(o.get("impact"), usage),
             components=_states(session, o.get("components"), usage),
             at=_at(ctx, o.get("at"), usage),
+            notify=_notify(w),
         )
     if verb == "update":
         w = _words(
             rest,
             key,
-            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE},
+            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE}
+            | SILENT,
         )
         o = w.options
         status = o.get("status")
@@ -147,19 +155,23 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
             impact=_impact(o.get("impact"), usage),
             components=_states(session, o.get("components"), usage),
             at=_at(ctx, o.get("at"), usage),
+            notify=_notify(w),
         )
     if verb == "resolve":
-        w = _words(rest, key, {"at": Opt.VALUE})
+        w = _words(rest, key, {"at": Opt.VALUE} | SILENT)
         return incidents.resolve_incident(
             session,
             ctx,
             number=_one_id(w, key),
             message=w.message,
             at=_at(ctx, w.options.get("at"), usage),
+            notify=_notify(w),
         )
     if verb == "reopen":
-        w = _words(rest, key)
-        return incidents.reopen_incident(session, ctx, number=_one_id(w, key), message=w.message)
+        w = _words(rest, key, SILENT)
+        return incidents.reopen_incident(
+            session, ctx, number=_one_id(w, key), message=w.message, notify=_notify(w)
+        )
     # edit
     w = _words(rest, key, {"title": Opt.VALUE, "update": Opt.VALUE})
     number = _one_id(w, key)
@@ -196,7 +208,8 @@ def maintenance(session: Session, ctx: Context, text: str) -> Result:
         w = _words(
             rest,
             key,
-            {"start": Opt.VALUE, "end": Opt.VALUE, "components": Opt.VALUE, "auto": Opt.FLAG},
+            {"start": Opt.VALUE, "end": Opt.VALUE, "components": Opt.VALUE, "auto": Opt.FLAG}
+            | SILENT,
         )
         o = w.options
         if not isinstance(o.get("start"), str) or not isinstance(o.get("end"), str):
@@ -215,9 +228,10 @@ def maintenance(session: Session, ctx: Context, text: str) -> Result:
             else (),
             auto=o.get("auto", True) is not False,
             message=w.message,
+            notify=_notify(w),
         )
     if verb == "update":
-        w = _words(rest, key, {"status": Opt.VALUE})
+        w = _words(rest, key, {"status": Opt.VALUE} | SILENT)
         number = _one_id(w, key)
         status = w.options.get("status")
         if isinstance(status, str):
@@ -228,16 +242,28 @@ def maintenance(session: Session, ctx: Context, text: str) -> Result:
             found = maintenances.get_maintenance(session, number, usage)
             target = MaintenanceStatus(found.status)
         return maintenances.move_maintenance(
-            session, ctx, number=number, status=target, message=w.message, verb="update"
+            session,
+            ctx,
+            number=number,
+            status=target,
+            message=w.message,
+            verb="update",
+            notify=_notify(w),
         )
-    w = _words(rest, key)
+    w = _words(rest, key, SILENT)
     target = {
         "start": MaintenanceStatus.IN_PROGRESS,
         "complete": MaintenanceStatus.COMPLETED,
         "cancel": MaintenanceStatus.CANCELLED,
     }[verb]
     return maintenances.move_maintenance(
-        session, ctx, number=_one_id(w, key), status=target, message=w.message, verb=verb
+        session,
+        ctx,
+        number=_one_id(w, key),
+        status=target,
+        message=w.message,
+        verb=verb,
+        notify=_notify(w),
     )
 
 
@@ -312,12 +338,61 @@ def status(session: Session, ctx: Context, text: str) -> Result:
     return overview.status(session, ctx)
 
 
+def subscribers(session: Session, ctx: Context, text: str) -> Result:
+    """/subscribers: count, list, show, add, add-webhook, remove, help (editors)."""
+    verb, rest = _verb(text, "subscribers", dict.fromkeys(VERBS["subscribers"]))
+    if verb == "help":
+        return Result(reply=words.help_text("subscribers"))
+    key = f"subscribers {verb}"
+    usage = words.USAGE[key]
+    # Every verb names customers' addresses or changes who is told: editors only.
+    authorise(ctx, action=f"subscribers.{verb.replace('-', '_')}", target="subscribers")
+    if verb == "count":
+        _no_args(_words(rest, key), key)
+        return subs.count(session, ctx)
+    if verb in ("show", "remove"):
+        w = _words(rest, key)
+        if len(w.args) != 1 or w.message is not None:
+            raise CommandError("Give one email address or subscriber id.", usage)
+        if verb == "show":
+            return subs.show(session, ctx, which=w.args[0])
+        return subs.remove(session, ctx, which=w.args[0])
+    w = _words(rest, key, {"components": Opt.VALUE, "email": Opt.VALUE})
+    names = w.options.get("components")
+    chosen = parse_component_list(session, names, usage=usage) if isinstance(names, str) else ()
+    if w.message is not None:
+        raise CommandError(f"/{key} takes no message after --.", usage)
+    if verb == "list":
+        if w.args or "email" in w.options:
+            raise CommandError("list takes only --components.", usage)
+        return subs.list_subscribers(session, ctx, components=chosen or None)
+    if len(w.args) != 1:
+        what = "email address" if verb == "add" else "webhook URL"
+        raise CommandError(f"Give one {what}.", usage)
+    email = w.options.get("email")
+    if verb == "add":
+        if email is not None:
+            raise CommandError("add takes the address itself; --email is for add-webhook.", usage)
+        return subs.add_email(session, ctx, email=w.args[0], components=chosen)
+    if not isinstance(email, str):
+        raise CommandError("Give the address its failure notices go to with --email.", usage)
+    return subs.add_webhook(session, ctx, url=w.args[0], email=email, components=chosen)
+
+
 HANDLERS: dict[str, Handler] = {
     "incident": incident,
     "maintenance": maintenance,
     "component": component,
     "status": status,
+    "subscribers": subscribers,
 }
+
+SILENT: dict[str, Opt] = {"silent": Opt.FLAG}
+
+
+def _notify(w: Words) -> bool:
+    """Off with --silent (SPEC §12), as the modal's notify toggle."""
+    return w.options.get("silent") is not True
 
 
 def _position(text: str, usage: str) -> int:

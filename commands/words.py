@@ -17,6 +17,9 @@ MAX_TITLE = 200
 MAX_NAME = 200  # components, groups and metrics
 MAX_DESCRIPTION = 1000
 MAX_UNIT = 20
+MAX_EMAIL = 254  # RFC 5321's limit on a forward path
+MAX_URL = 2048  # what browsers and most servers accept in a request line
+SHOWN_SUBSCRIBERS = 50  # a Slack reply lists this many; the CLI export gives them all
 
 NOT_AN_EDITOR = (
     "Sorry, {who} may not {action}: only the editors set in STATUSBOT_EDITORS can change the "
@@ -36,14 +39,14 @@ USAGE: dict[str, str] = {
     "incident open": (
         "/incident open TITLE... [--impact none|minor|major|critical] "
         "[--status investigating|identified|monitoring] [--components NAME=STATE,...] "
-        "[--at WHEN] [-- MESSAGE]"
+        "[--at WHEN] [--silent] [-- MESSAGE]"
     ),
     "incident update": (
         "/incident update ID [--status S] [--components NAME=STATE,...] [--impact I] "
-        "[--at WHEN] -- MESSAGE"
+        "[--at WHEN] [--silent] -- MESSAGE"
     ),
-    "incident resolve": "/incident resolve ID [--at WHEN] [-- MESSAGE]",
-    "incident reopen": "/incident reopen ID [-- MESSAGE]",
+    "incident resolve": "/incident resolve ID [--at WHEN] [--silent] [-- MESSAGE]",
+    "incident reopen": "/incident reopen ID [--silent] [-- MESSAGE]",
     "incident edit": (
         "/incident edit ID --title NEW TITLE\n/incident edit ID --update N -- NEW TEXT"
     ),
@@ -51,14 +54,15 @@ USAGE: dict[str, str] = {
     "incident show": "/incident show ID",
     "maintenance schedule": (
         "/maintenance schedule TITLE... --start WHEN --end WHEN [--components NAME,...] "
-        "[--no-auto] [-- MESSAGE]"
+        "[--no-auto] [--silent] [-- MESSAGE]"
     ),
     "maintenance update": (
-        "/maintenance update ID [--status scheduled|in_progress|verifying|completed] -- MESSAGE"
+        "/maintenance update ID [--status scheduled|in_progress|verifying|completed] "
+        "[--silent] -- MESSAGE"
     ),
-    "maintenance start": "/maintenance start ID [-- MESSAGE]",
-    "maintenance complete": "/maintenance complete ID [-- MESSAGE]",
-    "maintenance cancel": "/maintenance cancel ID [-- MESSAGE]",
+    "maintenance start": "/maintenance start ID [--silent] [-- MESSAGE]",
+    "maintenance complete": "/maintenance complete ID [--silent] [-- MESSAGE]",
+    "maintenance cancel": "/maintenance cancel ID [--silent] [-- MESSAGE]",
     "maintenance list": "/maintenance list",
     "maintenance show": "/maintenance show ID",
     "component set": "/component set NAME STATE [-- MESSAGE]",
@@ -70,7 +74,16 @@ USAGE: dict[str, str] = {
     "component remove": "/component remove NAME",
     "component list": "/component list",
     "status": "/status",
+    "subscribers count": "/subscribers count",
+    "subscribers list": "/subscribers list [--components NAME,...]",
+    "subscribers show": "/subscribers show ID",
+    "subscribers add": "/subscribers add EMAIL [--components NAME,...]",
+    "subscribers add-webhook": (
+        "/subscribers add-webhook URL --email EMAIL [--components NAME,...]"
+    ),
+    "subscribers remove": "/subscribers remove EMAIL|ID",
 }
+
 
 NOTES: dict[str, str] = {
     "incident": (
@@ -78,13 +91,14 @@ NOTES: dict[str, str] = {
         "(any case) or Group/Name. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET', "
         "'tomorrow 03:00 AEST', 'in 2h', '2h ago' or 'now'; --at backfills and may not be "
         "in the future. Everything after a lone -- is the message (markdown allowed, up to "
-        f"{MAX_MESSAGE} characters). /incident with no text opens a form in Slack."
+        f"{MAX_MESSAGE} characters). --silent changes the page without telling the Slack "
+        "channels or subscribers. /incident with no text opens a form in Slack."
     ),
     "maintenance": (
         "ID is 12 or #12. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET' or 'in 2h'. "
         "Components go under maintenance while it is in progress and return to their "
         "previous states when it completes. With --no-auto it does not start or complete by "
-        "itself."
+        "itself. --silent changes the page without telling the Slack channels or subscribers."
     ),
     "component": (
         "STATE is " + STATE_WORDS + ". A component is named by its name (any case) or "
@@ -92,7 +106,16 @@ NOTES: dict[str, str] = {
         '/component add "Newsletter emails" --group "Email Processing".'
     ),
     "status": "Shows the overall status, open incidents, upcoming maintenance and the page link.",
+    "subscribers": (
+        "Customers told by email or webhook when something changes (editors only). ID is a "
+        "subscriber's id from list. An address added here still gets a confirmation email and "
+        "hears nothing else until it is confirmed. Without --components a subscriber follows "
+        "everything. show gives a webhook's signing secret. "
+        "The CLI adds `statusbot subscribers import FILE.csv` and `export`."
+    ),
 }
+
+NOT_ANNOUNCED = " Not announced (notify off): neither the Slack channels nor subscribers are told."
 
 
 def help_text(command: str) -> str:

@@ -98,6 +98,14 @@ def change_status(
     return old
 
 
+def last_change_id(session: Session, component: Component) -> int | None:
+    """The id of the component's newest status change (flushed first, so it has one)."""
+    session.flush()
+    return session.scalar(
+        select(func.max(StatusChange.id)).where(StatusChange.component_id == component.id)
+    )
+
+
 def history(session: Session, component_ids: list[int] | None = None) -> list[StatusChange]:
     """Status changes, oldest first, for some components or all of them."""
     stmt = select(StatusChange).order_by(StatusChange.at, StatusChange.id)

@@ -34,7 +34,13 @@ def schedule(rt: Runtime, args: str = "--start in 2h --end in 4h") -> int:
 
 def events(rt: Runtime) -> list[str]:
     with rt.factory() as s:
-        return list(s.scalars(select(OutboxEntry.event).order_by(OutboxEntry.id)))
+        return list(
+            s.scalars(
+                select(OutboxEntry.event)
+                .where(OutboxEntry.kind == "slack")
+                .order_by(OutboxEntry.id)
+            )
+        )
 
 
 def test_maintenance_starts_and_completes_on_time(rt: Runtime, clock: FakeClock) -> None:
@@ -152,7 +158,7 @@ def test_two_clocks_racing_make_one_transition(
         started = s.scalar(
             select(func.count())
             .select_from(OutboxEntry)
-            .where(OutboxEntry.event == "maintenance.started")
+            .where(OutboxEntry.event == "maintenance.started", OutboxEntry.kind == "slack")
         )
     assert started == 1
 

@@ -49,7 +49,7 @@ def test_set_writes_history_audit_and_announcement(runtime: Runtime) -> None:
             "manual",
             "U2",
         )
-        entry = s.scalars(select(OutboxEntry)).one()
+        entry = s.scalars(select(OutboxEntry).where(OutboxEntry.kind == "slack")).one()
         assert entry.payload["message"] == "Some requests fail."
         audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "component.set")).one()
         assert audit.before is not None and audit.before["status"] == "operational"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.notify.email import EmailSender, SmtpMailer, email_sender, mail_page, start_email
+import bot.notify
+from bot.notify.email import EmailSender, SmtpMailer, email_sender, mail_page
 from bot.notify.worker import OutboxDeliverer
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, smtp_target
@@ -456,8 +457,8 @@ def test_without_smtp_what_would_be_sent_is_printed(runtime: Runtime, clock: Fak
 def test_serve_says_once_that_email_is_off(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="bot.notify.email"):
-        assert start_email(runtime) == []
+    with caplog.at_level(logging.INFO, logger="bot.notify"):
+        assert bot.notify.senders(runtime) == []
     assert [r.getMessage() for r in caplog.records] == [
         "Email is off: set STATUSBOT_SMTP_URL to mail subscribers"
     ]
@@ -469,13 +470,14 @@ def test_serve_starts_the_email_worker_and_it_delivers(
     rt = smtp_runtime(runtime, f"smtp://{HOST}:{port}")
     sub = subscribe(rt, "serve@example.org", confirmed=False)
     enqueue(rt, sub.code, "subscriber.confirm")
-    (stop,) = start_email(rt)
+    stoppers = bot.notify.start(rt, bot.notify.senders(rt))
     try:
         deadline = time.monotonic() + 10
         while not sink.mails and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        stop()
+        for stop in stoppers:
+            stop()
     assert len(sink.to("serve@example.org")) == 1
 
 

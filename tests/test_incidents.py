@@ -75,7 +75,12 @@ def test_open_update_resolve(rt: Runtime, clock: FakeClock) -> None:
     assert [n.event for n in r.notices] == ["incident.resolved"]
 
     with rt.factory() as s:
-        events = [e.event for e in s.scalars(select(OutboxEntry).order_by(OutboxEntry.id))]
+        events = [
+            e.event
+            for e in s.scalars(
+                select(OutboxEntry).where(OutboxEntry.kind == "slack").order_by(OutboxEntry.id)
+            )
+        ]
         assert events == [
             "incident.opened",
             "incident.updated",

@@ -94,7 +94,11 @@ def has_buttons(call: Call) -> bool:
 
 def entries(rt: Runtime) -> list[OutboxEntry]:
     with rt.factory() as s:
-        return list(s.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+        return list(
+            s.scalars(
+                select(OutboxEntry).where(OutboxEntry.kind == "slack").order_by(OutboxEntry.id)
+            )
+        )
 
 
 def pending(rt: Runtime) -> int:
@@ -103,7 +107,11 @@ def pending(rt: Runtime) -> int:
             s.scalar(
                 select(func.count())
                 .select_from(OutboxEntry)
-                .where(OutboxEntry.delivered_at.is_(None), OutboxEntry.failed_at.is_(None))
+                .where(
+                    OutboxEntry.kind == "slack",
+                    OutboxEntry.delivered_at.is_(None),
+                    OutboxEntry.failed_at.is_(None),
+                )
             )
             or 0
         )

@@ -390,19 +390,3 @@ def email_sender(
         out = stream or sys.stdout
         mailer = lambda: PrintingMailer(out)  # noqa: E731
     return EmailSender(runtime.factory, mail_page(settings), mailer, clock=runtime.clock)
-
-
-def start_email(runtime: Runtime) -> list[Callable[[], object]]:
-    """`serve`'s email delivery thread, poked after every change; its stopper (none when
-    email is off, which is logged once)."""
-    from bot.notify.worker import OutboxDeliverer
-    from bot.slack.delivery import DeliveryWorker
-
-    if not runtime.settings.smtp_url:
-        log.info("Email is off: set STATUSBOT_SMTP_URL to mail subscribers")
-        return []
-    deliverer = OutboxDeliverer(runtime.factory, email_sender(runtime), clock=runtime.clock)
-    worker = DeliveryWorker(deliverer, name="email-delivery")
-    runtime.after_change.append(worker.poke)
-    log.info("Email is on: subscriber mail goes to %s", smtp_target(runtime.settings.smtp_url).host)
-    return [worker.start().stop]
