@@ -174,7 +174,12 @@ def load_demo(runtime: Runtime) -> list[str]:
     done: list[str] = []
 
     def ctx_at(moment: datetime) -> Context:
-        return replace(runtime.system_context(DEMO_USER), now=min(moment, now), notify_channels=())
+        return replace(
+            runtime.system_context(DEMO_USER),
+            now=min(moment, now),
+            notify_channels=(),
+            tell_subscribers=False,
+        )
 
     def at(day: date, clock: time) -> datetime:
         return shifted(day, clock, today=today, tz=tz)
@@ -279,7 +284,7 @@ def load_demo_metric(runtime: Runtime) -> str:
             value += rng.uniform(80, 250)  # the occasional slow spike
         points.append((at, round(max(value, 20.0), 1)))
     with transaction(runtime.factory) as session:
-        ctx = replace(runtime.system_context(DEMO_USER), notify_channels=())
+        ctx = replace(runtime.system_context(DEMO_USER), notify_channels=(), tell_subscribers=False)
         result = metric_commands.add_metric(
             session,
             ctx,

@@ -169,7 +169,7 @@ def fan_out(
 ) -> None:
     """Queue ONE fan-out entry for subscribers (if they hear of `event`): the deliverer
     expands it later, so a change's transaction does not grow with the subscribers."""
-    if event not in FANOUT_EVENTS:
+    if event not in FANOUT_EVENTS or not ctx.tell_subscribers:
         return
     outbox.enqueue(
         session,

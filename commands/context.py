@@ -46,6 +46,9 @@ class Context:
     tz: ZoneInfo
     page_tz: ZoneInfo
     notify_channels: tuple[str, ...] = ()
+    # Off for statusbot's own loaders (the demo, imports): history they write is not
+    # news, so subscribers are not told of it (SPEC §11).
+    tell_subscribers: bool = True
     editors: Editors = field(default_factory=Editors)
     page_url: str = ""
 

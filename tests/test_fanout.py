@@ -256,3 +256,15 @@ def test_ten_thousand_subscribers_expand_a_page_at_a_time(
     # Read 1,000 at a time (ten full pages and the empty one that ends it), never all at once.
     assert len(pages) == total // 1000 + 1
     assert inserts and max(inserts) <= 1000
+
+
+def test_the_demos_history_is_not_news_to_subscribers(runtime: Runtime) -> None:
+    """statusbot's own loaders write history: nobody is mailed about last week's incidents."""
+    from bot.demo import load_demo
+
+    subscriber(runtime, "everything@example.com")
+    load_demo(runtime)
+    assert entries(runtime, outbox.Kind.FANOUT) == []
+    assert run_pending(runtime, []) == {"fanout": 0}
+    ok(runtime, "/incident open Checkout errors -- Looking into it.")
+    assert [e for _, e in entries(runtime, outbox.Kind.FANOUT)] == ["incident.opened"]
