@@ -122,13 +122,13 @@ def build(
         server.web.on_metrics = lambda: notify(())
     if settings.slack_enabled:
         server.web.slack = _start_slack(server, deadline)
-        if notify is None or _sqlite(runtime):
-            server.stoppers += start_delivery(runtime)
     else:
         log.info(
             "Slack is off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN are not "
             "set): serving the page and /healthz only; `statusbot shell` drives it locally."
         )
+    if notify is None or _sqlite(runtime):
+        server.stoppers += start_delivery(runtime)  # Slack's (when on) and webhooks'
     if notify is None:
         server.stoppers += run_hooks(runtime, on_start)
     return server
@@ -152,7 +152,7 @@ def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublish
 
 
 def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
-    """The Slack outbox delivery worker, poked after every change; its stopper.
+    """The outbox delivery workers (Slack, webhooks), poked after every change; their stoppers.
 
     On SQLite it runs in the web worker, not the background process, so its
     writes queue with the commands' (FIFO) instead of meeting them at the lock.
@@ -160,11 +160,19 @@ def start_delivery(runtime: Runtime) -> list[Callable[[], object]]:
     from bot.slack import delivery
     from bot.slack.gateway import SlackGateway
 
+    stoppers = start_webhooks(runtime)
     token = runtime.settings.slack_bot_token
     if not runtime.settings.slack_enabled or not token:
-        return []
+        return stoppers
     gateway = SlackGateway(token, base_url=runtime.settings.slack_api_url)
-    return [delivery.start_delivery(runtime, gateway).stop]
+    return [*stoppers, delivery.start_delivery(runtime, gateway).stop]
+
+
+def start_webhooks(runtime: Runtime) -> list[Callable[[], object]]:
+    """The webhook deliverer (bot/notify/webhook.py), with or without Slack; its stopper."""
+    from bot.notify import webhook
+
+    return [webhook.start(runtime).stop]
 
 
 def _sqlite(runtime: Runtime) -> bool:

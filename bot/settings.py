@@ -54,6 +54,8 @@ class Settings:
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # Webhooks to loopback/private addresses (tests, private deployments); off: refused.
+    webhook_allow_private: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -118,10 +120,27 @@ class Settings:
             s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=s3_region,
+            webhook_allow_private=_switch(
+                "STATUSBOT_WEBHOOK_ALLOW_PRIVATE", get("STATUSBOT_WEBHOOK_ALLOW_PRIVATE")
+            ),
         )
 
 
 MAX_REQUEST_TIMEOUT = 300.0
+
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+
+
+def _switch(name: str, text: str | None, default: bool = False) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off; anything else is refused."""
+    if text is None:
+        return default
+    if text.lower() in _ON:
+        return True
+    if text.lower() in _OFF:
+        return False
+    raise SettingsError(f"{name}={text!r} is neither on nor off; write 1 (on) or 0 (off).")
 
 
 def _seconds(name: str, text: str | None, default: float = 10.0) -> float:
