@@ -641,3 +641,54 @@ def test_a_job_for_an_unknown_subscriber_is_skipped_without_quarantine(runtime: 
     )
     (outcome,) = s.send([job])
     assert isinstance(outcome, GiveUp) and "no longer subscribed" in outcome.error
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for `name` (and its key), made with the openssl command."""
+    import subprocess
+
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.db
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """TLS speaks to and checks the URL's name while the socket goes to the checked
+    address; a certificate for another name is refused (and retried)."""
+    import ssl
+
+    cert, key = self_signed(tmp_path, "hooks.example.test")
+    receiver = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    try:
+        incident_id = open_incident(runtime)
+        good = webhook_subscriber(runtime, f"https://hooks.example.test:{receiver.port}/hook")
+        enqueue_incident(runtime, good, incident_id)
+        to_loopback = resolving_to("127.0.0.1")
+        deliverer = OutboxDeliverer(
+            runtime.factory,
+            sender(runtime, resolver=to_loopback, ca_certs=str(cert)),
+            clock=runtime.clock,
+        )
+        assert deliverer.deliver_pending() == 1
+        assert receiver.got[0][1]["Host"] == f"hooks.example.test:{receiver.port}"
+        wrong = webhook_subscriber(runtime, f"https://other.example.test:{receiver.port}/hook")
+        (entry_id,) = enqueue_incident(runtime, wrong, incident_id)
+        assert deliverer.deliver_pending() == 0
+        assert len(receiver.got) == 1
+        assert "doesn't match" in (entry(runtime.factory, entry_id).last_error or "")
+    finally:
+        receiver.close()
