@@ -73,7 +73,20 @@ class Runtime:
             notify_channels=self.settings.notify_channels,
             editors=self.editors,
             page_url=self.settings.page_url,
+            endpoint_refusal=self.endpoint_refusal,
         )
+
+    def endpoint_refusal(self, url: str) -> str | None:
+        """Why webhooks may not be sent to `url`, as the webhook deliverer judges it.
+
+        With STATUSBOT_WEBHOOK_ALLOW_PRIVATE any address is allowed, so nothing is looked
+        up: the form of the URL was checked already, and delivery still resolves it.
+        """
+        if self.settings.webhook_allow_private:
+            return None
+        from bot.notify.webhook import check_endpoint
+
+        return check_endpoint(url, allow_private=False)
 
     def system_context(self, actor: str) -> Context:
         """A context for statusbot's own loaders (`statusbot demo`): they act as the system,

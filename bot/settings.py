@@ -64,6 +64,9 @@ class Settings:
         """The From of subscriber mail: STATUSBOT_MAIL_FROM, or statusbot@ the page's host."""
         return self.mail_from or f"statusbot@{urlsplit(self.page_url).hostname or 'localhost'}"
 
+    # Webhooks to loopback/private addresses (tests, private deployments); off: refused.
+    webhook_allow_private: bool = False
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -135,6 +138,9 @@ class Settings:
             s3_region=s3_region,
             smtp_url=smtp_url,
             mail_from=mail_from,
+            webhook_allow_private=_switch(
+                "STATUSBOT_WEBHOOK_ALLOW_PRIVATE", get("STATUSBOT_WEBHOOK_ALLOW_PRIVATE")
+            ),
         )
 
 
@@ -212,6 +218,21 @@ def _check_mail_from(text: str) -> None:
             f"STATUSBOT_MAIL_FROM={text!r} is not one email address; write it like "
             "status@example.com or 'Example Status <status@example.com>'."
         )
+
+
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+
+
+def _switch(name: str, text: str | None, default: bool = False) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off; anything else is refused."""
+    if text is None:
+        return default
+    if text.lower() in _ON:
+        return True
+    if text.lower() in _OFF:
+        return False
+    raise SettingsError(f"{name}={text!r} is neither on nor off; write 1 (on) or 0 (off).")
 
 
 def _seconds(name: str, text: str | None, default: float = 10.0) -> float:

@@ -49,6 +49,10 @@ class Context:
     # Off for statusbot's own loaders (the demo, imports): history they write is not
     # news, so subscribers are not told of it (SPEC §11).
     tell_subscribers: bool = True
+    # Why webhooks may not go to a URL (a private or unresolvable host), or None: the
+    # webhook deliverer's own check (bot/notify/webhook.py), handed in by the transport
+    # because looking a name up is transport's work. None: the URL's form only.
+    endpoint_refusal: Callable[[str], str | None] | None = None
     editors: Editors = field(default_factory=Editors)
     page_url: str = ""
 

@@ -81,6 +81,9 @@ def add_webhook(
     usage = words.USAGE["subscribers add-webhook"]
     authorise(ctx, action="subscribers.add_webhook", target="subscriber")
     endpoint = validate_endpoint(url, usage)
+    refused = ctx.endpoint_refusal(endpoint) if ctx.endpoint_refusal else None
+    if refused is not None:
+        raise CommandError(words.webhook_refused(refused), usage)
     address = check_email(email, usage)
     return _add(
         session,

@@ -19,6 +19,17 @@ MAX_DESCRIPTION = 1000
 MAX_UNIT = 20
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path
 MAX_URL = 2048  # what browsers and most servers accept in a request line
+
+
+def webhook_refused(reason: str) -> str:
+    """Why a webhook URL was not taken: statusbot only calls public addresses."""
+    return (
+        f"statusbot can't send webhooks there: {escape(reason.rstrip('.'))}. Give a URL on "
+        "the public "
+        "internet (statusbot never calls loopback, private or link-local addresses)."
+    )
+
+
 SHOWN_SUBSCRIBERS = 50  # a Slack reply lists this many; the CLI export gives them all
 
 NOT_AN_EDITOR = (
@@ -156,3 +167,28 @@ _SLACK_ID = re.compile(r"[UW][A-Z0-9]+")
 def mention(user: str) -> str:
     """A Slack user as a mention (`<@U1>`); anything else (a shell user) as escaped text."""
     return f"<@{user}>" if _SLACK_ID.fullmatch(user) else escape(user)
+
+
+# --- webhook endpoints (SPEC §9): why a URL is refused, at sign-up and at delivery -------
+ENDPOINT_NOT_HTTP = (
+    "{url!r} is not a webhook URL: write it like https://hooks.example.com/statuspage "
+    "(http or https, with a host name)."
+)
+ENDPOINT_CREDENTIALS = (
+    "{url!r} has a user name or password in it; put the secret in your receiver, not the URL: "
+    "statusbot signs every webhook (Standard Webhooks) with the subscription's secret."
+)
+ENDPOINT_NO_ADDRESS = "The host of {url!r} has no address ({error}); check the URL."
+ENDPOINT_PRIVATE = (
+    "The host of {url!r} is at {address}, a {why} address; statusbot sends webhooks only to "
+    "public internet addresses (an administrator can allow private ones with "
+    "STATUSBOT_WEBHOOK_ALLOW_PRIVATE=1)."
+)
+WEBHOOK_REDIRECT = (
+    "{url} answered HTTP {status}, a redirect{to}; webhooks are not redirected: change the "
+    "subscription's URL to the final one."
+)
+WEBHOOK_STATUS = "{url} answered HTTP {status}{detail}; a webhook needs a 2xx answer."
+WEBHOOK_UNREACHABLE = "{url} could not be reached: {error}"
+WEBHOOK_NOT_SUBSCRIBED = "not sent: the webhook subscriber {code} is no longer subscribed"
+WEBHOOK_NOTHING = "not sent: what the notification was about no longer exists"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -103,40 +103,32 @@ def _scheduled_key(m: IncidentView) -> tuple[datetime, int]:
     return (m.scheduled_for or m.created_at, m.number)
 
 
-class _Api:
-    """Turns snapshot values into Statuspage objects, each incident only once per render."""
+class Objects:
+    """The one mapping from snapshot values to Statuspage objects: the v2 files, the
+    webhook payloads (renderers/webhooks.py) and the v1 API all build theirs here.
+    Each incident is mapped once per instance."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.tz = snapshot.tz
-        info = snapshot.page
-        self.page_id = info.id
-        self.base_url = info.url.rstrip("/")
-        self.page: Json = {
-            "id": info.id,
-            "name": info.name,
-            "url": info.url,
-            "time_zone": info.time_zone,
-            "updated_at": self.time(snapshot.updated_at),
-        }
-        self.snapshot = snapshot
-        self.only_if_degraded = {c.code: c.only_show_if_degraded for c in snapshot.components}
+    def __init__(
+        self,
+        *,
+        page_id: str,
+        page_url: str,
+        tz: ZoneInfo,
+        only_if_degraded: Mapping[str, bool] | None = None,
+    ) -> None:
+        self.tz = tz
+        self.page_id = page_id
+        self.base_url = page_url.rstrip("/")
+        # An incident's components carry no only_show_if_degraded of their own.
+        self.only_if_degraded = dict(only_if_degraded or {})
         self._cache: dict[int, Json] = {}
 
     def time(self, at: datetime | None) -> str | None:
+        """A time as Statuspage writes it, or None."""
         return None if at is None else iso_timestamp(at, self.tz)
 
-    def components(self) -> list[Json]:
-        """The flat list: each group, then its components, in page order."""
-        out: list[Json] = []
-        for item in self.snapshot.layout:
-            if isinstance(item, GroupView):
-                out.append(self.group(item))
-                out.extend(self.component(c) for c in item.components)
-            else:
-                out.append(self.component(item))
-        return out
-
     def component(self, c: ComponentView | AffectedView) -> Json:
+        """A component object."""
         return {
             "id": c.code,
             "name": c.name,
@@ -158,6 +150,7 @@ class _Api:
         }
 
     def group(self, g: GroupView) -> Json:
+        """A component group object (in the same list as the components)."""
         return {
             "id": g.code,
             "name": g.name,
@@ -176,9 +169,11 @@ class _Api:
         }
 
     def incidents(self, items: Iterable[IncidentView]) -> list[Json]:
+        """Incident (or maintenance) objects, in the order given."""
         return [self.incident(i) for i in items]
 
     def incident(self, i: IncidentView) -> Json:
+        """An incident or maintenance object, updates newest first (shared: don't mutate)."""
         cached = self._cache.get(i.number)
         if cached is not None:
             return cached
@@ -208,6 +203,7 @@ class _Api:
         return body
 
     def update(self, u: UpdateView, incident_id: str) -> Json:
+        """An incident update object."""
         affected = [
             {
                 "code": ch.code,
@@ -230,3 +226,35 @@ class _Api:
             "custom_tweet": None,
             "tweet_id": None,
         }
+
+
+class _Api(Objects):
+    """The v2 files' view of a snapshot: its page object and its flat component list."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        info = snapshot.page
+        super().__init__(
+            page_id=info.id,
+            page_url=info.url,
+            tz=snapshot.tz,
+            only_if_degraded={c.code: c.only_show_if_degraded for c in snapshot.components},
+        )
+        self.page: Json = {
+            "id": info.id,
+            "name": info.name,
+            "url": info.url,
+            "time_zone": info.time_zone,
+            "updated_at": self.time(snapshot.updated_at),
+        }
+        self.snapshot = snapshot
+
+    def components(self) -> list[Json]:
+        """The flat list: each group, then its components, in page order."""
+        out: list[Json] = []
+        for item in self.snapshot.layout:
+            if isinstance(item, GroupView):
+                out.append(self.group(item))
+                out.extend(self.component(c) for c in item.components)
+            else:
+                out.append(self.component(item))
+        return out

@@ -238,3 +238,23 @@ def _active() -> tuple[ColumnElement[bool], ...]:
         Subscriber.quarantined_at.is_(None),
         Subscriber.bounced_at.is_(None),
     )
+
+
+def is_active(subscriber: Subscriber) -> bool:
+    """Whether it is sent notifications: confirmed, and neither unsubscribed, quarantined
+    nor bouncing (the same rule as `_active`, for a row in hand)."""
+    return (
+        subscriber.confirmed_at is not None
+        and subscriber.unsubscribed_at is None
+        and subscriber.quarantined_at is None
+        and subscriber.bounced_at is None
+    )
+
+
+def quarantine(subscriber: Subscriber, *, now: datetime, error: str) -> bool:
+    """Stop sending to a webhook that kept failing; whether it was not quarantined yet."""
+    if subscriber.quarantined_at is not None:
+        return False
+    subscriber.quarantined_at = now
+    subscriber.last_error = error
+    return True

@@ -34,13 +34,15 @@ MAX_PASSES = 1000
 def senders(runtime: Runtime, *, printing: TextIO | None = None) -> list[Sender]:
     """The email and webhook senders of this process.
 
+    Webhooks always (they need no settings).
     Email goes over SMTP when STATUSBOT_SMTP_URL is set. Without it, `printing` (the
     shell's and `run`'s output) gets what would be sent; a server without it logs once
     that email is off and leaves the mail in the outbox for when SMTP is configured.
     """
     from bot.notify.email import email_sender
+    from bot.notify.webhook import webhook_sender
 
-    found: list[Sender] = []
+    found: list[Sender] = [webhook_sender(runtime)]
     if runtime.settings.smtp_url or printing is not None:
         found.append(email_sender(runtime, stream=printing))
     else:
@@ -69,7 +71,13 @@ def start(runtime: Runtime, senders: Sequence[Sender]) -> list[Callable[[], obje
     from bot.slack.delivery import DeliveryWorker
 
     workers = [
-        DeliveryWorker(OutboxDeliverer(runtime.factory, s), name=f"{s.kind}-delivery")
+        DeliveryWorker(
+            OutboxDeliverer(runtime.factory, s),
+            name=f"{s.kind}-delivery",
+            # A batch must finish inside the worker's lease: a sender that waits on
+            # slow peers (webhooks, 30 s each at worst) says how many it takes at once.
+            batch=getattr(s, "batch", 50),
+        )
         for s in senders
     ]
 

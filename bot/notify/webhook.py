@@ -1,0 +1,289 @@
+"""Webhooks to subscribers (SPEC §9): the sender of WEBHOOK outbox entries.
+
+Each entry is rendered at send time from the database as it is now (Statuspage's
+webhook shape, renderers/webhooks.py), signed with the Standard Webhooks scheme
+under the subscriber's secret, and POSTed to the address its URL was checked to
+have (bot/notify/http.py). `webhook-id` is the entry's id, the same on every retry,
+so receivers can drop a duplicate.
+
+- 2xx within 30 s: delivered. 3xx (never followed), 4xx, 5xx, timeouts, connection
+  and DNS failures: retried (the worker backs off from 5 s, doubling to an hour).
+- A URL that is or resolves to a non-public address: given up at once.
+- Given up (refused, or still failing after 24 hours): the subscriber is
+  quarantined and its failure address gets a "subscriber.quarantined" email entry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks import Webhook
+
+from bot.notify.http import (
+    DEADLINE,
+    Answer,
+    Refused,
+    Resolver,
+    Unresolved,
+    post,
+    resolve,
+    system_resolver,
+)
+from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry
+from commands import words
+from renderers import webhooks as render
+from renderers.statuspage import Json, Objects
+from storage import components as component_store
+from storage import incidents as incident_store
+from storage import outbox
+from storage import subscribers as subscriber_store
+from storage.models import Component, StatusChange, Subscriber
+from storage.rules import Kind, page_status
+from storage.snapshot import affected_view, incident_view, page_id
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+USER_AGENT = "statusbot"
+COMPONENT_EVENT = "component.changed"
+QUARANTINED_EVENT = "subscriber.quarantined"
+# Posts at once, and so the batch a worker claims: a batch of slow receivers then
+# takes one deadline (plus DNS), well inside the worker's two-minute lease.
+PARALLEL = 16
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_endpoint(
+    url: str, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> str | None:
+    """Why webhooks can't be sent to `url` (its shape, no address, a non-public address),
+    or None: what sign-up asks before it takes a webhook URL."""
+    try:
+        resolve(url, allow_private=allow_private, resolver=resolver)
+    except (Refused, Unresolved) as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """One signed-to-be webhook, rendered, with nothing left to read from the database."""
+
+    job_id: int
+    endpoint: str
+    secret: str
+    body: str
+
+
+class WebhookSender:
+    """The `Sender` of WEBHOOK entries for bot/notify/worker.OutboxDeliverer."""
+
+    kind = outbox.Kind.WEBHOOK
+    batch = PARALLEL  # entries per pass: all posted at once, so a pass stays inside the lease
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        page_url: str,
+        tz: ZoneInfo,
+        allow_private: bool,
+        app_url: str | None = None,
+        resolver: Resolver = system_resolver,
+        deadline: float = DEADLINE,
+        clock: Clock = system_clock,
+        ca_certs: str | None = None,
+    ) -> None:
+        self.factory = factory
+        self.page_url = page_url.rstrip("/")
+        self.app_url = (app_url or page_url).rstrip("/")
+        self.tz = tz
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.deadline = deadline
+        self.clock = clock
+        self.ca_certs = ca_certs
+        # Entries given up because there was nobody (or nothing) to send: not the
+        # receiver's fault, so no quarantine.
+        self._skipped: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- the Sender protocol -------------------------------------------------------------
+    def send(self, jobs: Sequence[Job]) -> Sequence[Outcome]:
+        """Render every job (one read of the page), then post them in parallel."""
+        with self.factory() as session:
+            prepared = self._prepare(session, jobs)
+        messages = [p for p in prepared if isinstance(p, _Message)]
+        sent: dict[int, Outcome] = {}
+        if messages:
+            with ThreadPoolExecutor(min(PARALLEL, len(messages))) as pool:
+                for message, outcome in zip(
+                    messages, pool.map(self._deliver, messages), strict=True
+                ):
+                    sent[message.job_id] = outcome
+        return [sent[p.job_id] if isinstance(p, _Message) else p for p in prepared]
+
+    def on_give_up(self, session: Session, job: Job, error: str) -> None:
+        """Quarantine the subscriber and tell its failure address (an EMAIL entry)."""
+        with self._lock:
+            if job.id in self._skipped:
+                self._skipped.discard(job.id)
+                return
+        subscriber = _subscriber(session, job.channel)
+        if subscriber is None or not subscriber_store.is_active(subscriber):
+            return
+        now = self.clock()
+        if not subscriber_store.quarantine(subscriber, now=now, error=error):
+            return
+        outbox.enqueue(
+            session,
+            channels=[subscriber.code],
+            event=QUARANTINED_EVENT,
+            at=now,
+            payload={"endpoint": subscriber.endpoint, "error": error},
+            kind=outbox.Kind.EMAIL,
+        )
+
+    # -- rendering -----------------------------------------------------------------------
+    def _prepare(self, session: Session, jobs: Sequence[Job]) -> list[_Message | Outcome]:
+        live = component_store.live(session)
+        open_incidents = incident_store.unresolved(session, Kind.INCIDENT)
+        status = page_status((c.status for c in live), (i.impact for i in open_incidents))
+        objects = Objects(
+            page_id=page_id(self.page_url),
+            page_url=self.page_url,
+            tz=self.tz,
+            only_if_degraded={c.code: c.only_show_if_degraded for c in live},
+        )
+        out: list[_Message | Outcome] = []
+        for job in jobs:
+            subscriber = _subscriber(session, job.channel)
+            if (
+                subscriber is None
+                or subscriber.kind != subscriber_store.WEBHOOK
+                or not subscriber_store.is_active(subscriber)
+                or not subscriber.endpoint
+                or not subscriber.secret
+            ):
+                out.append(self._skip(job, words.WEBHOOK_NOT_SUBSCRIBED.format(code=job.channel)))
+                continue
+            envelope = render.Envelope(
+                unsubscribe_url=f"{self.app_url}/unsubscribe/{subscriber.token}",
+                documentation_url=f"{self.page_url}/subscribe.html",
+                generated_at=self.clock(),
+                status=status,
+            )
+            payload = self._payload(session, job, objects, envelope)
+            if payload is None:
+                out.append(self._skip(job, words.WEBHOOK_NOTHING))
+                continue
+            body = render.dumps(payload)
+            out.append(_Message(job.id, subscriber.endpoint, subscriber.secret, body))
+        return out
+
+    def _payload(
+        self, session: Session, job: Job, objects: Objects, envelope: render.Envelope
+    ) -> Json | None:
+        if job.event == COMPONENT_EVENT:
+            component = session.get(Component, job.payload.get("component_id"))
+            if component is None:
+                return None
+            change_id = job.payload.get("change_id")
+            change = session.get(StatusChange, change_id) if change_id is not None else None
+            update = render.ComponentUpdate(
+                id=str(change_id if change_id is not None else job.id),
+                old_status=str(job.payload.get("old_status") or ""),
+                new_status=str(job.payload.get("new_status") or component.status),
+                created_at=change.at if change is not None else job.created_at,
+            )
+            group = component.group.code if component.group else None
+            return render.component_payload(
+                objects, envelope, affected_view(component, group), update
+            )
+        if job.incident_id is None:
+            return None
+        incident = incident_store.get_by_id(session, job.incident_id)
+        if incident is None:
+            return None
+        return render.incident_payload(objects, envelope, incident_view(incident))
+
+    def _skip(self, job: Job, reason: str) -> GiveUp:
+        with self._lock:
+            self._skipped.add(job.id)
+        return GiveUp(reason)
+
+    # -- posting -------------------------------------------------------------------------
+    def _deliver(self, message: _Message) -> Outcome:
+        url = message.endpoint
+        try:
+            target = resolve(url, allow_private=self.allow_private, resolver=self.resolver)
+        except Refused as exc:
+            return GiveUp(str(exc))
+        except Unresolved as exc:
+            return Retry(str(exc))
+        webhook_id = f"msg_{message.job_id}"
+        now = self.clock().astimezone(UTC)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(message.secret).sign(webhook_id, now, message.body),
+        }
+        try:
+            answer = post(
+                target,
+                message.body.encode(),
+                headers,
+                deadline=self.deadline,
+                ca_certs=self.ca_certs,
+            )
+        except Exception as exc:  # any failure to talk to a receiver is its own
+            return Retry(words.WEBHOOK_UNREACHABLE.format(url=url, error=_describe(exc)))
+        return _outcome(url, answer)
+
+
+def _outcome(url: str, answer: Answer) -> Outcome:
+    status = answer.status
+    if 200 <= status < 300:
+        return Delivered()
+    if 300 <= status < 400:
+        to = f" to {answer.location}" if answer.location else ""
+        return Retry(words.WEBHOOK_REDIRECT.format(url=url, status=status, to=to))
+    text = answer.body[:200].decode("utf-8", "replace").strip()
+    detail = f" ({text})" if text and text.isprintable() else ""
+    return Retry(words.WEBHOOK_STATUS.format(url=url, status=status, detail=detail))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _subscriber(session: Session, code: str) -> Subscriber | None:
+    # Any state: a quarantined or unsubscribed subscriber is found, and then skipped.
+    return session.scalars(select(Subscriber).where(Subscriber.code == code)).first()
+
+
+def webhook_sender(runtime: Runtime) -> WebhookSender:
+    """The webhook sender for this runtime's settings."""
+    settings = runtime.settings
+    return WebhookSender(
+        runtime.factory,
+        page_url=settings.page_url,
+        tz=settings.tz,
+        allow_private=settings.webhook_allow_private,
+    )
