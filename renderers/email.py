@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from renderers.markdown import render_markdown
 from renderers.site import incident_page
@@ -120,17 +121,28 @@ def subject(page: MailPage, view: IncidentView, event: str, update: UpdateView |
     return one_line(f"[{page.name}] {view.title} - {label}")
 
 
-def notification(
-    page: MailPage,
-    to: MailTo,
-    view: IncidentView,
-    update: UpdateView | None,
-    *,
-    event: str,
-    entry_id: int,
-    now: datetime,
-) -> EmailMessage:
-    """The mail telling one subscriber of an incident or maintenance event."""
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A notification's text and HTML parts, the same for every subscriber but for their
+    links: rendered once per (event, update) and filled in for each subscriber."""
+
+    text: str
+    html: str
+
+    def fill(self, page: MailPage, to: MailTo) -> tuple[str, str]:
+        """The parts with this subscriber's links, as the templates would have rendered them."""
+        text, html = self.text, self.html
+        for name, url in (
+            ("manage_url", manage_url(page, to)),
+            ("unsubscribe_url", unsubscribe_url(page, to)),
+        ):
+            text = text.replace(_slot(name), url)
+            html = html.replace(_slot(name), str(escape(url)))
+        return text, html
+
+
+def notification_body(page: MailPage, view: IncidentView, update: UpdateView | None) -> Body:
+    """The parts of an incident or maintenance mail, with slots for each subscriber's links."""
     shown = update if update is not None else (view.updates[0] if view.updates else None)
     values = {
         "page": page,
@@ -142,9 +154,25 @@ def notification(
         "title": one_line(view.title),
         "components": [(c.name, _component_label(c.status)) for c in view.components],
         "incident_url": incident_url(page, view.number),
-        "manage_url": manage_url(page, to),
-        "unsubscribe_url": unsubscribe_url(page, to),
+        "manage_url": _slot("manage_url"),
+        "unsubscribe_url": _slot("unsubscribe_url"),
     }
+    return Body(*_render("notification", values))
+
+
+def notification(
+    page: MailPage,
+    to: MailTo,
+    view: IncidentView,
+    update: UpdateView | None,
+    *,
+    event: str,
+    entry_id: int,
+    now: datetime,
+    body: Body | None = None,
+) -> EmailMessage:
+    """The mail telling one subscriber of an incident or maintenance event; `body` is
+    `notification_body(page, view, update)` when the caller has it already."""
     root = thread_id(page, view.number, to)
     if event in THREAD_START:
         message_id, refers_to = root, None
@@ -155,7 +183,8 @@ def notification(
         message["In-Reply-To"] = refers_to
         message["References"] = refers_to
     _list_headers(message, page, to)
-    _parts(message, "notification", values)
+    text, html = (body or notification_body(page, view, update)).fill(page, to)
+    _set_parts(message, text, html)
     return message
 
 
@@ -211,10 +240,23 @@ def _list_headers(message: EmailMessage, page: MailPage, to: MailTo) -> None:
 
 
 def _parts(message: EmailMessage, name: str, values: dict[str, object]) -> None:
+    _set_parts(message, *_render(name, values))
+
+
+def _render(name: str, values: dict[str, object]) -> tuple[str, str]:
     text = _ENV.get_template(f"{name}.txt").render(values)
     html = _ENV.get_template(f"{name}.html").render(values)
+    return text, html
+
+
+def _set_parts(message: EmailMessage, text: str, html: str) -> None:
     message.set_content(text, subtype="plain", charset="utf-8")
     message.add_alternative(html, subtype="html", charset="utf-8")
+
+
+def _slot(name: str) -> str:
+    """A stand-in no template escapes and no text contains (NUL), replaced after rendering."""
+    return f"\x00{name}\x00"
 
 
 def _component_label(status: str) -> str:

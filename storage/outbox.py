@@ -10,12 +10,24 @@ own (`ix_outbox_line`), and delivered entries are purged after a while.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import OutboxEntry
@@ -127,26 +139,34 @@ def claim(
     on SQLite and on PostgreSQL alike. It checks again that nothing is ahead of
     the entry in its line (one probe of ix_outbox_line).
     """
+    params = {"b_id": head.id, "b_channel": head.channel, "b_kind": kind}
+    params |= {"b_now": now, "b_until": until, "b_token": token, "b_incident": head.incident_id}
+    result = session.execute(_claim_statement(head.incident_id is None), params)
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+@functools.cache
+def _claim_statement(no_incident: bool) -> Update:
+    """claim()'s UPDATE, built once with bound parameters: a fan-out's thousands of claims
+    reuse its compiled form instead of building and compiling it each time."""
     older = aliased(OutboxEntry)
     same_incident = (
-        older.incident_id.is_(None)
-        if head.incident_id is None
-        else older.incident_id == head.incident_id
+        older.incident_id.is_(None) if no_incident else older.incident_id == bindparam("b_incident")
     )
     ahead = exists().where(
-        older.kind == kind,
+        older.kind == bindparam("b_kind"),
         *_pending(older),
-        older.channel == head.channel,
+        older.channel == bindparam("b_channel"),
         same_incident,
-        older.id < head.id,
+        older.id < bindparam("b_id"),
     )
-    result = session.execute(
+    now: BindParameter[datetime] = bindparam("b_now", type_=OutboxEntry.next_attempt_at.type)
+    return (
         update(OutboxEntry)
-        .where(OutboxEntry.id == head.id, *_pending(OutboxEntry), *_sendable(now), ~ahead)
-        .values(claimed_until=until, claimed_by=token)
+        .where(OutboxEntry.id == bindparam("b_id"), *_pending(OutboxEntry), *_sendable(now), ~ahead)
+        .values(claimed_until=bindparam("b_until"), claimed_by=bindparam("b_token"))
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def purge_delivered(session: Session, *, before: datetime) -> int:
@@ -164,7 +184,7 @@ def _pending(entry: type[OutboxEntry]) -> tuple[ColumnElement[bool], ...]:
     return (entry.delivered_at.is_(None), entry.failed_at.is_(None))
 
 
-def _sendable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+def _sendable(now: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
     """Its time has come (no retry pending) and no deliverer holds a live lease on it."""
     return (
         OutboxEntry.next_attempt_at <= now,

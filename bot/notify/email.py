@@ -12,8 +12,11 @@ to one `Mailer`:
 - `PrintingMailer`: email is off (no STATUSBOT_SMTP_URL); what would be sent is
   written to a stream, for `statusbot shell` and `run`.
 
-Each mail sent is recorded at once (the batch's record follows), so a process
-dying mid-batch can send again only the one mail it was sending.
+Sent mails are recorded in groups (every 25 mails or half a second; the batch's
+record follows), so a process dying mid-batch can send again at most the mails
+of its last group, each with the same Message-ID, so receivers can deduplicate.
+A batch's subscribers are read in one query and each update is rendered
+(markdown and templates) once; only the links, To and Message-ID differ.
 
 Outcomes: accepted → Delivered; 4xx and connection failures → Retry (the worker
 backs off and gives up after a day); a 5xx refusing the recipient → GiveUp, and
@@ -27,6 +30,7 @@ import logging
 import smtplib
 import ssl
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,14 +48,18 @@ from renderers import email as render
 from storage import incidents as incident_store
 from storage import outbox
 from storage.db import transaction
-from storage.models import OutboxEntry, Subscriber
-from storage.snapshot import incident_view
+from storage.models import Incident, OutboxEntry, Subscriber
+from storage.snapshot import IncidentView, UpdateView, incident_view
 
 log = logging.getLogger(__name__)
 
 CONFIRM_EVENT = "subscriber.confirm"
 QUARANTINED_EVENT = "subscriber.quarantined"
 SMTP_TIMEOUT = 30.0  # seconds for each SMTP round trip
+# Sent mails are recorded in groups (one commit each, not one per mail): a crash can
+# send again at most a group, each with its Message-ID so receivers can deduplicate.
+MARK_EVERY = 25
+MARK_SECONDS = 0.5
 
 
 class Mailer(Protocol):
@@ -182,7 +190,9 @@ class EmailSender:
     def send(self, jobs: Sequence[Job]) -> Sequence[Outcome]:
         """Render every job, then send the mails over one connection."""
         with self.factory() as session:
-            prepared = [self._prepare(session, job) for job in jobs]
+            batch = _Batch(session, {job.channel for job in jobs})
+            prepared = [self._prepare(batch, job) for job in jobs]
+        marks = _Marks(self)
         outcomes: list[Outcome] = []
         refused: dict[str, str] = {}
         mailer: Mailer | None = None
@@ -205,9 +215,10 @@ class EmailSender:
                 elif isinstance(outcome, Retry) and outcome.error.startswith(_CONNECTION):
                     broken = outcome.error
                 elif isinstance(outcome, Delivered):
-                    self._mark_sent(job)
+                    marks.add(job)
                 outcomes.append(outcome)
         finally:
+            marks.flush()
             if mailer is not None:
                 mailer.close()
         if refused:
@@ -219,11 +230,9 @@ class EmailSender:
         log.info("Mail %s to subscriber %s given up", job.id, job.channel)
 
     # -- one job --------------------------------------------------------------------------
-    def _prepare(self, session: Session, job: Job) -> tuple[EmailMessage, str] | Outcome:
+    def _prepare(self, batch: _Batch, job: Job) -> tuple[EmailMessage, str] | Outcome:
         """The message to send and its address, or the outcome without sending."""
-        subscriber = session.scalars(
-            select(Subscriber).where(Subscriber.code == job.channel)
-        ).first()
+        subscriber = batch.subscribers.get(job.channel)
         skip = _skip_reason(subscriber, job.event)
         if skip is not None or subscriber is None:
             log.debug(
@@ -233,7 +242,7 @@ class EmailSender:
         to = render.MailTo(address=subscriber.email, code=subscriber.code, token=subscriber.token)
         now = self.clock()
         try:
-            message = self._render(session, job, to, now)
+            message = self._render(batch, job, to, now)
         except ValueError as exc:  # an address the email package can't put in a header
             return GiveUp(f"mail {job.id} can't be written: {_scrub(str(exc), to)}")
         if isinstance(message, GiveUp):
@@ -241,7 +250,7 @@ class EmailSender:
         return message, to.address
 
     def _render(
-        self, session: Session, job: Job, to: render.MailTo, now: datetime
+        self, batch: _Batch, job: Job, to: render.MailTo, now: datetime
     ) -> EmailMessage | GiveUp:
         if job.event == CONFIRM_EVENT:
             return render.confirmation(self.page, to, entry_id=job.id, now=now)
@@ -254,14 +263,12 @@ class EmailSender:
                 entry_id=job.id,
                 now=now,
             )
-        incident = incident_store.get_by_id(session, job.incident_id) if job.incident_id else None
-        if incident is None:
+        found = batch.incident(job.incident_id, job.update_id, self.page)
+        if found is None:
             return GiveUp(f"{job.event}: the incident no longer exists")
-        view = incident_view(incident)
-        code = next((u.code for u in incident.updates if u.id == job.update_id), None)
-        shown = next((u for u in view.updates if u.code == code), None)
+        view, shown, body = found
         return render.notification(
-            self.page, to, view, shown, event=job.event, entry_id=job.id, now=now
+            self.page, to, view, shown, event=job.event, entry_id=job.id, now=now, body=body
         )
 
     def _send_one(
@@ -299,15 +306,15 @@ class EmailSender:
         log.info("Mailed %s (%s) to subscriber %s", job.id, job.event, job.channel)
         return Delivered()
 
-    def _mark_sent(self, job: Job) -> None:
-        """Record a sent mail at once, not with the batch: if this process dies mid-batch,
-        only the mail in flight can be sent again, not those before it."""
+    def _mark_sent(self, ids: Sequence[int]) -> None:
+        """Record sent mails before the batch's record: if this process dies mid-batch,
+        only the mails since the last group was recorded can be sent again."""
         try:
             with transaction(self.factory) as session:
                 session.execute(
                     update(OutboxEntry)
                     .where(
-                        OutboxEntry.id == job.id,
+                        OutboxEntry.id.in_(ids),
                         OutboxEntry.delivered_at.is_(None),
                         OutboxEntry.claimed_by.is_not(None),
                     )
@@ -316,7 +323,7 @@ class EmailSender:
                 )
         except SQLAlchemyError:
             # The batch's record still says so when the database is back.
-            log.exception("Mail %s was sent but could not be recorded yet", job.id)
+            log.exception("Mails %s were sent but could not be recorded yet", list(ids))
 
     def _mark_bouncing(self, refused: dict[str, str]) -> None:
         now = self.clock()
@@ -327,6 +334,62 @@ class EmailSender:
                     .where(Subscriber.code == code, Subscriber.bounced_at.is_(None))
                     .values(bounced_at=now, last_error=error[:2000])
                 )
+
+
+class _Batch:
+    """What a batch's mails are rendered from, each loaded once: its subscribers (one
+    query), each incident's view, and each update's parts (markdown and templates)."""
+
+    def __init__(self, session: Session, codes: set[str]) -> None:
+        self.session = session
+        rows = session.scalars(select(Subscriber).where(Subscriber.code.in_(codes)))
+        self.subscribers = {s.code: s for s in rows}
+        self._views: dict[int, tuple[Incident, IncidentView] | None] = {}
+        self._bodies: dict[tuple[int, int | None], _Shown] = {}
+
+    def incident(
+        self, incident_id: int | None, update_id: int | None, page: render.MailPage
+    ) -> _Shown | None:
+        """The incident's view as it is now, the update shown and its rendered parts."""
+        if incident_id is None:
+            return None
+        if incident_id not in self._views:
+            incident = incident_store.get_by_id(self.session, incident_id)
+            self._views[incident_id] = (
+                None if incident is None else (incident, incident_view(incident))
+            )
+        loaded = self._views[incident_id]
+        if loaded is None:
+            return None
+        key = (incident_id, update_id)
+        if key not in self._bodies:
+            incident, view = loaded
+            code = next((u.code for u in incident.updates if u.id == update_id), None)
+            shown = next((u for u in view.updates if u.code == code), None)
+            self._bodies[key] = (view, shown, render.notification_body(page, view, shown))
+        return self._bodies[key]
+
+
+_Shown = tuple[IncidentView, UpdateView | None, render.Body]
+
+
+class _Marks:
+    """Sent mails, recorded in groups of MARK_EVERY or every MARK_SECONDS, whichever first."""
+
+    def __init__(self, sender: EmailSender) -> None:
+        self.sender = sender
+        self.ids: list[int] = []
+        self.since = time.monotonic()
+
+    def add(self, job: Job) -> None:
+        self.ids.append(job.id)
+        if len(self.ids) >= MARK_EVERY or time.monotonic() - self.since >= MARK_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            self.sender._mark_sent(self.ids)
+        self.ids, self.since = [], time.monotonic()
 
 
 _CONNECTION = "connection: "
