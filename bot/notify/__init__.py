@@ -77,6 +77,9 @@ def start(runtime: Runtime, senders: Sequence[Sender]) -> list[Callable[[], obje
             # A batch must finish inside the worker's lease: a sender that waits on
             # slow peers (webhooks, 30 s each at worst) says how many it takes at once.
             batch=getattr(s, "batch", 50),
+            # Slack's worker rests as long as it worked, to leave the acks their core;
+            # a sender may rest less (email: ten thousand mails are waited for).
+            rest_ratio=getattr(s, "rest_ratio", 1.0),
         )
         for s in senders
     ]
