@@ -33,14 +33,14 @@ def hit(session: Session, *, key: str, window: timedelta, now: datetime) -> Coun
     # A window that began one window ago or more (or, after the clock stepped back,
     # in the future) is over: this hit opens a new one.
     stale = (RateLimit.window_start <= now - window) | (RateLimit.window_start > now)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[RateLimit.key],
         set_={
             "window_start": case((stale, now), else_=RateLimit.window_start),
             "count": case((stale, 1), else_=RateLimit.count + 1),
         },
     ).returning(RateLimit.count, RateLimit.window_start)
-    count, start = session.execute(stmt).one()
+    count, start = session.execute(upsert).one()
     return Count(int(count), start + window)
 
 
