@@ -133,3 +133,23 @@ _SLACK_ID = re.compile(r"[UW][A-Z0-9]+")
 def mention(user: str) -> str:
     """A Slack user as a mention (`<@U1>`); anything else (a shell user) as escaped text."""
     return f"<@{user}>" if _SLACK_ID.fullmatch(user) else escape(user)
+
+# Signing up from the page (commands/signup.py): shown on the page's reply, so plain text.
+SIGNUP_NO_EMAIL = "Enter your email address."
+SIGNUP_EMAIL_TOO_LONG = "That email address is too long: at most {limit} characters."
+SIGNUP_BAD_EMAIL = "That is not an email address we can write to: {why}"
+SIGNUP_UNKNOWN_COMPONENTS = (
+    "The page has no component {codes}: choose among the components listed on the form."
+)
+SIGNUP_TOO_MANY = (
+    "Too many sign-ups from your address just now. Please try again in {minutes} minute(s)."
+)
+ENDPOINT_BAD = (
+    "The webhook URL must be an http:// or https:// address with a host name, "
+    "e.g. https://hooks.example.com/status."
+)
+ENDPOINT_TOO_LONG = "The webhook URL is too long: at most {limit:,} characters."
+ENDPOINT_USERINFO = (
+    "The webhook URL may not carry a user name or password (user:pass@host): "
+    "check the request's signature instead."
+)
