@@ -134,6 +134,7 @@ def mention(user: str) -> str:
     """A Slack user as a mention (`<@U1>`); anything else (a shell user) as escaped text."""
     return f"<@{user}>" if _SLACK_ID.fullmatch(user) else escape(user)
 
+
 # Signing up from the page (commands/signup.py): shown on the page's reply, so plain text.
 SIGNUP_NO_EMAIL = "Enter your email address."
 SIGNUP_EMAIL_TOO_LONG = "That email address is too long: at most {limit} characters."
