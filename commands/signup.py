@@ -116,10 +116,13 @@ def sign_up(
     now: datetime,
     endpoint_refusal: EndpointRefusal | None = None,
 ) -> None:
-    """Sign up from the page; a confirmation mail is queued when one is due. The same outcome
-    for a new address and a known one; SignupRefused for bad input or too many sign-ups."""
+    """Sign up from the page (a webhook when `endpoint` is given); a confirmation mail is
+    queued when one is due. The same outcome for a new address and a known one;
+    SignupRefused for bad input or too many sign-ups."""
     address = check_email(email)
-    url = (endpoint or "").strip() or None
+    url = endpoint.strip() if endpoint is not None else None
+    if url == "":
+        raise SignupRefused(words.SIGNUP_NO_ENDPOINT)
     if url is not None:
         refusal = url_refusal(url) or (endpoint_refusal(url) if endpoint_refusal else None)
         if refusal is not None:

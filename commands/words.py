@@ -137,6 +137,8 @@ def mention(user: str) -> str:
 
 # Signing up from the page (commands/signup.py): shown on the page's reply, so plain text.
 SIGNUP_NO_EMAIL = "Enter your email address."
+SIGNUP_NO_ENDPOINT = "Enter the webhook URL, or choose to be told by email."
+SIGNUP_BAD_KIND = "Choose to be told by email or by webhook."
 SIGNUP_EMAIL_TOO_LONG = "That email address is too long: at most {limit} characters."
 SIGNUP_BAD_EMAIL = "That is not an email address we can write to: {why}"
 SIGNUP_UNKNOWN_COMPONENTS = (

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from bot.http.errors import Refuse, TooLarge, read_body, status_line
 from bot.publish import page_info
 from bot.runtime import Runtime
-from commands import signup
+from commands import signup, words
 from renderers.subscribe import Shown, render_message
 from storage.db import transaction
 
@@ -143,6 +143,8 @@ class SignUp(_Routes):
         endpoint = _one(fields, "endpoint") if kind == "webhook" else None
         now = self.runtime.clock()
         try:
+            if kind not in ("email", "webhook"):
+                raise signup.SignupRefused(words.SIGNUP_BAD_KIND)
             self.run(
                 lambda s: signup.sign_up(
                     s,
