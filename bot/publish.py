@@ -87,6 +87,7 @@ def page_info(settings: Settings) -> PageInfo:
         url=settings.page_url,
         time_zone=settings.timezone,
         support_email=settings.support_email,
+        app_url=settings.app_url,
     )
 
 

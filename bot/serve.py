@@ -477,6 +477,7 @@ def serve(
         "worker_class": "bot.http_worker.DeadlineWorker",
         "threads": threads or DEFAULT_THREADS,
         "accesslog": "-",
+        "logger_class": "bot.access_log.AccessLogger",  # no sign-up token in the log
         "errorlog": "-",
         "timeout": 30,
         "graceful_timeout": 20,

@@ -40,6 +40,8 @@ class Settings:
     page_dir: Path = Path("public")
     page_name: str = "Status"
     page_url: str = "http://localhost:3000"
+    # Where the page's sign-up form posts: `statusbot serve` (SPEC §9); the page's URL unless set.
+    app_url: str = "http://localhost:3000"
     timezone: str = "UTC"
     support_email: str | None = None
     editors: frozenset[str] = frozenset()
@@ -96,6 +98,7 @@ class Settings:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise SettingsError(f"PORT={port_text!r} is not a port number (1 to 65535).")
         page_url = (get("STATUSBOT_PAGE_URL") or f"http://localhost:{port_text}").rstrip("/")
+        app_url = _app_url(get("STATUSBOT_APP_URL"), page_url)
         s3_bucket, s3_prefix, s3_endpoint_url, s3_region = _s3_settings(get)
         database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
         page_dir = Path(get("STATUSBOT_PAGE_DIR") or "public")
@@ -116,6 +119,7 @@ class Settings:
             page_dir=page_dir,
             page_name=get("STATUSBOT_PAGE_NAME") or "Status",
             page_url=page_url,
+            app_url=app_url,
             timezone=timezone,
             support_email=get("STATUSBOT_SUPPORT_EMAIL"),
             editors=_editors(get("STATUSBOT_EDITORS")),
@@ -233,6 +237,19 @@ def _switch(name: str, text: str | None, default: bool = False) -> bool:
     if text.lower() in _OFF:
         return False
     raise SettingsError(f"{name}={text!r} is neither on nor off; write 1 (on) or 0 (off).")
+
+
+def _app_url(text: str | None, page_url: str) -> str:
+    """STATUSBOT_APP_URL: an http(s) address without query or fragment; the page's by default."""
+    if text is None:
+        return page_url
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(
+            f"STATUSBOT_APP_URL={text!r} is not the address of `statusbot serve`; write it like "
+            "https://status-app.example.com (http or https, no query)."
+        )
+    return text.rstrip("/")
 
 
 def _seconds(name: str, text: str | None, default: float = 10.0) -> float:

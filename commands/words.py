@@ -192,3 +192,25 @@ WEBHOOK_STATUS = "{url} answered HTTP {status}{detail}; a webhook needs a 2xx an
 WEBHOOK_UNREACHABLE = "{url} could not be reached: {error}"
 WEBHOOK_NOT_SUBSCRIBED = "not sent: the webhook subscriber {code} is no longer subscribed"
 WEBHOOK_NOTHING = "not sent: what the notification was about no longer exists"
+
+# Signing up from the page (commands/signup.py): shown on the page's reply, so plain text.
+SIGNUP_NO_EMAIL = "Enter your email address."
+SIGNUP_NO_ENDPOINT = "Enter the webhook URL, or choose to be told by email."
+SIGNUP_BAD_KIND = "Choose to be told by email or by webhook."
+SIGNUP_EMAIL_TOO_LONG = "That email address is too long: at most {limit} characters."
+SIGNUP_BAD_EMAIL = "That is not an email address we can write to: {why}"
+SIGNUP_UNKNOWN_COMPONENTS = (
+    "The page has no component {codes}: choose among the components listed on the form."
+)
+SIGNUP_TOO_MANY = (
+    "Too many sign-ups from your address just now. Please try again in {minutes} minute(s)."
+)
+ENDPOINT_BAD = (
+    "The webhook URL must be an http:// or https:// address with a host name, "
+    "e.g. https://hooks.example.com/status."
+)
+ENDPOINT_TOO_LONG = "The webhook URL is too long: at most {limit:,} characters."
+ENDPOINT_USERINFO = (
+    "The webhook URL may not carry a user name or password (user:pass@host): "
+    "check the request's signature instead."
+)

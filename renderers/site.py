@@ -9,6 +9,7 @@ from renderers.calendar import render_calendar
 from renderers.feeds import render_feeds
 from renderers.html import render_html
 from renderers.statuspage import render_api
+from renderers.subscribe import SUBSCRIBE, render_subscribe
 from storage.snapshot import Snapshot
 
 CALENDAR = "maintenance.ics"
@@ -27,6 +28,7 @@ def render_site(
     files.update(render_feeds(snapshot))
     files[CALENDAR] = render_calendar(snapshot)
     files[BADGE] = render_badge(snapshot).encode("utf-8")
+    files[SUBSCRIBE] = render_subscribe(snapshot).encode("utf-8")
     return files
 
 

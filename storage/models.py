@@ -316,6 +316,17 @@ class SeenRequest(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class RateLimit(Base):
+    """How many times a key (a client address's sign-ups) was counted in its current window,
+    shared by every process because it is the database."""
+
+    __tablename__ = "rate_limits"
+    # What is limited and for whom, e.g. `signup:` and a hash of the client address.
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
 class Subscriber(Base):
     """Someone told when something changes (SPEC §9): an email address, or a webhook URL
     with an address for failure notices.

@@ -63,6 +63,13 @@ class PageInfo:
     url: str
     time_zone: str
     support_email: str | None = None
+    # Where the sign-up form posts (`statusbot serve`); empty: the page's own address.
+    app_url: str = ""
+
+    @property
+    def signup_base(self) -> str:
+        """The app's address, for the form's action and the served pages' links."""
+        return (self.app_url or self.url).rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -435,6 +435,10 @@ SEEDS: dict[str, Seed] = {
         ],
         "subscriber_components": [{"subscriber_id": 1, "component_id": 1}],
     },
+    "0007": {
+        # One client's sign-ups counted in the current window.
+        "rate_limits": [{"key": "signup:" + "c" * 32, "window_start": T0 - H, "count": 3}],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.

@@ -348,3 +348,30 @@ HEAD = b"POST / HTTP/1.1\r\nHost: x\r\n"
 )
 def test_request_state(data: bytes, state: str, expect: bool) -> None:
     assert request_state(data) == (state, expect)
+
+
+def test_signing_up_through_gunicorn_keeps_addresses_and_tokens_out_of_the_log(
+    tmp_path: Path,
+) -> None:
+    """The real server: the form is published, the routes answer, the log stays clean."""
+    url = f"sqlite:///{tmp_path / 'statusbot.db'}"
+    port = free_port()
+    process = start_serve(serve_env(url, port, tmp_path / "public"))
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
+        deadline = time.monotonic() + 30
+        while get(port, "/subscribe.html").status != 200:
+            assert time.monotonic() < deadline, "subscribe.html was never published"
+            time.sleep(0.05)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        answer = get(port, "/subscribe", "POST", "email=secret.person%40example.com", form)
+        assert answer.status == 200 and b"Check your inbox" in answer.body
+        with make_engine(url).connect() as conn:
+            token = conn.execute(text("SELECT token FROM subscribers")).scalar_one()
+        assert get(port, f"/unsubscribe/{token}").status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    log = output.decode()
+    assert "/unsubscribe/…" in log  # the access log has the route
+    assert token not in log and "secret.person" not in log

@@ -394,7 +394,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
     assert "wrote index.html" in done.stdout
-    assert "Rendered 14 files in" in done.stdout  # no incident pages yet
+    assert "Rendered 15 files in" in done.stdout  # no incident pages yet
 
     done = statusbot("run", "/incident open Errors -- Looking.")
     assert done.returncode == 0, done.stderr
@@ -403,7 +403,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
-    assert "0 written, 15 unchanged" in done.stdout
+    assert "0 written, 16 unchanged" in done.stdout
     assert identity(page / "index.html") == index
     assert temporaries(page) == []
 

@@ -72,3 +72,18 @@ def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_app_url_defaults_to_the_page_url() -> None:
+    s = Settings.from_env({"STATUSBOT_PAGE_URL": "https://status.example.com/"})
+    assert s.app_url == "https://status.example.com"
+    set_apart = Settings.from_env({"STATUSBOT_APP_URL": "https://app.example.com/"})
+    assert set_apart.app_url == "https://app.example.com"
+
+
+@pytest.mark.parametrize(
+    "value", ["app.example.com", "ftp://app.example.com", "https://", "https://a.example?x=1"]
+)
+def test_app_url_must_be_an_http_address(value: str) -> None:
+    with pytest.raises(SettingsError, match="STATUSBOT_APP_URL"):
+        Settings.from_env({"STATUSBOT_APP_URL": value})

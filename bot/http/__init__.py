@@ -6,6 +6,7 @@ same error shapes, the body limit and a logged 500 that tells the client nothing
 - `POST /slack/events` (slack.py): bolt, behind the gate in bot/slack/ingress.py;
 - `GET /healthz` (health.py): `SELECT 1`, GET and HEAD only;
 - `POST /api/metrics/NAME` (metrics_api.py): points, with the API token;
+- `/subscribe`, `/subscription/T`, `/unsubscribe/T` (subscribe.py): signing up from the page;
 - everything else (pages.py): the files the publisher listed in `settings.page_dir`.
 """
 
@@ -18,7 +19,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import falcon
 
-from bot.http import errors, health, metrics_api, pages
+from bot.http import errors, health, metrics_api, pages, subscribe
 from bot.http.slack import PATH as SLACK_PATH
 from bot.http.slack import SlackEvents, slack_off
 from bot.runtime import Runtime
@@ -90,4 +91,6 @@ def create_app(
     else:
         app.add_route(SLACK_PATH, events)
     app.add_route(health.PATH, health.Health(runtime))
+    # Routes are matched before any sink, so these win over the page's files.
+    subscribe.register(app, runtime)
     return app

@@ -59,19 +59,19 @@ class TooLarge(Exception):
     """The request body is larger than MAX_BODY."""
 
 
-def read_body(req: falcon.Request) -> bytes:
-    """The request body; TooLarge when it would pass MAX_BODY (refused on its
+def read_body(req: falcon.Request, *, limit: int = MAX_BODY) -> bytes:
+    """The request body; TooLarge when it would pass `limit` (refused on its
     Content-Length before a byte is read)."""
     length = req.content_length
     if length is not None:
-        if length > MAX_BODY:
+        if length > limit:
             raise TooLarge
         return bytes(req.bounded_stream.read())
     if "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
         # The server has dechunked it; bounded_stream knows no length, so read the
         # stream itself, one byte past the limit to tell "too large" apart.
-        data = bytes(req.stream.read(MAX_BODY + 1))
-        if len(data) > MAX_BODY:
+        data = bytes(req.stream.read(limit + 1))
+        if len(data) > limit:
             raise TooLarge
         return data
     return b""

@@ -438,7 +438,7 @@ def mail_page(settings: Settings) -> render.MailPage:
         name=settings.page_name,
         url=settings.page_url,
         # STATUSBOT_APP_URL (the subscription pages) defaults to the page URL (SPEC §9).
-        app_url=getattr(settings, "app_url", None) or settings.page_url,
+        app_url=settings.app_url,
         sender=settings.mail_sender,
         tz=settings.tz,
     )

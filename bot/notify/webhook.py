@@ -285,6 +285,7 @@ def webhook_sender(runtime: Runtime) -> WebhookSender:
     return WebhookSender(
         runtime.factory,
         page_url=settings.page_url,
+        app_url=settings.app_url,
         tz=settings.tz,
         allow_private=settings.webhook_allow_private,
     )
