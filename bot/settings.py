@@ -40,8 +40,8 @@ class Settings:
     page_dir: Path = Path("public")
     page_name: str = "Status"
     page_url: str = "http://localhost:3000"
-    # Where the page's sign-up form posts: `statusbot serve` (SPEC §9); the page's URL unless set.
-    app_url: str = "http://localhost:3000"
+    # Where the page's sign-up form posts: `statusbot serve` (SPEC §9); empty: the page's URL.
+    app_url: str = ""
     timezone: str = "UTC"
     support_email: str | None = None
     editors: frozenset[str] = frozenset()
@@ -68,6 +68,10 @@ class Settings:
 
     # Webhooks to loopback/private addresses (tests, private deployments); off: refused.
     webhook_allow_private: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.app_url:  # a page on S3 still signs up through serve, at the page's URL
+            object.__setattr__(self, "app_url", self.page_url)
 
     @property
     def tz(self) -> ZoneInfo:
