@@ -24,7 +24,7 @@ from bot.runtime import Runtime
 from commands import clockwork
 from commands.context import Context
 from commands.result import Result
-from storage import outbox, schedule
+from storage import outbox, ratelimits, schedule
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 # Delivered Slack notifications are kept this long (what was sent, and when), then purged.
 OUTBOX_KEEP = timedelta(days=30)
+RATE_LIMITS_KEEP = timedelta(days=1)
 
 
 @dataclass
@@ -114,15 +115,18 @@ class Clockwork:
 
     def midnight(self) -> None:
         """Re-render at local midnight so the 15-day list and the uptime bars move on;
-        forget Slack notifications delivered more than OUTBOX_KEEP ago."""
+        forget notifications delivered more than OUTBOX_KEEP ago, and old rate limits."""
         if self.republish is not None:
             self.republish()
         else:
             self.runtime.notify_changed(Result(reply="a new day", changed=True))
-        before = self.runtime.clock() - OUTBOX_KEEP
+        now = self.runtime.clock()
+        before = now - OUTBOX_KEEP
         try:
             with transaction(self.runtime.factory) as session:
                 purged = outbox.purge_delivered(session, before=before)
+                # Sign-up rate-limit windows last minutes; a day-old count is no use.
+                ratelimits.forget_expired(session, before=now - RATE_LIMITS_KEEP)
         except Exception:
             log.exception("clock: purging delivered notifications failed; trying again tomorrow")
             return

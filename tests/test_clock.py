@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 from bot.clock import Clockwork, make_scheduler
 from bot.runtime import Runtime
 from bot.settings import Settings
-from storage import incidents
-from storage.models import OutboxEntry
+from storage import incidents, ratelimits
+from storage.models import OutboxEntry, RateLimit
 from tests.conftest import FakeClock
 from tests.helpers import component_states, incident_of
 
@@ -199,3 +199,14 @@ def test_midnight_purges_notifications_delivered_more_than_30_days_ago(
     Clockwork(rt, republish=lambda: None).midnight()
     with rt.factory() as s:
         assert list(s.scalars(select(OutboxEntry.id).order_by(OutboxEntry.id))) == kept
+
+
+def test_midnight_forgets_rate_limit_counts_older_than_a_day(rt: Runtime, clock: FakeClock) -> None:
+    with rt.factory.begin() as s:
+        ratelimits.hit(
+            s, key="old", window=timedelta(minutes=10), now=clock.now - timedelta(days=2)
+        )
+        ratelimits.hit(s, key="new", window=timedelta(minutes=10), now=clock.now)
+    Clockwork(rt, republish=lambda: None).midnight()
+    with rt.factory() as s:
+        assert list(s.scalars(select(RateLimit.key))) == ["new"]
