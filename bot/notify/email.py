@@ -41,8 +41,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry, system_clock
-from bot.runtime import Runtime
+from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry
+from bot.runtime import Runtime, system_clock
 from bot.settings import Settings, SmtpTarget, smtp_target
 from renderers import email as render
 from storage import incidents as incident_store

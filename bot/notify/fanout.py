@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.notify.worker import LEASE, Clock, system_clock
+from bot.notify.worker import LEASE
+from bot.runtime import Clock, system_clock
 from storage import outbox, subscribers
 from storage.db import transaction
 from storage.models import OutboxEntry

@@ -16,10 +16,10 @@ so receivers can drop a duplicate.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ from bot.notify.http import (
     system_resolver,
 )
 from bot.notify.worker import Delivered, GiveUp, Job, Outcome, Retry
+from bot.runtime import Clock, system_clock
 from commands import words
 from renderers import webhooks as render
 from renderers.statuspage import Json, Objects
@@ -57,12 +58,6 @@ COMPONENT_EVENT = "component.changed"
 QUARANTINED_EVENT = "subscriber.quarantined"
 # Posts at once: a round of slow receivers takes one deadline (plus DNS).
 PARALLEL = 16
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def check_endpoint(

@@ -23,28 +23,23 @@ import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime import Clock, system_clock
 from storage import outbox
 from storage.db import transaction
 from storage.models import OutboxEntry
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
 LEASE = timedelta(minutes=2)
 FIRST_RETRY = 5.0  # seconds: SPEC §9 wants the first retry within 10 s
 RETRY_CAP = 3600.0  # doubling, capped at an hour
 GIVE_UP_AFTER = timedelta(hours=24)
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
