@@ -139,6 +139,14 @@ class Incident(Base):
     notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     nudge_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A draft (SPEC §12): shown in Slack, marked, and nowhere public until published.
+    # Its component states wait in `draft_components` ([[component id, state], ...])
+    # and are applied when it is published; a discarded draft keeps its row (and number).
+    draft: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    draft_components: Mapped[list[list[Any]] | None] = mapped_column(JSON)
+    discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Slack message it was declared from (a permalink): shown in Slack, never public.
+    source_link: Mapped[str | None] = mapped_column(Text)
 
     updates: Mapped[list[IncidentUpdate]] = relationship(
         back_populates="incident", order_by="IncidentUpdate.id", cascade="all, delete-orphan"
@@ -146,6 +154,51 @@ class Incident(Base):
     affected: Mapped[list[AffectedComponent]] = relationship(
         back_populates="incident", cascade="all, delete-orphan"
     )
+
+
+class IncidentNote(Base):
+    """An internal note (SPEC §12): posted in the announcement's thread, never public."""
+
+    __tablename__ = "incident_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Postmortem(Base):
+    """An incident's postmortem: a draft until published, Statuspage's `postmortem_*` fields."""
+
+    __tablename__ = "postmortems"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # `postmortem_body_last_updated_at`: when the text last changed.
+    body_updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When subscribers were told (`postmortem_notified_subscribers`): once, ever.
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Template(Base):
+    """A starting point for an incident (SPEC §12): title, status, component states, body."""
+
+    __tablename__ = "templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_code)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(30))
+    # [[component id, state], ...]: ids, so a renamed component stays in the template.
+    components: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AffectedComponent(Base):

@@ -439,12 +439,62 @@ SEEDS: dict[str, Seed] = {
         # One client's sign-ups counted in the current window.
         "rate_limits": [{"key": "signup:" + "c" * 32, "window_start": T0 - H, "count": 3}],
     },
+    "0008": {
+        # The resolved incident was declared from a Slack message, has an internal note
+        # and a published postmortem; a template to start the next one from.
+        "incidents": [
+            {
+                "id": 1,
+                "draft": False,
+                "draft_components": None,
+                "discarded_at": None,
+                "source_link": "https://example.slack.com/archives/C0OPS/p1700000000000100",
+            }
+        ],
+        "incident_notes": [
+            {
+                "id": 1,
+                "incident_id": 1,
+                "body": "Rolled back deploy 4512.",
+                "author": "U1",
+                "created_at": STARTED + H,
+            }
+        ],
+        "postmortems": [
+            {
+                "id": 1,
+                "incident_id": 1,
+                "body": "## What happened\nA bad deploy.",
+                "author": "U1",
+                "created_at": T0 - H,
+                "body_updated_at": T0 - H,
+                "published_at": T0 - H / 2,
+                "notified_at": None,
+            }
+        ],
+        "templates": [
+            {
+                "id": 1,
+                "code": "tpl000000001",
+                "name": "api-down",
+                "name_key": "api-down",
+                "title": "API errors",
+                "status": "investigating",
+                "components": [[1, "major_outage"]],
+                "body": "We are looking into errors from the API.",
+                "created_by": "U1",
+                "created_at": T0 - 2 * H,
+                "updated_at": T0 - 2 * H,
+            }
+        ],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.
 LATER_DEFAULTS: dict[tuple[str, str], Any] = {
     ("incidents", "nudge_count"): 0,
     ("outbox", "kind"): "slack",
+    ("incidents", "draft"): False,
 }
 
 
