@@ -60,11 +60,13 @@ def check_title(title: str, usage: str) -> str:
     return title
 
 
-def check_message(message: str | None, usage: str, *, required: bool = False) -> str:
+def check_message(
+    message: str | None, usage: str, *, required: bool = False, what: str = "the update"
+) -> str:
     """A message body within the text rules (Slack's 3,000 characters); required for updates."""
     body = textrules.check(message or "", textrules.MESSAGE, usage)
     if required and not body:
-        raise CommandError("Write the update after a lone --, e.g. `-- We found the cause.`", usage)
+        raise CommandError(f"Write {what} after a lone --, e.g. `-- We found the cause.`", usage)
     return body
 
 

@@ -42,13 +42,21 @@ DEFAULT_RESOLVED = "This incident has been resolved."
 DEFAULT_REOPENED = "This incident has been reopened."
 
 
-def get_incident(session: Session, number: int, usage: str) -> Incident:
-    """The incident with this number, or an error that says what there is instead."""
+def get_incident(session: Session, number: int, usage: str, *, drafts: bool = False) -> Incident:
+    """The incident with this number, or an error that says what there is instead.
+
+    A draft is found only when the caller handles drafts (`drafts`); a discarded
+    draft never is.
+    """
     incident = store.get(session, number=number, for_update=True)
     if incident is None:
         raise CommandError(f"There is no incident #{number}. See /incident list.", usage)
     if incident.kind != Kind.INCIDENT:
         raise CommandError(f"#{number} is a maintenance, not an incident: use /maintenance.", usage)
+    if incident.discarded_at is not None:
+        raise CommandError(f"#{number} was a draft, and it was discarded.", usage)
+    if incident.draft and not drafts:
+        raise CommandError(words.DRAFT_FIRST.format(number=number), usage)
     return incident
 
 
@@ -272,7 +280,7 @@ def edit_title(session: Session, ctx: Context, *, number: int, title: str) -> Re
     """Fix an incident's title; audited, and the announcement is edited to match."""
     usage = words.USAGE["incident edit"]
     authorise(ctx, action="incident.edit", target=f"#{number}")
-    incident = get_incident(session, number, usage)
+    incident = get_incident(session, number, usage, drafts=True)
     title = check_title(title, usage)
     before = incident_state(incident)
     incident.title = title

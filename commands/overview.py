@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from commands import words
@@ -10,7 +12,7 @@ from commands.result import Result
 from storage import components as component_store
 from storage import incidents as store
 from storage.escaping import escape
-from storage.models import Incident
+from storage.models import Incident, IncidentNote
 from storage.rules import ComponentStatus, Impact, Kind, MaintenanceStatus, page_status
 
 
@@ -56,8 +58,9 @@ def list_items(session: Session, ctx: Context, kind: Kind) -> Result:
     return Result(reply="\n".join(lines))
 
 
-def show(incident: Incident, ctx: Context) -> Result:
-    """One incident or maintenance with every update, oldest first, numbered for `edit`."""
+def show(incident: Incident, ctx: Context, *, notes: Sequence[IncidentNote] = ()) -> Result:
+    """One incident or maintenance with every update, oldest first, numbered for `edit`,
+    and (in Slack, never on the page) its internal notes."""
     lines = [f"#{incident.number} {words.quote(incident.title)}"]
     facts = [words.status_label(incident.status)]
     if incident.kind == Kind.INCIDENT:
@@ -90,6 +93,14 @@ def show(incident: Incident, ctx: Context) -> Result:
             )
         if update.body:
             lines.append("   " + escape(update.body).replace("\n", "\n   "))
+    if notes:
+        lines.append("")
+        lines.append(words.NOTES_HEADING)
+        for note in notes:
+            lines.append(
+                f"• {words.when(note.created_at, ctx.tz)} · {words.mention(note.author)}: "
+                + escape(note.body).replace("\n", "\n   ")
+            )
     if ctx.page_url:
         lines.append("")
         lines.append(f"{ctx.page_url.rstrip('/')}/incidents/{incident.number}.html")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from commands import component as components
 from commands import incident as incidents
 from commands import maintenance as maintenances
-from commands import overview, words
+from commands import notes, overview, words
 from commands import subscribers as subs
 from commands.common import authorise
 from commands.context import Context
@@ -30,6 +30,7 @@ from commands.names import (
 from commands.result import Result
 from commands.tokens import Opt, Words, parse_id, split_words, unslack
 from commands.when import parse_date, parse_when
+from storage import notes as note_store
 from storage.escaping import escape
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind, MaintenanceStatus
@@ -40,7 +41,17 @@ OPEN_STATUSES = [IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED, Incide
 INCIDENT_IMPACTS = [Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL]
 
 VERBS: dict[str, tuple[str, ...]] = {
-    "incident": ("open", "update", "resolve", "reopen", "edit", "list", "show", "help"),
+    "incident": (
+        "open",
+        "update",
+        "resolve",
+        "reopen",
+        "note",
+        "edit",
+        "list",
+        "show",
+        "help",
+    ),
     "maintenance": ("schedule", "update", "start", "complete", "cancel", "list", "show", "help"),
     "component": ("set", "add", "rename", "remove", "list", "help"),
     "status": (),
@@ -99,7 +110,7 @@ def _one_id(w: Words, usage_key: str) -> int:
 
 
 def incident(session: Session, ctx: Context, text: str) -> Result:
-    """/incident: open, update, resolve, reopen, edit, list, show, help."""
+    """/incident: open, update, resolve, reopen, note, edit, list, show, help."""
     verb, rest = _verb(text, "incident", dict.fromkeys(VERBS["incident"]))
     if verb == "help":
         return Result(reply=words.help_text("incident"))
@@ -108,9 +119,8 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         return overview.list_items(session, ctx, Kind.INCIDENT)
     if verb == "show":
         number = _one_id(_words(rest, "incident show"), "incident show")
-        return overview.show(
-            incidents.get_incident(session, number, words.USAGE["incident show"]), ctx
-        )
+        found = incidents.get_incident(session, number, words.USAGE["incident show"])
+        return overview.show(found, ctx, notes=note_store.of(session, found))
     authorise(ctx, action=f"incident.{verb}", target="incident")
     key = f"incident {verb}"
     usage = words.USAGE[key]
@@ -172,6 +182,9 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         return incidents.reopen_incident(
             session, ctx, number=_one_id(w, key), message=w.message, notify=_notify(w)
         )
+    if verb == "note":
+        w = _words(rest, key)
+        return notes.add_note(session, ctx, number=_one_id(w, key), text=w.message)
     # edit
     w = _words(rest, key, {"title": Opt.VALUE, "update": Opt.VALUE})
     number = _one_id(w, key)

@@ -61,6 +61,7 @@ USAGE: dict[str, str] = {
     "incident edit": (
         "/incident edit ID --title NEW TITLE\n/incident edit ID --update N -- NEW TEXT"
     ),
+    "incident note": "/incident note ID -- TEXT",
     "incident list": "/incident list",
     "incident show": "/incident show ID",
     "maintenance schedule": (
@@ -103,7 +104,9 @@ NOTES: dict[str, str] = {
         "'tomorrow 03:00 AEST', 'in 2h', '2h ago' or 'now'; --at backfills and may not be "
         "in the future. Everything after a lone -- is the message (markdown allowed, up to "
         f"{MAX_MESSAGE} characters). --silent changes the page without telling the Slack "
-        "channels or subscribers. /incident with no text opens a form in Slack."
+        "channels or subscribers. /incident with no text opens a form in Slack. "
+        "note posts an internal note in the announcement's thread: it is audited and never "
+        "shown on the status page, its feeds or JSON, nor sent to subscribers."
     ),
     "maintenance": (
         "ID is 12 or #12. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET' or 'in 2h'. "
@@ -125,6 +128,13 @@ NOTES: dict[str, str] = {
         "The CLI adds `statusbot subscribers import FILE.csv` and `export`."
     ),
 }
+
+NOTES_HEADING = "Internal notes (never on the status page):"
+NOTE_WHERE = " Posted in the announcement's thread, marked internal."
+DRAFT_FIRST = (
+    "#{number} is a draft: publish it first with /incident publish {number} [-- MESSAGE], "
+    "or discard it with /incident discard {number}."
+)
 
 NOT_ANNOUNCED = " Not announced (notify off): neither the Slack channels nor subscribers are told."
 

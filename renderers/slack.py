@@ -37,6 +37,7 @@ FALLBACK_BODY = 280  # characters of an update's body in a notification's fallba
 
 UPDATE_ACTION = "incident_update"
 RESOLVE_ACTION = "incident_resolve"
+NOTE_ACTION = "incident_note"
 ACTIONS_BLOCK = "incident_actions"
 READ_MORE = "read more on the status page"
 
@@ -292,6 +293,15 @@ def _buttons(incident: IncidentView) -> Block | None:
                 },
             }
         )
+    if incident.kind == "incident":
+        elements.append(
+            {
+                "type": "button",
+                "action_id": NOTE_ACTION,
+                "text": {"type": "plain_text", "text": "Add note", "emoji": True},
+                "value": value,
+            }
+        )
     return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}
 
 
@@ -401,3 +411,21 @@ def note(text: str, *, page_url: str | None = None) -> Message:
     """A short message of statusbot's own (a reminder), markdown allowed, user text escaped."""
     body = mrkdwn(text.strip()) or "…"
     return _message(escape(" ".join(text.split())), [_section(body, more=_read_more(page_url))])
+
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
+
+
+def internal_note(incident: IncidentView, body: str, *, author: str) -> Message:
+    """An internal note in the announcement's thread, marked as never public."""
+    who = f"<@{author}>" if _SLACK_USER.fullmatch(author) else escape(author)
+    head = f":lock: *Internal note* · {escape(_title(incident))} · not on the status page"
+    blocks: list[Block] = [
+        _section(head),
+        _section(mrkdwn(body.strip()) or "…"),
+        _context(f"By {who}"),
+    ]
+    text = f"Internal note on #{incident.number}: " + clip(
+        escape(" ".join(body.split())), FALLBACK_BODY
+    )
+    return _message(text, blocks)

@@ -17,6 +17,7 @@ from storage.snapshot import IncidentView
 DECLARE = "declare_incident"
 UPDATE = "post_update"
 RESOLVE = "resolve_incident"
+NOTE = "add_note"
 
 # Block ids (errors are reported against them) and the one action id every input uses.
 TITLE = "title"
@@ -151,6 +152,31 @@ def resolve_modal(incident: IncidentView, *, metadata: str = "") -> dict[str, An
         _notify(),
     ]
     return _modal(RESOLVE, "Resolve incident", "Resolve", blocks, metadata)
+
+
+def note_modal(incident: IncidentView, *, metadata: str = "") -> dict[str, Any]:
+    """The "Add note" modal: an internal note for the announcement's thread, never public."""
+    blocks: list[dict[str, Any]] = [
+        _summary(incident),
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": ":lock: Internal: posted in the announcement's thread and kept in "
+                    "the audit log; never on the status page nor sent to subscribers.",
+                }
+            ],
+        },
+        _text_input(
+            MESSAGE,
+            "Note",
+            placeholder="Rolled back deploy 4512; watching the error rate.",
+            multiline=True,
+            max_length=MAX_MESSAGE,
+        ),
+    ]
+    return _modal(NOTE, "Add internal note", "Add note", blocks, metadata)
 
 
 # --- pieces ------------------------------------------------------------------------------

@@ -190,9 +190,11 @@ def test_announcement_shows_the_incident() -> None:
     assert "#12 Checkout errors" in message["text"]
 
 
-def test_open_incident_has_update_and_resolve_buttons() -> None:
+def test_open_incident_has_update_resolve_and_note_buttons() -> None:
     message = check(slack.announcement(incident(), page_url=PAGE, tz=TZ))
-    update_button, resolve = buttons(message)
+    update_button, resolve, note = buttons(message)
+    assert note["action_id"] == "incident_note" and note["text"]["text"] == "Add note"
+    assert note["value"] == "12" and "style" not in note
     assert update_button["action_id"] == "incident_update"
     assert update_button["text"]["text"] == "Post update"
     assert update_button["value"] == "12"

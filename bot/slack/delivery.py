@@ -91,7 +91,9 @@ BROADCAST_EVENTS = frozenset(
     }
 )
 # Events that change nothing shown in the announcement: no edit needed.
-NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice"})
+NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice", "incident.note"})
+# An internal note (commands/notes.py): a thread reply marked internal, nothing else.
+INTERNAL_NOTE = "incident.note"
 # A fixed title or update text: the announcement is edited, and when it names an
 # update, so is the thread reply that carried that update.
 EDIT_EVENT = "incident.edited"
@@ -409,6 +411,10 @@ class Deliverer:
 
     def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
         """The thread reply an entry posts, if any."""
+        if job.event == INTERNAL_NOTE:
+            return render.internal_note(
+                view, str(job.payload.get("note") or ""), author=str(job.payload.get("author"))
+            )
         if job.event in REPLY_EVENTS and job.update is not None:
             return render.update_reply(view, job.update, tz=self.tz, page_url=self.page_url)
         text = job.payload.get("text")

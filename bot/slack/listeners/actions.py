@@ -1,4 +1,4 @@
-"""Buttons on an announcement: "Post update" and "Resolve" open their prefilled modals."""
+"""Buttons on an announcement: "Post update", "Resolve" and "Add note" open their modals."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.slack.listeners.services import services_of
 
 UPDATE = "incident_update"
 RESOLVE = "incident_resolve"
+NOTE = "incident_note"
 
 NO_NUMBER = "That button does not name an incident; use /incident list to find it."
 
@@ -20,6 +21,7 @@ def register(app: App) -> None:
     """Listen for the announcement's buttons; ack every other action (links) too."""
     app.action(UPDATE)(on_update)
     app.action(RESOLVE)(on_resolve)
+    app.action(NOTE)(on_note)
     # A link button still sends an action; acking it keeps Slack from showing an error.
     app.action(re.compile(".*"))(on_other)
 
@@ -27,13 +29,19 @@ def register(app: App) -> None:
 def on_update(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """The "Post update" button: ack, then open the prefilled modal."""
     ack()
-    _open(body, context, resolve=False)
+    _open(body, context, form="update")
 
 
 def on_resolve(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """The "Resolve" button: ack, then open its modal."""
     ack()
-    _open(body, context, resolve=True)
+    _open(body, context, form="resolve")
+
+
+def on_note(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """The "Add note" button: ack, then open the internal note's modal."""
+    ack()
+    _open(body, context, form="note")
 
 
 def on_other(ack: Ack) -> None:
@@ -41,7 +49,7 @@ def on_other(ack: Ack) -> None:
     ack()
 
 
-def _open(body: dict[str, Any], context: BoltContext, *, resolve: bool) -> None:
+def _open(body: dict[str, Any], context: BoltContext, *, form: modals.IncidentForm) -> None:
     services = services_of(context)
     user = str((body.get("user") or {}).get("id") or "")
     trigger_id = str(body.get("trigger_id") or "")
@@ -53,7 +61,7 @@ def _open(body: dict[str, Any], context: BoltContext, *, resolve: bool) -> None:
         return
     services.start(
         lambda: modals.open_incident_modal(
-            services, user, trigger_id, number, response_url, resolve=resolve
+            services, user, trigger_id, number, response_url, form=form
         ),
         response_url=response_url,
     )

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt import Ack, App, BoltContext
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.gateway import SlackError
 from bot.slack.listeners.services import Services, services_of
-from commands import dispatch, textrules, words
+from commands import dispatch, notes, textrules, words
 from commands import incident as incidents
 from commands.common import authorise
 from commands.context import Context
@@ -55,10 +55,11 @@ Change = Callable[[Session, Context], Result]
 
 
 def register(app: App) -> None:
-    """Listen for the three modals' submissions."""
+    """Listen for the modals' submissions."""
     app.view(ui.DECLARE)(on_declare)
     app.view(ui.UPDATE)(on_update)
     app.view(ui.RESOLVE)(on_resolve)
+    app.view(ui.NOTE)(on_note)
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -77,6 +78,14 @@ def open_declare(services: Services, user: str, trigger_id: str, response_url: s
     _open(services, trigger_id, view, response_url)
 
 
+IncidentForm = Literal["update", "resolve", "note"]
+_FORM_ACTIONS: dict[str, str] = {
+    "update": "incident.update",
+    "resolve": "incident.resolve",
+    "note": "incident.note",
+}
+
+
 def open_incident_modal(
     services: Services,
     user: str,
@@ -84,31 +93,34 @@ def open_incident_modal(
     number: int,
     response_url: str | None,
     *,
-    resolve: bool,
+    form: IncidentForm,
 ) -> None:
-    """Open "Post update" or "Resolve" for incident `number`, prefilled."""
+    """Open "Post update", "Resolve" or "Add note" for incident `number`, prefilled."""
     ctx = services.context(user)
-    action = "incident.resolve" if resolve else "incident.update"
-    refusal = refused(services, ctx, action=action, target=f"#{number}")
+    refusal = refused(services, ctx, action=_FORM_ACTIONS[form], target=f"#{number}")
     if refusal is not None:
         services.respond(response_url, refusal)
         return
     with services.runtime.factory() as session:
         found = incident_store.get(session, number=number)
-        if found is None or found.kind != Kind.INCIDENT:
+        if found is None or found.kind != Kind.INCIDENT or found.discarded_at is not None:
             services.respond(response_url, f"There is no incident #{number} any more.")
+            return
+        if found.draft and form != "note":
+            services.respond(response_url, words.DRAFT_FIRST.format(number=number))
             return
         view_of = incident_view(found)
         choices = component_choices(session)
-    if resolve and view_of.closed:
+    if form == "resolve" and view_of.closed:
         services.respond(response_url, f"#{number} is already resolved.")
         return
     metadata = _metadata(number, response_url)
-    view = (
-        ui.resolve_modal(view_of, metadata=metadata)
-        if resolve
-        else ui.post_update_modal(view_of, choices, metadata=metadata)
-    )
+    if form == "resolve":
+        view = ui.resolve_modal(view_of, metadata=metadata)
+    elif form == "note":
+        view = ui.note_modal(view_of, metadata=metadata)
+    else:
+        view = ui.post_update_modal(view_of, choices, metadata=metadata)
     _open(services, trigger_id, view, response_url)
 
 
@@ -194,7 +206,7 @@ class Form:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
+def read_form(view: dict[str, Any], *, message_required: bool = False, what: str = "") -> Form:
     """The fields of any of the three modals, checked by the text rules every path
     follows (commands.textrules); errors keyed by block id."""
     # Slack sends what the form offered; anything else (a forged or garbled payload,
@@ -253,7 +265,9 @@ def read_form(view: dict[str, Any], *, message_required: bool = False) -> Form:
     if wrong is not None:
         form.errors[ui.MESSAGE] = wrong
     elif message_required and not message:
-        form.errors[ui.MESSAGE] = "Write the update: what changed, and what happens next."
+        form.errors[ui.MESSAGE] = (
+            f"Write {what}." if what else "Write the update: what changed, and what happens next."
+        )
     if ui.NOTIFY in values:
         form.notify = bool(element(ui.NOTIFY).get("selected_options"))
     return form
@@ -412,6 +426,21 @@ def on_resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bo
     """Submission of "Resolve"."""
     form = read_form(view)
     _submit(ack, body, view, context, form, lambda meta: resolve(form, _number(meta)), ui.MESSAGE)
+
+
+def on_note(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Submission of "Add note"."""
+    form = read_form(view, message_required=True, what="the note")
+    _submit(ack, body, view, context, form, lambda meta: note(form, _number(meta)), ui.MESSAGE)
+
+
+def note(form: Form, number: int) -> Change:
+    """The "Add note" submission."""
+
+    def change(session: Session, ctx: Context) -> Result:
+        return notes.add_note(session, ctx, number=number, text=form.message)
+
+    return change
 
 
 def _number(meta: Metadata) -> int:
