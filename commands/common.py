@@ -83,13 +83,16 @@ def check_past(at: datetime, ctx: Context, usage: str) -> datetime:
 
 def incident_state(incident: Incident) -> dict[str, Any]:
     """What the audit log keeps of an incident, before and after a change."""
-    return {
+    state: dict[str, Any] = {
         "number": incident.number,
         "title": incident.title,
         "status": incident.status,
         "impact": incident.impact,
         "components": sorted(a.component.name for a in incident.affected),
     }
+    if incident.draft:
+        state["draft"] = True
+    return state
 
 
 def component_state(component: Component) -> dict[str, Any]:
@@ -133,9 +136,12 @@ def announce(
     event: str,
     incident: Incident,
     update: IncidentUpdate | None = None,
+    *,
+    fanout_event: str | None = None,
 ) -> Notice:
     """Queue an announcement of an incident or maintenance in every notify channel,
-    and its fan-out to subscribers."""
+    and its fan-out to subscribers (as `fanout_event` when they hear of it by another
+    name); nothing of a draft is ever fanned out."""
     update_id = update.id if update is not None else None
     outbox.enqueue(
         session,
@@ -146,10 +152,12 @@ def announce(
         update_id=update_id,
         payload={"number": incident.number},
     )
+    if incident.draft:
+        return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
     fan_out(
         session,
         ctx,
-        event,
+        fanout_event or event,
         incident_id=incident.id,
         update_id=update_id,
         payload={

@@ -81,8 +81,14 @@ def open_incident(
     components: Changes = (),
     at: datetime | None = None,
     notify: bool = True,
+    draft: bool = False,
+    source_link: str | None = None,
 ) -> Result:
-    """Declare an incident: number it, apply its component states, announce it."""
+    """Declare an incident: number it, apply its component states, announce it.
+
+    A draft is numbered and announced in Slack, marked, and nothing else: its
+    component states wait for `commands.drafts.publish_draft`.
+    """
     usage = words.USAGE["incident open"]
     authorise(ctx, action="incident.open", target="new incident")
     title = check_title(title, usage)
@@ -95,6 +101,11 @@ def open_incident(
         )
     if impact is Impact.MAINTENANCE:
         raise CommandError("An incident's impact is none, minor, major or critical.", usage)
+    if draft and at is not None:
+        raise CommandError(
+            "A draft has no --at: it becomes public, as if opened then, when it is published.",
+            usage,
+        )
     incident = store.create(
         session,
         kind=Kind.INCIDENT,
@@ -105,12 +116,14 @@ def open_incident(
         actor=ctx.actor,
         started_at=when,
         now=ctx.now,
+        draft=draft,
+        source_link=source_link,
     )
     notices = post_update(
         session,
         ctx,
         incident,
-        action="incident.open",
+        action="incident.draft" if draft else "incident.open",
         event="incident.opened",
         status=status.value,
         body=body,
@@ -119,6 +132,14 @@ def open_incident(
         changes=components,
         notify=notify,
     )
+    if draft:
+        return Result(
+            reply=words.DRAFTED.format(number=incident.number, title=words.quote(title))
+            + _where(ctx, notify),
+            changed=True,
+            notices=notices,
+            number=incident.number,
+        )
     return Result(
         reply=f"Opened incident #{incident.number} {words.quote(title)}: "
         f"{words.status_label(incident.status)}, impact {incident.impact}." + _where(ctx, notify),

@@ -45,12 +45,19 @@ def status(session: Session, ctx: Context) -> Result:
     return Result(reply="\n".join(lines))
 
 
-def list_items(session: Session, ctx: Context, kind: Kind) -> Result:
-    """Open incidents (or maintenances), then the few most recently closed."""
-    open_items = store.unresolved(session, kind)
+def list_items(session: Session, ctx: Context, kind: Kind, *, drafts: bool = False) -> Result:
+    """Open incidents (or maintenances), then the few most recently closed; with `drafts`
+    (for editors) the drafts first."""
+    everything = store.unresolved(session, kind, drafts=drafts)
+    open_items = [i for i in everything if not i.draft]
     closed = store.recent_closed(session, kind)
     noun = "incidents" if kind is Kind.INCIDENT else "maintenances"
-    lines = [f"Open {noun}:" if open_items else f"No open {noun}."]
+    lines: list[str] = []
+    drafted = [i for i in everything if i.draft]
+    if drafted:
+        lines.append(words.DRAFTS_HEADING)
+        lines.extend(_line(i, ctx) for i in drafted)
+    lines.append(f"Open {noun}:" if open_items else f"No open {noun}.")
     lines.extend(_line(i, ctx) for i in open_items)
     if closed:
         lines.append("Recently closed:" if kind is Kind.INCIDENT else "Recently finished:")
@@ -71,8 +78,22 @@ def show(incident: Incident, ctx: Context, *, notes: Sequence[IncidentNote] = ()
             f"{words.when(incident.scheduled_until, ctx.tz)}"
             + ("" if incident.auto else " (manual)")
         )
+    if incident.draft:
+        facts.insert(0, "DRAFT (not on the status page)")
     lines.append(" · ".join(facts))
-    if incident.affected:
+    if incident.source_link:
+        lines.append(f"Declared from {incident.source_link}")
+    pending = store.pending_states(incident) if incident.draft else []
+    if pending:
+        lines.append(
+            "Components when published: "
+            + ", ".join(
+                f"{escape(c.name)} ({words.component_label(c.status)} → "
+                f"{words.component_label(state)})"
+                for c, state in pending
+            )
+        )
+    elif incident.affected:
         lines.append(
             "Components: "
             + ", ".join(
@@ -101,7 +122,7 @@ def show(incident: Incident, ctx: Context, *, notes: Sequence[IncidentNote] = ()
                 f"• {words.when(note.created_at, ctx.tz)} · {words.mention(note.author)}: "
                 + escape(note.body).replace("\n", "\n   ")
             )
-    if ctx.page_url:
+    if ctx.page_url and not incident.draft:
         lines.append("")
         lines.append(f"{ctx.page_url.rstrip('/')}/incidents/{incident.number}.html")
     return Result(reply="\n".join(lines), number=incident.number)

@@ -13,9 +13,9 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from commands import component as components
+from commands import drafts, notes, overview, words
 from commands import incident as incidents
 from commands import maintenance as maintenances
-from commands import notes, overview, words
 from commands import subscribers as subs
 from commands.common import authorise
 from commands.context import Context
@@ -47,6 +47,8 @@ VERBS: dict[str, tuple[str, ...]] = {
         "resolve",
         "reopen",
         "note",
+        "publish",
+        "discard",
         "edit",
         "list",
         "show",
@@ -60,7 +62,11 @@ VERBS: dict[str, tuple[str, ...]] = {
 READ_VERBS = frozenset({"list", "show", "help"})
 # Reads that name customers' addresses are for editors, so who asks matters for them
 # (a user-group editor is looked up); only help is open to everyone.
-OPEN_VERBS: dict[str, frozenset[str]] = {"subscribers": frozenset({"help"})}
+OPEN_VERBS: dict[str, frozenset[str]] = {
+    "subscribers": frozenset({"help"}),
+    # list and show include drafts (and unpublished postmortems) for editors.
+    "incident": frozenset({"help"}),
+}
 HELP_WORDS = ("help", "-h", "--help")
 
 
@@ -110,16 +116,19 @@ def _one_id(w: Words, usage_key: str) -> int:
 
 
 def incident(session: Session, ctx: Context, text: str) -> Result:
-    """/incident: open, update, resolve, reopen, note, edit, list, show, help."""
+    """/incident: open, update, resolve, reopen, note, publish, discard, edit, list, show,
+    help."""
     verb, rest = _verb(text, "incident", dict.fromkeys(VERBS["incident"]))
     if verb == "help":
         return Result(reply=words.help_text("incident"))
+    # Drafts are shown to editors only (who asks is looked up for these reads).
+    editor = ctx.editors.allows(ctx.actor)
     if verb == "list":
         _no_args(_words(rest, "incident list"), "incident list")
-        return overview.list_items(session, ctx, Kind.INCIDENT)
+        return overview.list_items(session, ctx, Kind.INCIDENT, drafts=editor)
     if verb == "show":
         number = _one_id(_words(rest, "incident show"), "incident show")
-        found = incidents.get_incident(session, number, words.USAGE["incident show"])
+        found = incidents.get_incident(session, number, words.USAGE["incident show"], drafts=editor)
         return overview.show(found, ctx, notes=note_store.of(session, found))
     authorise(ctx, action=f"incident.{verb}", target="incident")
     key = f"incident {verb}"
@@ -128,7 +137,13 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         w = _words(
             rest,
             key,
-            {"impact": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE, "at": Opt.VALUE}
+            {
+                "impact": Opt.VALUE,
+                "status": Opt.VALUE,
+                "components": Opt.VALUE,
+                "at": Opt.VALUE,
+                "draft": Opt.FLAG,
+            }
             | SILENT,
         )
         o = w.options
@@ -142,6 +157,7 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
             components=_states(session, o.get("components"), usage),
             at=_at(ctx, o.get("at"), usage),
             notify=_notify(w),
+            draft=o.get("draft") is True,
         )
     if verb == "update":
         w = _words(
@@ -182,6 +198,16 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         return incidents.reopen_incident(
             session, ctx, number=_one_id(w, key), message=w.message, notify=_notify(w)
         )
+    if verb == "publish":
+        w = _words(rest, key, SILENT)
+        return drafts.publish_draft(
+            session, ctx, number=_one_id(w, key), message=w.message, notify=_notify(w)
+        )
+    if verb == "discard":
+        w = _words(rest, key)
+        if w.message is not None:
+            raise CommandError("discard takes no message.", usage)
+        return drafts.discard_draft(session, ctx, number=_one_id(w, key))
     if verb == "note":
         w = _words(rest, key)
         return notes.add_note(session, ctx, number=_one_id(w, key), text=w.message)

@@ -50,7 +50,7 @@ USAGE: dict[str, str] = {
     "incident open": (
         "/incident open TITLE... [--impact none|minor|major|critical] "
         "[--status investigating|identified|monitoring] [--components NAME=STATE,...] "
-        "[--at WHEN] [--silent] [-- MESSAGE]"
+        "[--at WHEN] [--draft] [--template NAME] [--silent] [-- MESSAGE]"
     ),
     "incident update": (
         "/incident update ID [--status S] [--components NAME=STATE,...] [--impact I] "
@@ -62,6 +62,8 @@ USAGE: dict[str, str] = {
         "/incident edit ID --title NEW TITLE\n/incident edit ID --update N -- NEW TEXT"
     ),
     "incident note": "/incident note ID -- TEXT",
+    "incident publish": "/incident publish ID [--silent] [-- MESSAGE]",
+    "incident discard": "/incident discard ID",
     "incident list": "/incident list",
     "incident show": "/incident show ID",
     "maintenance schedule": (
@@ -106,7 +108,11 @@ NOTES: dict[str, str] = {
         f"{MAX_MESSAGE} characters). --silent changes the page without telling the Slack "
         "channels or subscribers. /incident with no text opens a form in Slack. "
         "note posts an internal note in the announcement's thread: it is audited and never "
-        "shown on the status page, its feeds or JSON, nor sent to subscribers."
+        "shown on the status page, its feeds or JSON, nor sent to subscribers. "
+        "--draft opens a draft: announced in Slack marked DRAFT, and nothing of it (its "
+        "component states included) public or sent to subscribers until publish, which makes "
+        "it public as if opened then (MESSAGE replaces its first message); discard drops it. "
+        "list shows drafts to editors."
     ),
     "maintenance": (
         "ID is 12 or #12. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET' or 'in 2h'. "
@@ -128,6 +134,16 @@ NOTES: dict[str, str] = {
         "The CLI adds `statusbot subscribers import FILE.csv` and `export`."
     ),
 }
+
+DRAFTED = (
+    "Drafted incident #{number} {title}: it is in Slack only, marked DRAFT; the status page "
+    "and subscribers see nothing of it (its component states included) until "
+    "/incident publish {number} [-- MESSAGE], or /incident discard {number}."
+)
+PUBLISHED = "Published #{number} {title}: it is on the status page now, opened as of now."
+PUBLISHED_TOLD = " The channels and subscribers are told."
+DISCARDED = "Discarded draft #{number} {title}: it never reached the status page."
+DRAFTS_HEADING = "Drafts (editors only; not on the status page):"
 
 NOTES_HEADING = "Internal notes (never on the status page):"
 NOTE_WHERE = " Posted in the announcement's thread, marked internal."

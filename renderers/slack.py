@@ -35,6 +35,15 @@ MAX_BLOCKS = 50
 MAX_FALLBACK = 3000
 FALLBACK_BODY = 280  # characters of an update's body in a notification's fallback text
 
+DRAFT = "DRAFT"
+DISCARDED = ":wastebasket: Discarded draft"
+DRAFT_NOTE = (
+    "*Draft: not on the status page, and subscribers are not told.* "
+    "`/incident publish {number} [-- MESSAGE]` makes it public as if opened then; "
+    "`/incident discard {number}` drops it."
+)
+DISCARDED_NOTE = "This draft was discarded: it never reached the status page."
+
 UPDATE_ACTION = "incident_update"
 RESOLVE_ACTION = "incident_resolve"
 NOTE_ACTION = "incident_note"
@@ -257,18 +266,20 @@ def _components(incident: IncidentView, url: str) -> str:
 
 
 def _buttons(incident: IncidentView) -> Block | None:
-    if incident.closed:
+    if incident.closed or incident.discarded:
         return None
     value = str(incident.number)
-    elements: list[dict[str, Any]] = [
-        {
-            "type": "button",
-            "action_id": UPDATE_ACTION,
-            "text": {"type": "plain_text", "text": "Post update", "emoji": True},
-            "value": value,
-        }
-    ]
-    if incident.kind == "incident":
+    elements: list[dict[str, Any]] = []
+    if not incident.draft:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": UPDATE_ACTION,
+                "text": {"type": "plain_text", "text": "Post update", "emoji": True},
+                "value": value,
+            }
+        )
+    if incident.kind == "incident" and not incident.draft:
         title = clip(escape(incident.title), 200)
         elements.append(
             {
@@ -305,6 +316,14 @@ def _buttons(incident: IncidentView) -> Block | None:
     return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}
 
 
+def _pending(incident: IncidentView) -> str:
+    lines = [
+        f"• {escape(c.name)}: {component_label(c.old_status)} → {component_label(c.new_status)}"
+        for c in incident.pending
+    ]
+    return clip("\n".join(["*Components, when published*", *lines]), MAX_SECTION)
+
+
 def _update_text(update: UpdateView) -> str:
     label = f"*{status_label(update.status)}*"
     body = mrkdwn(update.body.strip())
@@ -316,6 +335,10 @@ def _update_text(update: UpdateView) -> str:
 
 def _fallback(incident: IncidentView) -> str:
     head = f"#{incident.number} {escape(incident.title)} · {status_label(incident.status)}"
+    if incident.discarded:
+        return f"{DISCARDED} {head}"
+    if incident.draft:
+        head = f"{DRAFT} {head}"
     if incident.kind == "incident":
         head += f" · impact {incident.impact}"
     else:
@@ -326,9 +349,20 @@ def _fallback(incident: IncidentView) -> str:
 def announcement(incident: IncidentView, *, page_url: str, tz: tzinfo) -> Message:
     """The message that stands for an incident or maintenance in a channel, edited in place."""
     url = incident_url(page_url, incident.number)
+    if incident.discarded:
+        return _message(
+            _fallback(incident),
+            [
+                {"type": "header", "text": _plain(f"{DISCARDED} {_title(incident)}", MAX_HEADER)},
+                _context(DISCARDED_NOTE),
+            ],
+        )
+    marker = f":pencil2: {DRAFT} " if incident.draft else f"{_emoji(incident)} "
     blocks: list[Block] = [
-        {"type": "header", "text": _plain(f"{_emoji(incident)} {_title(incident)}", MAX_HEADER)}
+        {"type": "header", "text": _plain(f"{marker}{_title(incident)}", MAX_HEADER)}
     ]
+    if incident.draft:
+        blocks.append(_section(DRAFT_NOTE.format(number=incident.number)))
     fields = [f"*Status*\n{status_label(incident.status)}"]
     if incident.kind == "maintenance":
         fields.append(f"*Window*\n{_window(incident, tz)}")
@@ -340,7 +374,9 @@ def announcement(incident: IncidentView, *, page_url: str, tz: tzinfo) -> Messag
             "fields": [{"type": "mrkdwn", "text": clip(f, MAX_FIELD)} for f in fields],
         }
     )
-    if incident.components:
+    if incident.draft and incident.pending:
+        blocks.append(_section(_pending(incident)))
+    elif incident.components:
         blocks.append(_section(_components(incident, url)))
     latest = incident.updates[0] if incident.updates else None
     if latest is not None:
@@ -349,10 +385,19 @@ def announcement(incident: IncidentView, *, page_url: str, tz: tzinfo) -> Messag
     kind = "Maintenance" if incident.kind == "maintenance" else "Incident"
     started = incident.scheduled_for if incident.kind == "maintenance" else incident.started_at
     verb = "Starts" if incident.kind == "maintenance" else "Started"
+    if incident.draft:
+        verb, kind = "Drafted", "Draft incident"
+    link = "" if incident.draft else f" · <{_url(url)}|View on the status page>"
+    source = (
+        f" · <{_url(incident.source_link)}|Declared from this message>"
+        if incident.source_link and _SAFE_URL.match(incident.source_link)
+        else ""
+    )
     blocks.append(
         _context(
-            f"{kind} #{incident.number} · {verb} {when(started or incident.created_at, tz)} · "
-            f"<{_url(url)}|View on the status page>"
+            f"{kind} #{incident.number} · {verb} {when(started or incident.created_at, tz)}"
+            + link
+            + source
         )
     )
     buttons = _buttons(incident)

@@ -25,6 +25,7 @@ IMPACT = "impact"
 STATUS = "status"
 MESSAGE = "message"
 NOTIFY = "notify"
+DRAFT = "draft"
 COMPONENT = "component:"  # + the component's code, one select per component
 COMPONENTS = "components"  # the multi-select used when there are too many for one each
 COMPONENTS_STATE = "components_state"
@@ -33,6 +34,7 @@ VALUE = "value"
 UNCHANGED = "unchanged"  # a component select's "not affected / no change" option
 AUTO = "auto"  # impact derived from the components (declare) or left as it is (update)
 NOTIFY_ON = "notify"
+DRAFT_ON = "draft"
 
 # Mirror commands.words (renderers may not import commands); a test holds them equal.
 MAX_TITLE = 200
@@ -88,6 +90,7 @@ def declare_incident_modal(
             max_length=MAX_MESSAGE,
         ),
         _notify(),
+        _draft(),
     ]
     return _modal(DECLARE, "Declare incident", "Declare", blocks, metadata)
 
@@ -352,16 +355,27 @@ def _component_blocks(
 
 
 def _notify() -> dict[str, Any]:
-    option = _option(NOTIFY_ON, "Announce it in the notification channels")
+    return _checkbox(
+        NOTIFY, "Notify", NOTIFY_ON, "Announce it in the notification channels", on=True
+    )
+
+
+def _draft() -> dict[str, Any]:
+    return _checkbox(
+        DRAFT, "Draft", DRAFT_ON, "Save as a draft: Slack only, until /incident publish", on=False
+    )
+
+
+def _checkbox(block_id: str, label: str, value: str, text: str, *, on: bool) -> dict[str, Any]:
+    """One optional checkbox, ticked or not to begin with."""
+    option = _option(value, text)
+    element: dict[str, Any] = {"type": "checkboxes", "action_id": VALUE, "options": [option]}
+    if on:
+        element["initial_options"] = [option]
     return {
         "type": "input",
-        "block_id": NOTIFY,
-        "label": _plain("Notify", 2000),
+        "block_id": block_id,
+        "label": _plain(label, 2000),
         "optional": True,
-        "element": {
-            "type": "checkboxes",
-            "action_id": VALUE,
-            "options": [option],
-            "initial_options": [option],
-        },
+        "element": element,
     }

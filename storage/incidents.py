@@ -70,6 +70,8 @@ def create(
     scheduled_for: datetime | None = None,
     scheduled_until: datetime | None = None,
     auto: bool = True,
+    draft: bool = False,
+    source_link: str | None = None,
 ) -> Incident:
     """A new incident or maintenance with the next number; it has no update yet."""
     incident = Incident(
@@ -86,6 +88,8 @@ def create(
         scheduled_for=scheduled_for,
         scheduled_until=scheduled_until,
         auto=auto,
+        draft=draft,
+        source_link=source_link,
         # Set, not left to the column defaults, so that what the first update sets
         # again (still open, not nudged) is no change and costs no UPDATE.
         monitoring_at=None,
@@ -133,13 +137,35 @@ def add_update(
     )
     incident.updates.append(update)
     session.flush()
+    if incident.draft:
+        # A draft's states wait for its publication: the page's components don't move.
+        for component, _state in changes:
+            add_affected(incident, component)
+        incident.draft_components = [[c.id, new.value] for c, new in changes]
+    else:
+        apply_changes(session, incident, update, changes, cause=cause, actor=actor)
+    settle(incident, status=status, display_at=display_at, now=now)
+    session.flush()
+    return update
+
+
+def apply_changes(
+    session: Session,
+    incident: Incident,
+    update: IncidentUpdate,
+    changes: Sequence[tuple[Component, ComponentStatus]],
+    *,
+    cause: Cause,
+    actor: str,
+) -> None:
+    """Set the components' states as `update` says, writing their history at its time."""
     for component, new in changes:
         add_affected(incident, component)
         old = component_store.change_status(
             session,
             component,
             new,
-            at=display_at,
+            at=update.display_at,
             cause=cause,
             actor=actor,
             incident_id=incident.id,
@@ -154,6 +180,10 @@ def add_update(
                 )
             )
 
+
+def settle(incident: Incident, *, status: str, display_at: datetime, now: datetime) -> None:
+    """After an update: the incident's status, timestamps and derived impact."""
+    kind = Kind(incident.kind)
     incident.status = status
     incident.updated_at = now
     incident.nudged_at = None  # a new update ends a quiet spell
@@ -166,12 +196,24 @@ def add_update(
         incident.resolved_at = None
     if kind is Kind.INCIDENT and not incident.impact_override and not is_closed(kind, status):
         incident.impact = impact_for(claimed_states(incident).values()).value
-    session.flush()
-    return update
+
+
+def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]]:
+    """The component states a draft sets when it is published, in the order given."""
+    by_id = {a.component_id: a.component for a in incident.affected}
+    out = []
+    for component_id, state in incident.draft_components or []:
+        component = by_id.get(int(component_id))
+        if component is not None and component.removed_at is None:
+            out.append((component, ComponentStatus(state)))
+    return out
 
 
 def claimed_states(incident: Incident) -> dict[int, ComponentStatus]:
-    """The state this incident last set on each component it changed (component id → state)."""
+    """The state this incident last set on each component it changed (component id → state);
+    for a draft, the states it will set."""
+    if incident.draft:
+        return {c.id: state for c, state in pending_states(incident)}
     states: dict[int, ComponentStatus] = {}
     for update in incident.updates:
         if update.status == IncidentStatus.RESOLVED:
@@ -188,13 +230,22 @@ _CLOSED = [
 ]
 
 
-def unresolved(session: Session, kind: Kind | None = None) -> list[Incident]:
-    """Incidents and maintenances that are not over, oldest number first.
+def unresolved(
+    session: Session, kind: Kind | None = None, *, drafts: bool = False
+) -> list[Incident]:
+    """Incidents and maintenances that are not over, oldest number first; drafts only
+    when asked for (never discarded ones).
 
     Their own columns only (the listings show no more); their updates and
     components load if touched.
     """
-    stmt = select(Incident).where(Incident.status.not_in(_CLOSED)).order_by(Incident.number)
+    stmt = (
+        select(Incident)
+        .where(Incident.status.not_in(_CLOSED), Incident.discarded_at.is_(None))
+        .order_by(Incident.number)
+    )
+    if not drafts:
+        stmt = stmt.where(Incident.draft.is_(False))
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
     return list(session.scalars(stmt))
@@ -209,7 +260,7 @@ def recent_closed(session: Session, kind: Kind, *, limit: int = 5) -> list[Incid
     )
     stmt = (
         select(Incident)
-        .where(Incident.kind == kind.value, Incident.status.in_(closed))
+        .where(Incident.kind == kind.value, Incident.status.in_(closed), Incident.draft.is_(False))
         .order_by(Incident.resolved_at.desc(), Incident.number.desc())
         .limit(limit)
     )
@@ -239,6 +290,7 @@ def held_states(
             Incident.id.in_(touching),
             Incident.id != excluding.id,
             Incident.status.not_in(_CLOSED),
+            Incident.draft.is_(False),  # a draft holds nothing until it is published
         )
         .options(*_LOAD)
         .order_by(Incident.number)

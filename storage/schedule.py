@@ -75,6 +75,7 @@ def quiet_incidents(
         .where(
             Incident.kind == Kind.INCIDENT.value,
             Incident.status != IncidentStatus.RESOLVED.value,
+            Incident.draft.is_(False),  # a draft is being prepared, not left quiet
             last_update.c.last <= cutoff,
             (Incident.nudged_at.is_(None)) | (Incident.nudged_at <= cutoff),
             Incident.nudge_count < max_nudges,

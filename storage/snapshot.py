@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from storage.incidents import pending_states
 from storage.metrics import MetricView
 from storage.models import Incident
 from storage.rules import (
@@ -37,6 +38,7 @@ __all__ = [
     "IncidentView",
     "MetricView",
     "PageInfo",
+    "PostmortemView",
     "Snapshot",
     "UpdateView",
     "UptimeDay",
@@ -144,6 +146,16 @@ class UpdateView:
 
 
 @dataclass(frozen=True, slots=True)
+class PostmortemView:
+    """A published postmortem: Statuspage's `postmortem_*` fields of an incident."""
+
+    body: str
+    published_at: datetime
+    body_updated_at: datetime
+    notified_subscribers: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AffectedView:
     code: str
     name: str
@@ -215,6 +227,14 @@ class IncidentView:
     auto: bool
     components: tuple[AffectedView, ...]
     updates: tuple[UpdateView, ...]
+    # Slack's views only (`incident_view`); a snapshot never has a draft, and never
+    # the link to the Slack message an incident was declared from.
+    draft: bool = False
+    discarded: bool = False
+    pending: tuple[ChangeView, ...] = ()  # a draft's states, set when it is published
+    source_link: str | None = None
+    # Published postmortems only, in snapshots and in Slack's views alike.
+    postmortem: PostmortemView | None = None
 
     @property
     def closed(self) -> bool:
@@ -340,4 +360,13 @@ def incident_view(incident: Incident) -> IncidentView:
         auto=incident.auto,
         components=components,
         updates=updates,
+        draft=incident.draft,
+        discarded=incident.discarded_at is not None,
+        pending=tuple(
+            ChangeView(code=c.code, name=c.name, old_status=c.status, new_status=state.value)
+            for c, state in pending_states(incident)
+        )
+        if incident.draft
+        else (),
+        source_link=incident.source_link,
     )

@@ -91,6 +91,9 @@ GROUP_COLUMNS = [getattr(Group, f) for f in GroupRow._fields]
 INCIDENT_COLUMNS = [getattr(Incident, f) for f in IncidentRow._fields]
 UPDATE_COLUMNS = [getattr(IncidentUpdate, f) for f in UpdateRow._fields]
 
+# What the public may see of the incidents table: no draft (a discarded one is a draft).
+PUBLIC = Incident.draft.is_(False)
+
 # Past this many incidents to reload, one unfiltered read beats a long IN list.
 FILTER_LIMIT = 400
 
@@ -103,9 +106,10 @@ def signatures(session: Session) -> dict[int, tuple[object, ...]]:
     """
     # Times are compared as the driver returns them; no need to parse 2,000 of them.
     updated = type_coerce(Incident.updated_at, String)
+    # Drafts are nobody's business outside Slack: the snapshot has no trace of them.
     stmt = select(
         Incident.id, Incident.number, updated, Incident.title, Incident.status, Incident.impact
-    )
+    ).where(PUBLIC)
     counts = {
         iid: (n, top)
         for iid, n, top in session.execute(
@@ -125,7 +129,7 @@ Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tu
 
 def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict[int, Loaded]:
     """Incidents with their updates, component changes and affected components, as rows."""
-    incidents = select(*INCIDENT_COLUMNS)
+    incidents = select(*INCIDENT_COLUMNS).where(PUBLIC)
     updates = select(*UPDATE_COLUMNS)
     changes = (
         select(

@@ -30,11 +30,12 @@ def count_in(root: Path, name: str, text: str) -> int:
 
 
 def subscriber_entries(rt: Runtime) -> list[tuple[str, str]]:
-    """(kind, event) of every outbox entry meant for subscribers, not Slack."""
+    """(kind, event) of every outbox entry about an incident meant for subscribers (the
+    fan-out and what it expanded to), not for Slack."""
     with rt.factory() as session:
         rows = session.execute(
             select(OutboxEntry.kind, OutboxEntry.event)
-            .where(OutboxEntry.kind != Kind.SLACK)
+            .where(OutboxEntry.kind != Kind.SLACK, OutboxEntry.incident_id.is_not(None))
             .order_by(OutboxEntry.id)
         )
         return [(k, e) for k, e in rows]

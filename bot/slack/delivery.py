@@ -69,6 +69,7 @@ COMPONENT_EVENT = "component.changed"
 # Events whose update is also posted as a reply in the announcement's thread.
 REPLY_EVENTS = frozenset(
     {
+        "incident.published",
         "incident.updated",
         "incident.resolved",
         "incident.reopened",
@@ -82,6 +83,7 @@ REPLY_EVENTS = frozenset(
 # closes or comes back, and a maintenance that is about to start, starts or ends.
 BROADCAST_EVENTS = frozenset(
     {
+        "incident.published",
         "incident.resolved",
         "incident.reopened",
         "maintenance.notice",

@@ -203,6 +203,7 @@ class Form:
     components: list[tuple[str, ComponentStatus, str]] = field(default_factory=list)
     message: str | None = None
     notify: bool = True
+    draft: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -270,6 +271,8 @@ def read_form(view: dict[str, Any], *, message_required: bool = False, what: str
         )
     if ui.NOTIFY in values:
         form.notify = bool(element(ui.NOTIFY).get("selected_options"))
+    if ui.DRAFT in values:
+        form.draft = bool(element(ui.DRAFT).get("selected_options"))
     return form
 
 
@@ -333,6 +336,7 @@ def declare(form: Form) -> Change:
             impact=form.impact,
             components=_components(session, form, only_changes=False),
             notify=form.notify,
+            draft=form.draft,
         )
 
     return change
