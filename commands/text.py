@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from commands import component as components
-from commands import drafts, notes, overview, words
+from commands import drafts, notes, overview, templates, words
 from commands import incident as incidents
 from commands import maintenance as maintenances
 from commands import subscribers as subs
@@ -57,6 +57,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "maintenance": ("schedule", "update", "start", "complete", "cancel", "list", "show", "help"),
     "component": ("set", "add", "rename", "remove", "list", "help"),
     "status": (),
+    "template": ("add", "list", "show", "remove", "help"),
     "subscribers": ("count", "list", "show", "add", "add-webhook", "remove", "help"),
 }
 READ_VERBS = frozenset({"list", "show", "help"})
@@ -143,18 +144,29 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
                 "components": Opt.VALUE,
                 "at": Opt.VALUE,
                 "draft": Opt.FLAG,
+                "template": Opt.VALUE,
             }
             | SILENT,
         )
         o = w.options
+        heading, message = " ".join(w.args), w.message
+        opening = _status(o.get("status"), usage)
+        changes = _states(session, o.get("components"), usage)
+        name = o.get("template")
+        if isinstance(name, str):
+            start = templates.start_from(session, name, usage)
+            heading, changes, message = templates.combine(
+                start, title=heading, components=changes, message=message
+            )
+            opening = opening or start.status
         return incidents.open_incident(
             session,
             ctx,
-            title=" ".join(w.args),
-            message=w.message,
-            status=_status(o.get("status"), usage) or IncidentStatus.INVESTIGATING,
+            title=heading,
+            message=message,
+            status=opening or IncidentStatus.INVESTIGATING,
             impact=_impact(o.get("impact"), usage),
-            components=_states(session, o.get("components"), usage),
+            components=changes,
             at=_at(ctx, o.get("at"), usage),
             notify=_notify(w),
             draft=o.get("draft") is True,
@@ -418,12 +430,49 @@ def subscribers(session: Session, ctx: Context, text: str) -> Result:
     return subs.add_webhook(session, ctx, url=w.args[0], email=email, components=chosen)
 
 
+def template(session: Session, ctx: Context, text: str) -> Result:
+    """/template: add, list, show, remove, help."""
+    verb, rest = _verb(text, "template", dict.fromkeys(VERBS["template"]))
+    if verb == "help":
+        return Result(reply=words.help_text("template"))
+    key = f"template {verb}"
+    usage = words.USAGE[key]
+    if verb == "list":
+        _no_args(_words(rest, key), key)
+        return templates.list_templates(session, ctx)
+    if verb != "show":
+        authorise(ctx, action=f"template.{verb}", target="template")
+    if verb in ("show", "remove"):
+        w = _words(rest, key)
+        if len(w.args) != 1 or w.message is not None:
+            raise CommandError("Give the template's name, e.g. db-failover.", usage)
+        if verb == "show":
+            return templates.show_template(session, ctx, name=w.args[0])
+        return templates.remove_template(session, ctx, name=w.args[0])
+    w = _words(rest, key, {"title": Opt.VALUE, "status": Opt.VALUE, "components": Opt.VALUE})
+    if len(w.args) != 1:
+        raise CommandError("Give the template one name (one word), e.g. db-failover.", usage)
+    title = w.options.get("title")
+    if not isinstance(title, str):
+        raise CommandError("Give the incident title it starts with: --title TITLE.", usage)
+    return templates.add_template(
+        session,
+        ctx,
+        name=w.args[0],
+        title=title,
+        status=_status(w.options.get("status"), usage) or IncidentStatus.INVESTIGATING,
+        components=_states(session, w.options.get("components"), usage),
+        body=w.message,
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "incident": incident,
     "maintenance": maintenance,
     "component": component,
     "status": status,
     "subscribers": subscribers,
+    "template": template,
 }
 
 SILENT: dict[str, Opt] = {"silent": Opt.FLAG}

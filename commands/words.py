@@ -88,6 +88,13 @@ USAGE: dict[str, str] = {
     "component remove": "/component remove NAME",
     "component list": "/component list",
     "status": "/status",
+    "template add": (
+        "/template add NAME --title TITLE [--status investigating|identified|monitoring] "
+        "[--components NAME=STATE,...] [-- MESSAGE]"
+    ),
+    "template list": "/template list",
+    "template show": "/template show NAME",
+    "template remove": "/template remove NAME",
     "subscribers count": "/subscribers count",
     "subscribers list": "/subscribers list [--components NAME,...]",
     "subscribers show": "/subscribers show ID",
@@ -126,6 +133,14 @@ NOTES: dict[str, str] = {
         '/component add "Newsletter emails" --group "Email Processing".'
     ),
     "status": "Shows the overall status, open incidents, upcoming maintenance and the page link.",
+    "template": (
+        "Templates are starting points for incidents. NAME is one word (letters, digits, - _ .). "
+        "STATE is " + STATE_WORDS + ". /incident open --template NAME [TITLE...] "
+        "[--components ...] [-- MORE] opens one: a TITLE replaces the template's, named "
+        "components override its states and MORE follows its message. The declare form "
+        "(/incident with no text) has a template picker. Anyone may list and show them; "
+        "editors add and remove them."
+    ),
     "subscribers": (
         "Customers told by email or webhook when something changes (editors only). ID is a "
         "subscriber's id from list. An address added here still gets a confirmation email and "
@@ -135,6 +150,10 @@ NOTES: dict[str, str] = {
     ),
 }
 
+NO_TEMPLATES = (
+    "No templates yet. Add one with /template add NAME --title TITLE [--components "
+    "NAME=STATE,...] -- MESSAGE."
+)
 DRAFTED = (
     "Drafted incident #{number} {title}: it is in Slack only, marked DRAFT; the status page "
     "and subscribers see nothing of it (its component states included) until "

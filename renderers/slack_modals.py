@@ -6,8 +6,8 @@ contract with the Slack transport, which reads a submission back by them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus, IncidentStatus
@@ -18,6 +18,8 @@ DECLARE = "declare_incident"
 UPDATE = "post_update"
 RESOLVE = "resolve_incident"
 NOTE = "add_note"
+TEMPLATE = "template"  # the declare form's template picker (an actions block)
+TEMPLATE_ACTION = "template_pick"
 
 # Block ids (errors are reported against them) and the one action id every input uses.
 TITLE = "title"
@@ -62,17 +64,81 @@ class ComponentChoice:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateChoice:
+    """A template as the declare form's picker offers it."""
+
+    code: str
+    name: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    """What the declare form starts with: a template's values, or a Slack message's.
+
+    `version` tells one filling from the next: Slack keeps what an input holds
+    across views.update unless its block id changes, so each filling gets new ids
+    (`title~v`); `block_of` reads them back.
+    """
+
+    title: str = ""
+    status: str = IncidentStatus.INVESTIGATING.value
+    components: Mapping[str, str] = field(default_factory=dict)  # component code → state
+    message: str = ""
+    template: str | None = None  # the picked template's code
+    source_link: str | None = None  # the Slack message it is declared from
+    version: str = ""
+
+
+VERSION_MARK = "~"
+
+
+def block_of(block_id: str) -> str:
+    """A block id without the version a prefilled form gave it."""
+    return block_id.partition(VERSION_MARK)[0]
+
+
 def declare_incident_modal(
-    components: Sequence[ComponentChoice], *, metadata: str = ""
+    components: Sequence[ComponentChoice],
+    *,
+    metadata: str = "",
+    templates: Sequence[TemplateChoice] = (),
+    prefill: Prefill | None = None,
 ) -> dict[str, Any]:
-    """The "Declare incident" modal: title, status, impact, components, message, notify."""
+    """The "Declare incident" modal: a template picker (when there are templates), title,
+    status, impact, components, message, notify and draft."""
+    fill = prefill or Prefill()
+    top: list[dict[str, Any]] = []
+    if templates:
+        top.append(_template_picker(templates, fill.template))
+    if fill.source_link:
+        top.append(
+            {
+                "type": "context",
+                "block_id": "source",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"Declared from <{_link(fill.source_link)}|this message>; the "
+                        "link stays in Slack, never on the status page.",
+                    }
+                ],
+            }
+        )
     blocks: list[dict[str, Any]] = [
-        _text_input(TITLE, "Title", placeholder="Checkout errors", max_length=MAX_TITLE),
+        _text_input(
+            TITLE,
+            "Title",
+            initial=fill.title,
+            placeholder="Checkout errors",
+            max_length=MAX_TITLE,
+        ),
         _select(
             STATUS,
             "Status",
             [(s.value, STATUS_LABELS[s.value]) for s in OPEN_STATUSES],
-            initial=IncidentStatus.INVESTIGATING.value,
+            initial=fill.status,
         ),
         _select(
             IMPACT,
@@ -80,10 +146,11 @@ def declare_incident_modal(
             [(AUTO, "From the components' states")] + [(i, i.capitalize()) for i in IMPACTS],
             initial=AUTO,
         ),
-        *_component_blocks(components, {}, unchanged="Not affected"),
+        *_component_blocks(components, dict(fill.components), unchanged="Not affected"),
         _text_input(
             MESSAGE,
             "Message",
+            initial=fill.message,
             placeholder="We are investigating failed payments. Markdown works.",
             multiline=True,
             optional=True,
@@ -92,7 +159,29 @@ def declare_incident_modal(
         _notify(),
         _draft(),
     ]
-    return _modal(DECLARE, "Declare incident", "Declare", blocks, metadata)
+    if fill.version:
+        for block in blocks:
+            if block["type"] == "input":
+                block["block_id"] += VERSION_MARK + fill.version
+    return _modal(DECLARE, "Declare incident", "Declare", top + blocks, metadata)
+
+
+def _template_picker(templates: Sequence[TemplateChoice], chosen: str | None) -> dict[str, Any]:
+    options = [_option(t.code, t.name) for t in templates[:MAX_OPTIONS]]
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": TEMPLATE_ACTION,
+        "placeholder": _plain("Start from a template"),
+        "options": options,
+    }
+    picked = [o for o in options if o["value"] == chosen]
+    if picked:
+        element["initial_option"] = picked[0]
+    return {"type": "actions", "block_id": TEMPLATE, "elements": [element]}
+
+
+def _link(url: str) -> str:
+    return url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
 
 
 def post_update_modal(

@@ -231,6 +231,19 @@ class SlackGateway:
         )
         return dict(response.get("view") or {})
 
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (chat.getPermalink), or None when Slack won't say."""
+        try:
+            response = self._call(
+                "chat.getPermalink",
+                lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts),
+            )
+        except SlackError as exc:
+            log.warning("chat.getPermalink for %s %s failed: %s", channel, ts, exc)
+            return None
+        link = response.get("permalink")
+        return str(link) if isinstance(link, str) and link else None
+
     def respond(self, response_url: str, payload: Mapping[str, Any]) -> None:
         """Answer a slash command or an action through its `response_url`."""
         method = "response_url"

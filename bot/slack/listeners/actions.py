@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.slack.listeners import modals
 from bot.slack.listeners.services import services_of
+from renderers import slack_modals as ui
 
 UPDATE = "incident_update"
 RESOLVE = "incident_resolve"
@@ -22,6 +23,7 @@ def register(app: App) -> None:
     app.action(UPDATE)(on_update)
     app.action(RESOLVE)(on_resolve)
     app.action(NOTE)(on_note)
+    app.action(ui.TEMPLATE_ACTION)(on_template)
     # A link button still sends an action; acking it keeps Slack from showing an error.
     app.action(re.compile(".*"))(on_other)
 
@@ -42,6 +44,13 @@ def on_note(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """The "Add note" button: ack, then open the internal note's modal."""
     ack()
     _open(body, context, form="note")
+
+
+def on_template(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """A template picked in the declare form: ack, then fill the form from it."""
+    ack()
+    services = services_of(context)
+    services.start(lambda: modals.fill_from_template(services, body), response_url=None)
 
 
 def on_other(ack: Ack) -> None:

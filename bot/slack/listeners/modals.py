@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.gateway import SlackError
 from bot.slack.listeners.services import Services, services_of
-from commands import dispatch, notes, textrules, words
+from commands import dispatch, notes, templates, textrules, words
 from commands import incident as incidents
 from commands.common import authorise
 from commands.context import Context
@@ -30,6 +32,7 @@ from commands.result import Result
 from renderers import slack_modals as ui
 from storage import components as component_store
 from storage import incidents as incident_store
+from storage import templates as template_store
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind
 from storage.snapshot import incident_view
@@ -44,6 +47,14 @@ NOT_OPENED = (
     "/incident open TITLE --components NAME=STATE -- MESSAGE."
 )
 NOT_SAVED = "Your form was not saved: {reason}"
+NOT_FILLED = (
+    "Slack did not fill the form from the template ({error}). Pick it again, or type "
+    "/incident open --template NAME."
+)
+# Links to Slack messages only (chat.getPermalink's answer, or one built like it).
+_PERMALINK = re.compile(
+    r"https://[a-z0-9-]+(\.enterprise)?\.slack\.com/archives/[A-Z0-9]+/p\d+(\?\S*)?"
+)
 REMOVED = "This component was removed after the form was opened."
 NOT_OFFERED = "That {what} is not one this form offers; choose one from the list."
 
@@ -65,8 +76,16 @@ def register(app: App) -> None:
 # --- opening -------------------------------------------------------------------------------
 
 
-def open_declare(services: Services, user: str, trigger_id: str, response_url: str | None) -> None:
-    """Open "Declare incident" for an editor; tell anyone else why not."""
+def open_declare(
+    services: Services,
+    user: str,
+    trigger_id: str,
+    response_url: str | None,
+    *,
+    prefill: ui.Prefill | None = None,
+) -> None:
+    """Open "Declare incident" for an editor (prefilled from a Slack message, say);
+    tell anyone else why not."""
     ctx = services.context(user)
     refusal = refused(services, ctx, action="incident.open", target="new incident")
     if refusal is not None:
@@ -74,8 +93,63 @@ def open_declare(services: Services, user: str, trigger_id: str, response_url: s
         return
     with services.runtime.factory() as session:
         choices = component_choices(session)
-    view = ui.declare_incident_modal(choices, metadata=_metadata(None, response_url))
+        offered = template_choices(session)
+    source = prefill.source_link if prefill else None
+    view = ui.declare_incident_modal(
+        choices,
+        metadata=_metadata(None, response_url, source),
+        templates=offered,
+        prefill=prefill,
+    )
     _open(services, trigger_id, view, response_url)
+
+
+def template_choices(session: Session) -> list[ui.TemplateChoice]:
+    """Every template, as the declare form's picker offers them."""
+    return [
+        ui.TemplateChoice(code=t.code, name=t.name, title=t.title)
+        for t in template_store.every(session)
+    ]
+
+
+def fill_from_template(services: Services, body: dict[str, Any]) -> None:
+    """A template picked in an open declare form: the form again, filled from it
+    (views.update, keeping what the form carries in its metadata)."""
+    view = body.get("view") if isinstance(body.get("view"), dict) else None
+    actions = body.get("actions") or [{}]
+    picked = _option_value((actions[0] or {}).get("selected_option"))
+    if view is None or picked is None or view.get("callback_id") != ui.DECLARE:
+        return
+    meta = read_metadata(view)
+    with services.runtime.factory() as session:
+        template = template_store.by_code(session, picked)
+        if template is None:
+            return
+        start = templates.start_of(session, template)
+        choices = component_choices(session)
+        offered = template_choices(session)
+    prefill = ui.Prefill(
+        title=start.title,
+        status=start.status.value,
+        components={c.code: state.value for c, state in start.components},
+        message=start.body,
+        template=picked,
+        source_link=meta.source_link,
+        version=secrets.token_hex(4),
+    )
+    filled = ui.declare_incident_modal(
+        choices,
+        metadata=str(view.get("private_metadata") or ""),
+        templates=offered,
+        prefill=prefill,
+    )
+    try:
+        services.gateway.update_view(
+            str(view.get("id") or ""), filled, hash=str(view.get("hash") or "") or None
+        )
+    except SlackError as error:
+        log.warning("views.update failed: %s", error)
+        services.respond(meta.response_url, NOT_FILLED.format(error=error.error))
 
 
 IncidentForm = Literal["update", "resolve", "note"]
@@ -159,10 +233,12 @@ def _open(
         services.respond(response_url, NOT_OPENED.format(error=error.error))
 
 
-def _metadata(number: int | None, response_url: str | None) -> str:
+def _metadata(number: int | None, response_url: str | None, source_link: str | None = None) -> str:
     data: dict[str, Any] = {"response_url": response_url or ""}
     if number is not None:
         data["number"] = number
+    if source_link:
+        data["source"] = source_link
     return json.dumps(data)
 
 
@@ -172,6 +248,7 @@ class Metadata:
 
     number: int | None = None
     response_url: str | None = None
+    source_link: str | None = None  # the Slack message the incident is declared from
 
 
 def read_metadata(view: dict[str, Any]) -> Metadata:
@@ -184,9 +261,11 @@ def read_metadata(view: dict[str, Any]) -> Metadata:
         return Metadata()
     number = data.get("number")
     url = data.get("response_url")
+    source = data.get("source")
     return Metadata(
         number=number if isinstance(number, int) else None,
         response_url=url if isinstance(url, str) and url else None,
+        source_link=source if isinstance(source, str) and _PERMALINK.match(source) else None,
     )
 
 
@@ -205,6 +284,7 @@ class Form:
     notify: bool = True
     draft: bool = False
     errors: dict[str, str] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)  # block id → as the form has it
 
 
 def read_form(view: dict[str, Any], *, message_required: bool = False, what: str = "") -> Form:
@@ -213,9 +293,13 @@ def read_form(view: dict[str, Any], *, message_required: bool = False, what: str
     # Slack sends what the form offered; anything else (a forged or garbled payload,
     # checked by its signature but not by its shape) is an error on its block.
     state = view.get("state")
-    values = state.get("values") if isinstance(state, dict) else None
-    if not isinstance(values, dict):
-        values = {}
+    given_values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(given_values, dict):
+        given_values = {}
+    # A prefilled form's block ids carry a version (ui.block_of): read them without it,
+    # and put errors back under the ids the form has.
+    values = {ui.block_of(str(k)): v for k, v in given_values.items()}
+    actual = {ui.block_of(str(k)): str(k) for k in given_values}
 
     def element(block: str) -> dict[str, Any]:
         entry = values.get(block)
@@ -273,6 +357,8 @@ def read_form(view: dict[str, Any], *, message_required: bool = False, what: str
         form.notify = bool(element(ui.NOTIFY).get("selected_options"))
     if ui.DRAFT in values:
         form.draft = bool(element(ui.DRAFT).get("selected_options"))
+    form.blocks = actual
+    form.errors = {actual.get(k, k): v for k, v in form.errors.items()}
     return form
 
 
@@ -323,7 +409,7 @@ def _components(
 # --- the use cases -------------------------------------------------------------------------
 
 
-def declare(form: Form) -> Change:
+def declare(form: Form, source_link: str | None = None) -> Change:
     """The "Declare incident" submission as a use-case call."""
 
     def change(session: Session, ctx: Context) -> Result:
@@ -337,6 +423,7 @@ def declare(form: Form) -> Change:
             components=_components(session, form, only_changes=False),
             notify=form.notify,
             draft=form.draft,
+            source_link=source_link,
         )
 
     return change
@@ -415,7 +502,15 @@ def apply(services: Services, user: str, change: Change) -> Outcome:
 def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     """Submission of "Declare incident"."""
     form = read_form(view)
-    _submit(ack, body, view, context, form, lambda meta: declare(form), default_block=ui.TITLE)
+    _submit(
+        ack,
+        body,
+        view,
+        context,
+        form,
+        lambda meta: declare(form, meta.source_link),
+        default_block=ui.TITLE,
+    )
 
 
 def on_update(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
@@ -488,6 +583,7 @@ def _submit(
         return
     if not outcome.result.ok:
         block = outcome.block or default_block
+        block = form.blocks.get(block, block)
         ack(response_action="errors", errors={block: _short(outcome.result.reply)})
         return
     ack()
