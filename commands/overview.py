@@ -12,7 +12,7 @@ from commands.result import Result
 from storage import components as component_store
 from storage import incidents as store
 from storage.escaping import escape
-from storage.models import Incident, IncidentNote
+from storage.models import Incident, IncidentNote, Postmortem
 from storage.rules import ComponentStatus, Impact, Kind, MaintenanceStatus, page_status
 
 
@@ -65,7 +65,13 @@ def list_items(session: Session, ctx: Context, kind: Kind, *, drafts: bool = Fal
     return Result(reply="\n".join(lines))
 
 
-def show(incident: Incident, ctx: Context, *, notes: Sequence[IncidentNote] = ()) -> Result:
+def show(
+    incident: Incident,
+    ctx: Context,
+    *,
+    notes: Sequence[IncidentNote] = (),
+    postmortem: Postmortem | None = None,
+) -> Result:
     """One incident or maintenance with every update, oldest first, numbered for `edit`,
     and (in Slack, never on the page) its internal notes."""
     lines = [f"#{incident.number} {words.quote(incident.title)}"]
@@ -114,6 +120,15 @@ def show(incident: Incident, ctx: Context, *, notes: Sequence[IncidentNote] = ()
             )
         if update.body:
             lines.append("   " + escape(update.body).replace("\n", "\n   "))
+    if postmortem is not None:
+        state = (
+            f"published {words.when(postmortem.published_at, ctx.tz)}"
+            if postmortem.published_at
+            else "draft, not public"
+        )
+        lines.append("")
+        lines.append(words.POSTMORTEM_HEADING.format(state=state))
+        lines.append("   " + escape(postmortem.body).replace("\n", "\n   "))
     if notes:
         lines.append("")
         lines.append(words.NOTES_HEADING)

@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from commands import component as components
-from commands import drafts, notes, overview, templates, words
+from commands import drafts, notes, overview, postmortems, templates, words
 from commands import incident as incidents
 from commands import maintenance as maintenances
 from commands import subscribers as subs
@@ -31,6 +31,7 @@ from commands.result import Result
 from commands.tokens import Opt, Words, parse_id, split_words, unslack
 from commands.when import parse_date, parse_when
 from storage import notes as note_store
+from storage import postmortems as postmortem_store
 from storage.escaping import escape
 from storage.models import Component
 from storage.rules import ComponentStatus, Impact, IncidentStatus, Kind, MaintenanceStatus
@@ -49,6 +50,7 @@ VERBS: dict[str, tuple[str, ...]] = {
         "note",
         "publish",
         "discard",
+        "postmortem",
         "edit",
         "list",
         "show",
@@ -130,7 +132,13 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
     if verb == "show":
         number = _one_id(_words(rest, "incident show"), "incident show")
         found = incidents.get_incident(session, number, words.USAGE["incident show"], drafts=editor)
-        return overview.show(found, ctx, notes=note_store.of(session, found))
+        written = postmortem_store.of(session, found)
+        return overview.show(
+            found,
+            ctx,
+            notes=note_store.of(session, found),
+            postmortem=written if editor or (written and written.published_at) else None,
+        )
     authorise(ctx, action=f"incident.{verb}", target="incident")
     key = f"incident {verb}"
     usage = words.USAGE[key]
@@ -220,6 +228,24 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
         if w.message is not None:
             raise CommandError("discard takes no message.", usage)
         return drafts.discard_draft(session, ctx, number=_one_id(w, key))
+    if verb == "postmortem":
+        w = _words(rest, key, {"publish": Opt.FLAG, "notify": Opt.FLAG, "revert": Opt.FLAG})
+        number = _one_id(w, key)
+        o = w.options
+        publish, revert = o.get("publish") is True, o.get("revert") is True
+        if publish and revert:
+            raise CommandError("Give --publish or --revert, not both.", usage)
+        if (publish or revert) and w.message is not None:
+            raise CommandError("--publish and --revert take no text; save it first.", usage)
+        if "notify" in o and not publish:
+            raise CommandError("--notify goes with --publish.", usage)
+        if publish:
+            return postmortems.publish_postmortem(
+                session, ctx, number=number, notify=o.get("notify") is True
+            )
+        if revert:
+            return postmortems.revert_postmortem(session, ctx, number=number)
+        return postmortems.save_postmortem(session, ctx, number=number, body=w.message)
     if verb == "note":
         w = _words(rest, key)
         return notes.add_note(session, ctx, number=_one_id(w, key), text=w.message)

@@ -42,6 +42,7 @@ class TextKind:
 
 TITLE = TextKind("title", words.MAX_TITLE)
 MESSAGE = TextKind("message", words.MAX_MESSAGE, lines=True, note=" (Slack's limit)")
+POSTMORTEM = TextKind("postmortem", words.MAX_POSTMORTEM, lines=True)
 NAME = TextKind("name", words.MAX_NAME)
 GROUP = TextKind("group name", words.MAX_NAME)
 DESCRIPTION = TextKind("description", words.MAX_DESCRIPTION, lines=True)

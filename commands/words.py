@@ -13,6 +13,7 @@ from storage.escaping import escape
 from storage.rules import COMPONENT_LABELS, STATUS_LABELS, ComponentStatus
 
 MAX_MESSAGE = 3000
+MAX_POSTMORTEM = 20000
 MAX_TITLE = 200
 MAX_NAME = 200  # components, groups and metrics
 MAX_DESCRIPTION = 1000
@@ -64,6 +65,10 @@ USAGE: dict[str, str] = {
     "incident note": "/incident note ID -- TEXT",
     "incident publish": "/incident publish ID [--silent] [-- MESSAGE]",
     "incident discard": "/incident discard ID",
+    "incident postmortem": (
+        "/incident postmortem ID -- MARKDOWN\n/incident postmortem ID --publish [--notify]\n"
+        "/incident postmortem ID --revert"
+    ),
     "incident list": "/incident list",
     "incident show": "/incident show ID",
     "maintenance schedule": (
@@ -119,7 +124,10 @@ NOTES: dict[str, str] = {
         "--draft opens a draft: announced in Slack marked DRAFT, and nothing of it (its "
         "component states included) public or sent to subscribers until publish, which makes "
         "it public as if opened then (MESSAGE replaces its first message); discard drops it. "
-        "list shows drafts to editors."
+        "list shows drafts to editors. postmortem saves a postmortem (markdown, up to "
+        f"{MAX_POSTMORTEM:,} characters) as a draft that only editors see in show; --publish "
+        "puts it on the incident's page and in its JSON, --notify tells subscribers (once), "
+        "--revert takes it off the page again."
     ),
     "maintenance": (
         "ID is 12 or #12. WHEN is like '2026-12-01 20:00', 'Fri 8pm ET' or 'in 2h'. "
@@ -163,6 +171,19 @@ PUBLISHED = "Published #{number} {title}: it is on the status page now, opened a
 PUBLISHED_TOLD = " The channels and subscribers are told."
 DISCARDED = "Discarded draft #{number} {title}: it never reached the status page."
 DRAFTS_HEADING = "Drafts (editors only; not on the status page):"
+
+POSTMORTEM_SAVED = (
+    "Saved the postmortem of #{number} as a draft: only editors see it (/incident show "
+    "{number}). Publish it with /incident postmortem {number} --publish [--notify]."
+)
+POSTMORTEM_UPDATED = (
+    "Saved the postmortem of #{number}. It is published, so the status page shows the new text."
+)
+POSTMORTEM_PUBLISHED = "Published the postmortem of #{number} on its page and in its JSON."
+POSTMORTEM_TOLD = " Subscribers are told."
+POSTMORTEM_TOLD_BEFORE = " Subscribers were told already, on {when}; they are not told again."
+POSTMORTEM_REVERTED = "Took the postmortem of #{number} off the status page; it is a draft again."
+POSTMORTEM_HEADING = "Postmortem ({state}):"
 
 NOTES_HEADING = "Internal notes (never on the status page):"
 NOTE_WHERE = " Posted in the announcement's thread, marked internal."

@@ -143,7 +143,12 @@ class Body:
 
 def notification_body(page: MailPage, view: IncidentView, update: UpdateView | None) -> Body:
     """The parts of an incident or maintenance mail, with slots for each subscriber's links."""
+    # A mail about no update in particular of an incident with a published postmortem is
+    # the postmortem's (`postmortem.published`): it shows the postmortem, not an update.
+    postmortem = view.postmortem if update is None else None
     shown = update if update is not None else (view.updates[0] if view.updates else None)
+    if postmortem is not None:
+        shown = None
     values = {
         "page": page,
         "view": view,
@@ -152,6 +157,8 @@ def notification_body(page: MailPage, view: IncidentView, update: UpdateView | N
         "at": when(shown.display_at, page.tz) if shown else "",
         "body_html": render_markdown(shown.body) if shown and shown.body else "",
         "title": one_line(view.title),
+        "postmortem": postmortem.body if postmortem else "",
+        "postmortem_html": render_markdown(postmortem.body) if postmortem else "",
         "components": [(c.name, _component_label(c.status)) for c in view.components],
         "incident_url": incident_url(page, view.number),
         "manage_url": _slot("manage_url"),

@@ -474,3 +474,11 @@ def internal_note(incident: IncidentView, body: str, *, author: str) -> Message:
         escape(" ".join(body.split())), FALLBACK_BODY
     )
     return _message(text, blocks)
+
+
+def postmortem_reply(incident: IncidentView, *, page_url: str) -> Message:
+    """A published postmortem, told in the announcement's thread with a link to it."""
+    url = incident_url(page_url, incident.number)
+    head = f":memo: *Postmortem published* · {escape(_title(incident))}"
+    blocks: list[Block] = [_section(f"{head}\n<{_url(url)}#postmortem|Read it on the status page>")]
+    return _message(f"Postmortem published: #{incident.number} {escape(incident.title)}", blocks)

@@ -19,6 +19,7 @@ from storage.snapshot import (
     ComponentView,
     GroupView,
     IncidentView,
+    PostmortemView,
     Snapshot,
     UpdateView,
 )
@@ -196,11 +197,26 @@ class Objects:
             "incident_updates": [self.update(u, number) for u in updates],
             "components": [self.component(a) for a in i.components],
         }
+        if i.postmortem is not None:
+            # Statuspage's v2 files have no postmortem fields; its incident objects
+            # (the v1 API, webhooks) have these, which clients read to show one.
+            body.update(self.postmortem(i.postmortem))
         if maintenance:
             body["scheduled_for"] = self.time(i.scheduled_for)
             body["scheduled_until"] = self.time(i.scheduled_until)
         self._cache[i.number] = body
         return body
+
+    def postmortem(self, p: PostmortemView) -> Json:
+        """Statuspage's `postmortem_*` fields of an incident with a published postmortem."""
+        return {
+            "postmortem_body": p.body,
+            "postmortem_body_last_updated_at": self.time(p.body_updated_at),
+            "postmortem_published_at": self.time(p.published_at),
+            "postmortem_ignored": False,
+            "postmortem_notified_subscribers": p.notified_subscribers,
+            "postmortem_notified_twitter": False,
+        }
 
     def update(self, u: UpdateView, incident_id: str) -> Json:
         """An incident update object."""

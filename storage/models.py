@@ -154,6 +154,7 @@ class Incident(Base):
     affected: Mapped[list[AffectedComponent]] = relationship(
         back_populates="incident", cascade="all, delete-orphan"
     )
+    postmortem: Mapped[Postmortem | None] = relationship(uselist=False, viewonly=True)
 
 
 class IncidentNote(Base):

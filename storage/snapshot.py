@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage.incidents import pending_states
 from storage.metrics import MetricView
-from storage.models import Incident
+from storage.models import Incident, Postmortem
 from storage.rules import (
     IncidentStatus,
     Kind,
@@ -369,4 +369,17 @@ def incident_view(incident: Incident) -> IncidentView:
         if incident.draft
         else (),
         source_link=incident.source_link,
+        postmortem=postmortem_view(incident.postmortem),
+    )
+
+
+def postmortem_view(postmortem: Postmortem | None) -> PostmortemView | None:
+    """A postmortem as the public may see it: only once it is published."""
+    if postmortem is None or postmortem.published_at is None:
+        return None
+    return PostmortemView(
+        body=postmortem.body,
+        published_at=postmortem.published_at,
+        body_updated_at=postmortem.body_updated_at,
+        notified_subscribers=postmortem.notified_at is not None,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
+from storage import postmortems as postmortem_store
 from storage.metrics import MetricView, Series
 from storage.models import StatusChange
 from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
@@ -30,10 +31,12 @@ from storage.snapshot import (
     IncidentRef,
     IncidentView,
     PageInfo,
+    PostmortemView,
     Snapshot,
     UpdateView,
     UptimeDay,
     affected_view,
+    postmortem_view,
 )
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
@@ -209,10 +212,13 @@ class SnapshotCache:
         changed: set[int] = set()
         if reload:
             loaded = load_incidents(session, reload, everything=len(reload) > FILTER_LIMIT)
+            written = postmortem_store.published(session, reload)
             for iid, (row, updates, affected) in loaded.items():
                 if iid not in reload:
                     continue
-                entry = self._entry(current[iid], row, updates, affected)
+                entry = self._entry(
+                    current[iid], row, updates, affected, postmortem_view(written.get(iid))
+                )
                 before = self._entries.get(iid)
                 if before is None or before.view != entry.view:
                     changed.add(row.number)
@@ -221,7 +227,9 @@ class SnapshotCache:
             for iid, entry in self._entries.items():
                 if iid in reload or not entry.refs & comp_changed:
                     continue
-                fresh = self._entry(entry.signature, entry.row, entry.updates, entry.affected)
+                fresh = self._entry(
+                    entry.signature, entry.row, entry.updates, entry.affected, entry.view.postmortem
+                )
                 if fresh.view != entry.view:
                     changed.add(entry.row.number)
                 self._entries[iid] = fresh
@@ -233,6 +241,7 @@ class SnapshotCache:
         row: IncidentRow,
         updates: tuple[tuple[UpdateRow, tuple[Change, ...]], ...],
         affected: tuple[int, ...],
+        postmortem: PostmortemView | None = None,
     ) -> _Entry:
         views = self._affected_views
         refs = set(affected)
@@ -279,6 +288,7 @@ class SnapshotCache:
             auto=row.auto,
             components=tuple(views[cid] for cid in affected),
             updates=tuple(update_views),
+            postmortem=postmortem,
         )
         return _Entry(signature, row, updates, affected, frozenset(refs), view)
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from storage import postmortems as postmortem_store
 from storage.models import (
     AffectedComponent,
     Component,
@@ -118,8 +119,9 @@ def signatures(session: Session) -> dict[int, tuple[object, ...]]:
             )
         )
     }
+    postmortems = postmortem_store.signatures(session)
     return {
-        iid: (number, at, title, status, impact, counts.get(iid))
+        iid: (number, at, title, status, impact, counts.get(iid), postmortems.get(iid))
         for iid, number, at, title, status, impact in session.execute(stmt)
     }
 

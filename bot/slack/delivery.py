@@ -96,6 +96,8 @@ BROADCAST_EVENTS = frozenset(
 NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice", "incident.note"})
 # An internal note (commands/notes.py): a thread reply marked internal, nothing else.
 INTERNAL_NOTE = "incident.note"
+# A published postmortem, with --notify: a reply in the thread linking to it.
+POSTMORTEM_EVENT = "postmortem.published"
 # A fixed title or update text: the announcement is edited, and when it names an
 # update, so is the thread reply that carried that update.
 EDIT_EVENT = "incident.edited"
@@ -413,6 +415,8 @@ class Deliverer:
 
     def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
         """The thread reply an entry posts, if any."""
+        if job.event == POSTMORTEM_EVENT and view.postmortem is not None:
+            return render.postmortem_reply(view, page_url=self.page_url)
         if job.event == INTERNAL_NOTE:
             return render.internal_note(
                 view, str(job.payload.get("note") or ""), author=str(job.payload.get("author"))
