@@ -25,7 +25,7 @@ from commands.result import Result
 from renderers.publish import remove_files, write_files, write_manifest
 from renderers.site import incident_page, render_site, shared_by_incident_pages
 from storage.locks import exclusive
-from storage.snapshot import PageInfo, Snapshot, page_id
+from storage.snapshot import PageInfo, Snapshot
 from storage.snapshot_cache import SnapshotCache
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Report:
 def page_info(settings: Settings) -> PageInfo:
     """The page's identity from the settings; its id is derived from its URL, so it is stable."""
     return PageInfo(
-        id=page_id(settings.page_url),
+        id=settings.page_id,
         name=settings.page_name,
         url=settings.page_url,
         time_zone=settings.timezone,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.exc import ArgumentError
 
 from storage.db import sqlite_file
+from storage.snapshot import page_id as derived_page_id
 
 DEFAULT_DATABASE_URL = "sqlite:///statusbot.db"
 
@@ -50,6 +51,10 @@ class Settings:
     maintenance_notice: timedelta = timedelta(minutes=60)
     scheduler: bool = True
     api_token: str | None = None
+    # The one page's id in the v1 API (SPEC §10); empty: the id the v2 JSON shows.
+    page_id: str = ""
+    # Requests per key per minute on the v1 API (SPEC §10).
+    api_rate_limit: int = 120
     # Seconds a request may take to arrive, head and body (bot/http_worker.py).
     request_timeout: float = 10.0
     # Publishing to S3-compatible storage (bot/s3.py): on when s3_bucket is set.
@@ -72,6 +77,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.app_url:  # a page on S3 still signs up through serve, at the page's URL
             object.__setattr__(self, "app_url", self.page_url)
+        if not self.page_id:  # the v2 JSON's id, derived from the page's URL
+            object.__setattr__(self, "page_id", derived_page_id(self.page_url))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -139,6 +146,8 @@ class Settings:
             scheduler=(get("STATUSBOT_SCHEDULER") or "on").lower()
             not in ("off", "0", "false", "no"),
             api_token=get("STATUSBOT_API_TOKEN"),
+            page_id=_page_id(get("STATUSBOT_PAGE_ID")),
+            api_rate_limit=_rate_limit(get("STATUSBOT_API_RATE_LIMIT")),
             request_timeout=_seconds("STATUSBOT_REQUEST_TIMEOUT", get("STATUSBOT_REQUEST_TIMEOUT")),
             s3_bucket=s3_bucket,
             s3_prefix=s3_prefix,
@@ -241,6 +250,28 @@ def _switch(name: str, text: str | None, default: bool = False) -> bool:
     if text.lower() in _OFF:
         return False
     raise SettingsError(f"{name}={text!r} is neither on nor off; write 1 (on) or 0 (off).")
+
+
+def _page_id(text: str | None) -> str:
+    if text is None:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", text):
+        raise SettingsError(
+            f"STATUSBOT_PAGE_ID={text!r} is not a page id: use letters, digits, - or _ "
+            "(at most 40), e.g. the id of the Statuspage page you are moving from."
+        )
+    return text
+
+
+def _rate_limit(text: str | None) -> int:
+    if text is None:
+        return 120
+    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise SettingsError(
+            f"STATUSBOT_API_RATE_LIMIT={text!r} is not a number of requests per minute "
+            "per key from 1 to 100000; e.g. 120."
+        )
+    return int(text)
 
 
 def _app_url(text: str | None, page_url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -93,6 +94,7 @@ def add_component(
     position: int | None = None,
     showcase: bool = True,
     start_date: date | None = None,
+    only_show_if_degraded: bool = False,
 ) -> Result:
     """Add a component (and its group, when the group is new)."""
     usage = words.USAGE["component add"]
@@ -138,6 +140,7 @@ def add_component(
         group=target_group,
         group_id=target_group.id if target_group else None,
         showcase=showcase,
+        only_show_if_degraded=only_show_if_degraded,
         start_date=start_date or ctx.now.astimezone(ctx.page_tz).date(),
         status=ComponentStatus.OPERATIONAL.value,
         created_at=ctx.now,
@@ -183,6 +186,181 @@ def rename_component(session: Session, ctx: Context, component: Component, new: 
         after=component_state(component),
     )
     return Result(reply=f"Renamed {escape(old)} to {escape(new)}.", changed=True)
+
+
+class Keep:
+    """The value of an edit's field that was not given: leave it as it is."""
+
+
+KEEP = Keep()
+
+
+def edit_component(
+    session: Session,
+    ctx: Context,
+    component: Component,
+    *,
+    description: str | Keep | None = KEEP,
+    showcase: bool | None = None,
+    only_show_if_degraded: bool | None = None,
+    group: Group | Keep | None = KEEP,
+) -> Result:
+    """Change a component's description, showcase, only-if-degraded or group; audited."""
+    usage = words.USAGE["component add"]
+    authorise(ctx, action="component.edit", target=component.name)
+    before = _edit_state(component)
+    if not isinstance(description, Keep):
+        text = textrules.check(description or "", textrules.DESCRIPTION, usage)
+        component.description = text or None
+    if showcase is not None:
+        component.showcase = showcase
+    if only_show_if_degraded is not None:
+        component.only_show_if_degraded = only_show_if_degraded
+    if not isinstance(group, Keep) and group is not component.group:
+        component.group = group
+        component.group_id = group.id if group else None
+        component.position = store.next_position(session, group)
+    after = _edit_state(component)
+    if after == before:
+        return Result(reply=f"{escape(component.name)} is unchanged.")
+    component.updated_at = ctx.now
+    audit_change(
+        session, ctx, action="component.edit", target=component.name, before=before, after=after
+    )
+    return Result(reply=f"Changed {escape(component.name)}.", changed=True)
+
+
+def _edit_state(component: Component) -> dict[str, object]:
+    return {**component_state(component), "only_show_if_degraded": component.only_show_if_degraded}
+
+
+def _group_name(session: Session, name: str, usage: str, *, this: Group | None = None) -> str:
+    name = textrules.check(name, textrules.GROUP, usage)
+    if not name:
+        raise CommandError("Name the group.", usage)
+    if "/" in name:
+        raise CommandError("Groups are one level deep: a group name can't contain '/'.", usage)
+    if any(store.name_key(c.name) == store.name_key(name) for c in store.live(session)):
+        raise CommandError(
+            f"'{escape(name)}' is a component; a group needs a name of its own.", usage
+        )
+    other = store.group_named(session, name)
+    if other is not None and other is not this:
+        raise CommandError(f"There is already a group called '{escape(name)}'.", usage)
+    return name
+
+
+def _group_state(group: Group) -> dict[str, object]:
+    return {
+        "name": group.name,
+        "description": group.description,
+        "components": sorted(c.name for c in group.components if c.removed_at is None),
+    }
+
+
+def add_group(
+    session: Session,
+    ctx: Context,
+    *,
+    name: str,
+    components: Sequence[Component],
+    description: str | None = None,
+) -> Result:
+    """A new group holding these components (moved out of any group they were in)."""
+    usage = words.USAGE["component add"]
+    authorise(ctx, action="component.add_group", target=name[:200])
+    name = _group_name(session, name, usage)
+    if not components:
+        raise CommandError("A group needs at least one component.", usage)
+    text = textrules.check(description or "", textrules.DESCRIPTION, usage)
+    group = Group(
+        name=name,
+        name_key=store.name_key(name),
+        description=text or None,
+        position=store.next_position(session, None),
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(group)
+    session.flush()
+    _gather(session, ctx, group, components)
+    audit_change(
+        session,
+        ctx,
+        action="component.add_group",
+        target=name,
+        before=None,
+        after=_group_state(group),
+    )
+    return Result(reply=f"Added group {escape(name)}.", changed=True)
+
+
+def edit_group(
+    session: Session,
+    ctx: Context,
+    group: Group,
+    *,
+    name: str | None = None,
+    description: str | Keep | None = KEEP,
+    components: Sequence[Component] | None = None,
+) -> Result:
+    """Rename a group, change its description, or change which components it holds."""
+    usage = words.USAGE["component add"]
+    authorise(ctx, action="component.edit_group", target=group.name)
+    before = _group_state(group)
+    if name is not None:
+        group.name = _group_name(session, name, usage, this=group)
+        group.name_key = store.name_key(group.name)
+    if not isinstance(description, Keep):
+        group.description = textrules.check(description or "", textrules.DESCRIPTION, usage) or None
+    if components is not None:
+        if not components:
+            raise CommandError("A group needs at least one component.", usage)
+        keep = {c.id for c in components}
+        for member in list(group.components):
+            if member.id not in keep:
+                member.group = None
+                member.group_id = None
+                member.position = store.next_position(session, None)
+                member.updated_at = ctx.now
+        _gather(session, ctx, group, components)
+    group.updated_at = ctx.now
+    audit_change(
+        session,
+        ctx,
+        action="component.edit_group",
+        target=before["name"],  # type: ignore[arg-type]
+        before=before,
+        after=_group_state(group),
+    )
+    return Result(reply=f"Changed group {escape(group.name)}.", changed=True)
+
+
+def remove_group(session: Session, ctx: Context, group: Group) -> Result:
+    """Dissolve a group: its components stay on the page, ungrouped."""
+    authorise(ctx, action="component.remove_group", target=group.name)
+    before = _group_state(group)
+    for member in list(group.components):
+        member.group = None
+        member.group_id = None
+        member.position = store.next_position(session, None)
+        member.updated_at = ctx.now
+    session.flush()
+    session.delete(group)
+    audit_change(
+        session, ctx, action="component.remove_group", target=group.name, before=before, after=None
+    )
+    return Result(reply=f"Removed group {escape(group.name)}; its components stay.", changed=True)
+
+
+def _gather(session: Session, ctx: Context, group: Group, components: Sequence[Component]) -> None:
+    for c in components:
+        if c.group is not group:
+            c.group = group
+            c.group_id = group.id
+            c.position = store.next_position(session, group)
+            c.updated_at = ctx.now
+    session.flush()
 
 
 def _component_name(name: str, usage: str) -> str:

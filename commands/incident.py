@@ -297,11 +297,14 @@ def reopen_incident(
     )
 
 
-def edit_title(session: Session, ctx: Context, *, number: int, title: str) -> Result:
-    """Fix an incident's title; audited, and the announcement is edited to match."""
+def edit_title(
+    session: Session, ctx: Context, *, number: int, title: str, kind: Kind = Kind.INCIDENT
+) -> Result:
+    """Fix an incident's (or a maintenance's) title; audited, and the announcement is
+    edited to match."""
     usage = words.USAGE["incident edit"]
-    authorise(ctx, action="incident.edit", target=f"#{number}")
-    incident = get_incident(session, number, usage, drafts=True)
+    authorise(ctx, action=f"{kind.value}.edit", target=f"#{number}")
+    incident = _get_kind(session, number, kind, usage)
     title = check_title(title, usage)
     before = incident_state(incident)
     incident.title = title
@@ -309,7 +312,7 @@ def edit_title(session: Session, ctx: Context, *, number: int, title: str) -> Re
     audit_change(
         session,
         ctx,
-        action="incident.edit",
+        action=f"{kind.value}.edit",
         target=f"#{number}",
         before=before,
         after=incident_state(incident),
@@ -323,9 +326,18 @@ def edit_title(session: Session, ctx: Context, *, number: int, title: str) -> Re
 
 
 def edit_update(
-    session: Session, ctx: Context, *, number: int, update: int, body: str | None, kind: Kind
+    session: Session,
+    ctx: Context,
+    *,
+    number: int,
+    update: int,
+    body: str | None,
+    kind: Kind,
+    display_at: datetime | None = None,
+    deliver_notifications: bool | None = None,
 ) -> Result:
-    """Fix the text of an update (numbered from 1, oldest first); audited."""
+    """Fix the text of an update (numbered from 1, oldest first), and (from the API) its
+    display time or notify flag; audited. A body of None keeps the text."""
     usage = words.USAGE[f"{kind.value} show"]
     authorise(ctx, action=f"{kind.value}.edit", target=f"#{number}")
     incident = store.get(session, number=number, for_update=True)
@@ -336,9 +348,24 @@ def edit_update(
             f"#{number} has updates 1 to {len(incident.updates)}; there is no update {update}.",
             words.USAGE["incident edit"],
         )
-    text = check_message(body, words.USAGE["incident edit"], required=True)
     target = incident.updates[update - 1]
-    before = {"update": update, "body": target.body}
+    keep_text = body is None and (display_at is not None or deliver_notifications is not None)
+    text = (
+        target.body
+        if keep_text
+        else check_message(body, words.USAGE["incident edit"], required=True)
+    )
+    before: dict[str, object] = {"update": update, "body": target.body}
+    after: dict[str, object] = {"update": update, "body": text}
+    if display_at is not None or deliver_notifications is not None:
+        before["display_at"] = target.display_at.isoformat()
+        before["deliver_notifications"] = target.deliver_notifications
+        if display_at is not None:
+            target.display_at = check_past(display_at, ctx, words.USAGE["incident edit"])
+        if deliver_notifications is not None:
+            target.deliver_notifications = deliver_notifications
+        after["display_at"] = target.display_at.isoformat()
+        after["deliver_notifications"] = target.deliver_notifications
     target.body = text
     target.updated_at = ctx.now
     incident.updated_at = ctx.now
@@ -348,7 +375,7 @@ def edit_update(
         action=f"{kind.value}.edit_update",
         target=f"#{number}",
         before=before,
-        after={"update": update, "body": text},
+        after=after,
     )
     return Result(
         reply=f"Edited update {update} of #{number}.",
@@ -357,6 +384,34 @@ def edit_update(
         notices=(announce(session, ctx, "incident.edited", incident, target),),
         number=number,
     )
+
+
+def delete_incident(session: Session, ctx: Context, *, number: int, kind: Kind) -> Result:
+    """Delete an incident or maintenance and its updates, as Statuspage's DELETE does.
+
+    The components' history keeps its changes (uptime does not move), no longer tied to
+    it; announcements not yet delivered are dropped. Audited with what it was.
+    """
+    usage = words.USAGE[f"{kind.value} show"]
+    authorise(ctx, action=f"{kind.value}.delete", target=f"#{number}")
+    incident = _get_kind(session, number, kind, usage)
+    before = incident_state(incident)
+    store.delete(session, incident)
+    audit_change(
+        session, ctx, action=f"{kind.value}.delete", target=f"#{number}", before=before, after=None
+    )
+    return Result(
+        reply=f"Deleted #{number} {words.quote(before['title'])}.", changed=True, number=number
+    )
+
+
+def _get_kind(session: Session, number: int, kind: Kind, usage: str) -> Incident:
+    if kind is Kind.INCIDENT:
+        return get_incident(session, number, usage, drafts=True)
+    found = store.get(session, number=number, for_update=True)
+    if found is None or found.kind != kind:
+        raise CommandError(f"There is no maintenance #{number}. See /maintenance list.", usage)
+    return found
 
 
 def _where(ctx: Context, notify: bool) -> str:

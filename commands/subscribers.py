@@ -60,12 +60,23 @@ def add_email(
     email: str,
     components: Sequence[Component] = (),
     source: str = "slack",
+    vouched: bool = False,
 ) -> Result:
-    """Subscribe an address; it is sent a confirmation and told nothing else until it confirms."""
+    """Subscribe an address; it is sent a confirmation and told nothing else until it confirms
+    (unless `vouched`: an API key holder said it need not, as Statuspage's
+    skip_confirmation_notification does; it is confirmed at once, and audited so)."""
     usage = words.USAGE["subscribers add"]
     authorise(ctx, action="subscribers.add", target="subscriber")
     address = check_email(email, usage)
-    return _add(session, ctx, kind=store.EMAIL, email=address, components=components, source=source)
+    return _add(
+        session,
+        ctx,
+        kind=store.EMAIL,
+        email=address,
+        components=components,
+        source=source,
+        vouched=vouched,
+    )
 
 
 def add_webhook(
@@ -76,8 +87,10 @@ def add_webhook(
     email: str,
     components: Sequence[Component] = (),
     source: str = "slack",
+    vouched: bool = False,
 ) -> Result:
-    """Subscribe a webhook URL, with the address its failure notices (and confirmation) go to."""
+    """Subscribe a webhook URL, with the address its failure notices (and confirmation) go to;
+    `vouched` as for add_email."""
     usage = words.USAGE["subscribers add-webhook"]
     authorise(ctx, action="subscribers.add_webhook", target="subscriber")
     endpoint = validate_endpoint(url, usage)
@@ -93,6 +106,7 @@ def add_webhook(
         endpoint=endpoint,
         components=components,
         source=source,
+        vouched=vouched,
     )
 
 
@@ -105,6 +119,7 @@ def _add(
     components: Sequence[Component],
     source: str,
     endpoint: str | None = None,
+    vouched: bool = False,
 ) -> Result:
     shown = escape(endpoint or email)
     existing = store.find_live(session, kind=kind, address=endpoint or email)
@@ -122,15 +137,24 @@ def _add(
         source=source,
         now=ctx.now,
     )
-    request_confirmation(session, subscriber, ctx)
+    if vouched:
+        store.confirm(subscriber, now=ctx.now)
+    else:
+        request_confirmation(session, subscriber, ctx)
     audit_change(
         session,
         ctx,
         action=f"subscriber.add_{kind}",
         target=subscriber.code,
         before=None,
-        after=subscriber_state(subscriber),
+        after={**subscriber_state(subscriber), "vouched": vouched},
     )
+    if vouched:
+        return Result(
+            reply=f"Added {shown} (id {subscriber.code}), following {_following(subscriber)}, "
+            "confirmed at once (no confirmation email).",
+            changed=True,
+        )
     return Result(
         reply=f"Added {shown} (id {subscriber.code}), following {_following(subscriber)}. "
         f"A confirmation email is on its way to {escape(email)}; nothing else is sent until "
@@ -157,6 +181,30 @@ def remove(session: Session, ctx: Context, *, which: str) -> Result:
     return Result(
         reply=f"Removed {escape(_address(subscriber))} (id {subscriber.code}): it is told "
         "nothing more.",
+        changed=True,
+    )
+
+
+def follow(
+    session: Session, ctx: Context, *, which: str, components: Sequence[Component]
+) -> Result:
+    """Change which components a subscriber follows (none: everything)."""
+    usage = words.USAGE["subscribers show"]
+    authorise(ctx, action="subscribers.follow", target="subscriber")
+    subscriber = find(session, which, usage)
+    before = subscriber_state(subscriber)
+    store.set_components(session, subscriber, components)
+    audit_change(
+        session,
+        ctx,
+        action="subscriber.follow",
+        target=subscriber.code,
+        before=before,
+        after=subscriber_state(subscriber),
+    )
+    return Result(
+        reply=f"{escape(_address(subscriber))} (id {subscriber.code}) now follows "
+        f"{_following(subscriber)}.",
         changed=True,
     )
 

@@ -36,6 +36,11 @@ _INCIDENT_EXTRAS: Json = {
 _UPDATE_EXTRAS: Json = {"wants_twitter_update": False, "twitter_updated_at": None}
 
 
+def incident_extras() -> Json:
+    """What Statuspage's incident has beyond the v2 one (webhooks and the v1 API), a copy."""
+    return dict(_INCIDENT_EXTRAS)
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """What every payload starts with: its links, when it was made, and the page's status."""

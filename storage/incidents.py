@@ -10,12 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 
 from storage import components as component_store
 from storage.counters import next_value
-from storage.models import AffectedComponent, Component, ComponentChange, Incident, IncidentUpdate
+from storage.models import (
+    AffectedComponent,
+    Announcement,
+    Component,
+    ComponentChange,
+    Incident,
+    IncidentUpdate,
+    OutboxEntry,
+    StatusChange,
+)
 from storage.rules import (
     Cause,
     ComponentStatus,
@@ -102,6 +113,22 @@ def create(
     session.add(incident)
     session.flush()
     return incident
+
+
+def delete(session: Session, incident: Incident) -> None:
+    """Delete an incident with its updates; the history it caused stays, untied from it."""
+    update_ids = [u.id for u in incident.updates]
+    session.execute(
+        sql_update(StatusChange)
+        .where(StatusChange.incident_id == incident.id)
+        .values(incident_id=None)
+    )
+    session.execute(sql_delete(OutboxEntry).where(OutboxEntry.incident_id == incident.id))
+    if update_ids:
+        session.execute(sql_delete(OutboxEntry).where(OutboxEntry.update_id.in_(update_ids)))
+    session.execute(sql_delete(Announcement).where(Announcement.incident_id == incident.id))
+    session.delete(incident)  # its updates, their changes and its affected rows cascade
+    session.flush()
 
 
 def add_affected(incident: Incident, component: Component) -> None:
@@ -249,6 +276,45 @@ def unresolved(
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
     return list(session.scalars(stmt))
+
+
+def search(
+    session: Session,
+    *,
+    kind: Kind | None = None,
+    statuses: Sequence[str] | None = None,
+    text: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    soonest_first: bool = False,
+) -> list[Incident]:
+    """Incidents and maintenances, newest first (or by `scheduled_for`, soonest first), with
+    everything their views show loaded; `text` is sought in titles, statuses and update
+    bodies, literally (LIKE's wildcards in it are escaped)."""
+    stmt = select(Incident).options(*_LOAD)
+    if kind is not None:
+        stmt = stmt.where(Incident.kind == kind.value)
+    if statuses is not None:
+        stmt = stmt.where(Incident.status.in_(list(statuses)))
+    if text:
+        in_updates = (
+            select(IncidentUpdate.id)
+            .where(
+                IncidentUpdate.incident_id == Incident.id,
+                IncidentUpdate.body.icontains(text, autoescape=True),
+            )
+            .exists()
+        )
+        stmt = stmt.where(
+            Incident.title.icontains(text, autoescape=True)
+            | Incident.status.icontains(text, autoescape=True)
+            | in_updates
+        )
+    if soonest_first:
+        stmt = stmt.order_by(Incident.scheduled_for, Incident.number)
+    else:
+        stmt = stmt.order_by(Incident.created_at.desc(), Incident.number.desc())
+    return list(session.scalars(stmt.offset(offset).limit(limit)))
 
 
 def recent_closed(session: Session, kind: Kind, *, limit: int = 5) -> list[Incident]:

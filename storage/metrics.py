@@ -71,6 +71,36 @@ class MetricView:
     series: dict[str, tuple[tuple[datetime, float], ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """A metric without its chart: what the v1 API lists."""
+
+    code: str
+    name: str
+    unit: str
+    description: str | None
+    created_at: datetime
+    last_at: datetime | None
+
+
+def info_of(session: Session, metric: Metric) -> MetricInfo:
+    """A metric and when its newest point was measured."""
+    last = last_point(session, metric)
+    return MetricInfo(
+        code=metric.code,
+        name=metric.name,
+        unit=metric.unit,
+        description=metric.description,
+        created_at=metric.created_at,
+        last_at=last[0] if last else None,
+    )
+
+
+def by_code(session: Session, code: str) -> Metric | None:
+    """The metric with this public id."""
+    return session.scalars(select(Metric).where(Metric.code == code)).first()
+
+
 def name_key(name: str) -> str:
     """How metric names compare: case-insensitive, with runs of spaces folded."""
     return " ".join(name.split()).casefold()

@@ -381,6 +381,20 @@ class RateLimit(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
+class ApiKey(Base):
+    """A key for the REST API (SPEC §10): only a SHA-256 of it is kept, so a copy of the
+    database lets nobody in; its name is the actor the audit log records."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique among live keys: a revoked key's name may be given to a new key.
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Subscriber(Base):
     """Someone told when something changes (SPEC §9): an email address, or a webhook URL
     with an address for failure notices.

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from storage.incidents import pending_states
 from storage.metrics import MetricView
-from storage.models import Incident, Postmortem
+from storage.models import Component, Group, Incident, Postmortem
 from storage.rules import (
     IncidentStatus,
     Kind,
     MaintenanceStatus,
     PageStatus,
     is_closed,
+    worst,
 )
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "UpdateView",
     "UptimeDay",
     "build_snapshot",
+    "component_view",
+    "group_view",
     "page_id",
 ]
 
@@ -235,6 +238,7 @@ class IncidentView:
     source_link: str | None = None
     # Published postmortems only, in snapshots and in Slack's views alike.
     postmortem: PostmortemView | None = None
+    impact_override: bool = False  # the commander set the impact (the v1 API shows it)
 
     @property
     def closed(self) -> bool:
@@ -370,6 +374,7 @@ def incident_view(incident: Incident) -> IncidentView:
         else (),
         source_link=incident.source_link,
         postmortem=postmortem_view(incident.postmortem),
+        impact_override=incident.impact_override,
     )
 
 
@@ -382,4 +387,40 @@ def postmortem_view(postmortem: Postmortem | None) -> PostmortemView | None:
         published_at=postmortem.published_at,
         body_updated_at=postmortem.body_updated_at,
         notified_subscribers=postmortem.notified_at is not None,
+    )
+
+
+def component_view(c: Component) -> ComponentView:
+    """One live component as frozen values, without its uptime (the v1 API's view)."""
+    return ComponentView(
+        code=c.code,
+        name=c.name,
+        description=c.description,
+        position=c.position,
+        status=c.status,
+        group_code=c.group.code if c.group else None,
+        showcase=c.showcase,
+        only_show_if_degraded=c.only_show_if_degraded,
+        start_date=c.start_date,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+    )
+
+
+def group_view(g: Group) -> GroupView:
+    """One group and its live components as frozen values."""
+    inside = tuple(
+        component_view(c)
+        for c in sorted(g.components, key=lambda c: (c.position, c.id))
+        if c.removed_at is None
+    )
+    return GroupView(
+        code=g.code,
+        name=g.name,
+        description=g.description,
+        position=g.position,
+        status=worst(m.status for m in inside).value,
+        created_at=g.created_at,
+        updated_at=max([g.updated_at, *(m.updated_at for m in inside)]),
+        components=inside,
     )

@@ -30,6 +30,36 @@ TOKEN_BYTES = 24  # 192 bits, above SPEC §9's 128
 SECRET_BYTES = 24  # a webhook's signing key, as Standard Webhooks suggests (24 to 64)
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberView:
+    """A subscriber as the v1 API shows it: never its token or secret."""
+
+    code: str
+    kind: str
+    email: str
+    endpoint: str | None
+    components: tuple[str, ...]  # the codes of the components it follows
+    created_at: datetime
+    confirmed_at: datetime | None
+    quarantined_at: datetime | None
+    unsubscribed_at: datetime | None
+
+
+def view_of(subscriber: Subscriber) -> SubscriberView:
+    """A subscriber as frozen values."""
+    return SubscriberView(
+        code=subscriber.code,
+        kind=subscriber.kind,
+        email=subscriber.email,
+        endpoint=subscriber.endpoint,
+        components=tuple(c.code for c in subscriber.components),
+        created_at=subscriber.created_at,
+        confirmed_at=subscriber.confirmed_at,
+        quarantined_at=subscriber.quarantined_at,
+        unsubscribed_at=subscriber.unsubscribed_at,
+    )
+
+
 def new_token() -> str:
     """A random, unguessable token for a subscriber's links (URL-safe)."""
     return secrets.token_urlsafe(TOKEN_BYTES)

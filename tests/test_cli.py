@@ -188,6 +188,8 @@ def test_help_for_every_program_command(program: Program) -> None:
         ["shell", "--help"],
         ["demo", "--help"],
         ["db", "--help"],
+        ["api-key", "--help"],
+        ["api-key", "create", "--help"],
     ):
         done = program(*args)
         assert done.returncode == 0

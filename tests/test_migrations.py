@@ -488,6 +488,27 @@ SEEDS: dict[str, Seed] = {
             }
         ],
     },
+    "0009": {
+        # A live key used once, and a revoked one of the same name.
+        "api_keys": [
+            {
+                "id": 1,
+                "name": "monitoring",
+                "digest": "a" * 64,
+                "created_at": T0 - H,
+                "last_used_at": T0,
+                "revoked_at": T0,
+            },
+            {
+                "id": 2,
+                "name": "monitoring",
+                "digest": "b" * 64,
+                "created_at": T0,
+                "last_used_at": None,
+                "revoked_at": None,
+            },
+        ],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.

@@ -7,6 +7,7 @@ same error shapes, the body limit and a logged 500 that tells the client nothing
 - `GET /healthz` (health.py): `SELECT 1`, GET and HEAD only;
 - `POST /api/metrics/NAME` (metrics_api.py): points, with the API token;
 - `/subscribe`, `/subscription/T`, `/unsubscribe/T` (subscribe.py): signing up from the page;
+- `/v1/…` (v1/): Statuspage's v1 manage API, with API keys, and `/v1/openapi.json`;
 - everything else (pages.py): the files the publisher listed in `settings.page_dir`.
 """
 
@@ -19,7 +20,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import falcon
 
-from bot.http import errors, health, metrics_api, pages, subscribe
+from bot.http import errors, health, metrics_api, pages, subscribe, v1
 from bot.http.slack import PATH as SLACK_PATH
 from bot.http.slack import SlackEvents, slack_off
 from bot.runtime import Runtime
@@ -93,4 +94,5 @@ def create_app(
     app.add_route(health.PATH, health.Health(runtime))
     # Routes are matched before any sink, so these win over the page's files.
     subscribe.register(app, runtime)
+    v1.register(app, runtime)
     return app
