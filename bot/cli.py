@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.subscribers_cli import add_parser as add_subscribers
 
     add_subscribers(sub)
+    from bot.import_cli import add_parser as add_import
+
+    add_import(sub)
     return parser
 
 
@@ -194,6 +197,10 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         from bot.subscribers_cli import run_subscribers
 
         return run_subscribers(args, runtime)
+    if args.command == "import":
+        from bot.import_cli import run_import
+
+        return run_import(args, runtime)
     if args.command in ("run", "shell"):
         from bot.publish import attach_publisher
 

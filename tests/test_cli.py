@@ -188,6 +188,7 @@ def test_help_for_every_program_command(program: Program) -> None:
         ["shell", "--help"],
         ["demo", "--help"],
         ["db", "--help"],
+        ["import", "statuspage", "--help"],
     ):
         done = program(*args)
         assert done.returncode == 0
