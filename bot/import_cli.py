@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from typing import Any, TextIO
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.runtime import Runtime
 from bot.statuspage_fetch import (
@@ -162,15 +162,19 @@ def _write(
                 raise _DryRun
     except _DryRun:
         pass
-    except IntegrityError as error:
-        raise CommandError(
-            "The import clashed with data already here, so nothing was written: "
-            f"{str(error.orig)[:300]}"
-        ) from None
-    except OperationalError:
-        raise CommandError("The database did not answer, so nothing was written.") from None
+    except OperationalError as error:
+        if "refused" not in str(error.orig) and "locked" not in str(error.orig):
+            raise CommandError("The database did not answer, so nothing was written.") from None
+        raise CommandError(_refused(error)) from None
+    except DBAPIError as error:
+        raise CommandError(_refused(error)) from None
     assert report is not None
     return report
+
+
+def _refused(error: DBAPIError) -> str:
+    first = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "?"
+    return f"The database refused the import ({first[:300]}), so nothing was written."
 
 
 class _Progress:

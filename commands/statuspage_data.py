@@ -535,9 +535,17 @@ class _Reader:
                 )
             ]
         status = self.incident_status(item.get("status"), kind, updates, item, where)
-        updates = [
-            _replace(u, status=self.update_status(u.status, kind, status, where)) for u in updates
-        ]
+        previous = (
+            IncidentStatus.INVESTIGATING.value
+            if kind is Kind.INCIDENT
+            else MaintenanceStatus.SCHEDULED.value
+        )
+        read: list[UpdateData] = []
+        for n, u in enumerate(updates):
+            last = n == len(updates) - 1
+            previous = self.update_status(u.status, kind, status if last else previous, where)
+            read.append(_replace(u, status=previous))
+        updates = read
         if impact_word in IMPACTS and (kind is Kind.MAINTENANCE) == (impact_word == "maintenance"):
             impact, given = Impact(impact_word), True
         else:
@@ -704,7 +712,8 @@ class _Reader:
         self.notes.add(f"unknown statuses (imported as {guess.value})", f"{value!r} {where}")
         return guess.value
 
-    def update_status(self, value: str, kind: Kind, incident_status: str, where: str) -> str:
+    def update_status(self, value: str, kind: Kind, fallback: str, where: str) -> str:
+        """An update's status; an unknown one is the one before it (the incident's, last)."""
         known = INCIDENT_STATUSES if kind is Kind.INCIDENT else MAINTENANCE_STATUSES
         if value in known:
             return value
@@ -712,9 +721,10 @@ class _Reader:
             return IncidentStatus.RESOLVED.value
         if value:
             self.notes.add(
-                "unknown update statuses (given the incident's)", f"{value[:30]!r} {where}"
+                "unknown update statuses (read as the status before them)",
+                f"{value[:30]!r} {where}",
             )
-        return incident_status
+        return fallback
 
     def subscribers(self, docs: Mapping[str, Any]) -> tuple[SubscriberData, ...] | None:
         doc = docs.get("subscribers.json")
