@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.api_keys_cli import add_parser as add_api_key
 
     add_api_key(sub)
+    from bot.import_cli import add_parser as add_import
+
+    add_import(sub)
     return parser
 
 
@@ -201,6 +204,10 @@ def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
         from bot.api_keys_cli import run_api_key
 
         return run_api_key(args, runtime)
+    if args.command == "import":
+        from bot.import_cli import run_import
+
+        return run_import(args, runtime)
     if args.command in ("run", "shell"):
         from bot.publish import attach_publisher
 

@@ -451,3 +451,24 @@ class SubscriberComponent(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
     )
     component_id: Mapped[int] = mapped_column(ForeignKey("components.id"), primary_key=True)
+
+
+class StatuspageId(Base):
+    """Which of our rows an imported Statuspage object became (SPEC §11).
+
+    Keyed by the Statuspage page and the object's kind and id, so a second import
+    of the same page updates the rows the first made instead of adding more, and an
+    old Statuspage link (an incident's id) can be mapped to its number here. One
+    table for every kind keeps the imported tables free of Statuspage's columns.
+    """
+
+    __tablename__ = "statuspage_ids"
+    __table_args__ = (UniqueConstraint("page_id", "kind", "statuspage_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[str] = mapped_column(String(64))
+    # group | component | incident | update | subscriber
+    kind: Mapped[str] = mapped_column(String(20))
+    statuspage_id: Mapped[str] = mapped_column(String(64))
+    # The row's id in its own table (component_groups, components, incidents, ...).
+    local_id: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

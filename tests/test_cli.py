@@ -190,6 +190,7 @@ def test_help_for_every_program_command(program: Program) -> None:
         ["db", "--help"],
         ["api-key", "--help"],
         ["api-key", "create", "--help"],
+        ["import", "statuspage", "--help"],
     ):
         done = program(*args)
         assert done.returncode == 0

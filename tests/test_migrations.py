@@ -509,6 +509,27 @@ SEEDS: dict[str, Seed] = {
             },
         ],
     },
+    "0010": {
+        # The incident and a component an import made, by their Statuspage ids.
+        "statuspage_ids": [
+            {
+                "id": 1,
+                "page_id": "kctbh9vrtdwd",
+                "kind": "incident",
+                "statuspage_id": "p31zjtct2jer",
+                "local_id": 1,
+                "imported_at": T0 - H,
+            },
+            {
+                "id": 2,
+                "page_id": "kctbh9vrtdwd",
+                "kind": "component",
+                "statuspage_id": "8kbf7d35c070",
+                "local_id": 1,
+                "imported_at": T0 - H,
+            },
+        ],
+    },
 }
 
 # The value an upgraded row has for a column added after it was written, when not NULL.
