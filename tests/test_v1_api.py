@@ -516,3 +516,29 @@ def test_each_key_is_rate_limited_with_retry_after(api: Api, clock: FakeClock) -
     ).ok
     clock.advance(seconds=61)
     assert api("GET", "/components").status_code == 200
+
+
+def test_subscribers_are_told_unless_deliver_notifications_is_false(api: Api) -> None:
+    made = api(
+        "POST",
+        "/subscribers",
+        json={"subscriber": {"email": "ops@example.com", "skip_confirmation_notification": True}},
+    )
+    assert made.status_code == 201
+
+    def fanned() -> list[str]:
+        with api.runtime.factory() as session:
+            return list(
+                session.scalars(select(OutboxEntry.event).where(OutboxEntry.kind == "fanout"))
+            )
+
+    assert api(
+        "POST", "/incidents", json={"incident": {"name": "Quiet", "deliver_notifications": False}}
+    ).ok
+    assert fanned() == []
+    assert api("POST", "/incidents", json={"incident": {"name": "Loud", "body": "Told."}}).ok
+    assert api("PATCH", "/incidents/2", json={"incident": {"status": "resolved"}}).ok
+    assert fanned() == ["incident.opened", "incident.resolved"]
+    with api.runtime.factory() as session:
+        quiet = session.scalars(select(Incident).where(Incident.number == 1)).one()
+        assert [u.deliver_notifications for u in quiet.updates] == [False]
