@@ -1,4 +1,4 @@
-"""gunicorn's access log without the tokens of the sign-up links (SPEC §9).
+"""gunicorn's access log without the tokens of the sign-up links (SPEC §9) or API keys.
 
 A manage or unsubscribe link is as good as the subscriber's password: the log
 keeps the route and drops the token.
@@ -12,20 +12,23 @@ from typing import Any
 from gunicorn import glogging  # type: ignore[import-untyped]
 
 _TOKEN = re.compile(r"(/subscribe/confirm/|/subscription/|/unsubscribe/)[^/\s?#]+")
+# A REST API key sent as ?api_key=KEY (SPEC §10) is as secret as the header form.
+_KEY = re.compile(r"((?:^|[?&])api_key=)[^&\s#]*", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """`GET /unsubscribe/SECRET HTTP/1.1` → `GET /unsubscribe/… HTTP/1.1`."""
-    return _TOKEN.sub(r"\1…", text)
+    """`GET /unsubscribe/SECRET HTTP/1.1` → `GET /unsubscribe/… HTTP/1.1`, and `?api_key=…`."""
+    return _KEY.sub(r"\1…", _TOKEN.sub(r"\1…", text))
 
 
 class AccessLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's logger, its request line and path redacted."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        """The access log's fields, tokens removed from the path and request line."""
+        """The access log's fields, tokens and keys removed wherever they appear."""
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U", "{raw_uri}e"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
+        # Every text field: the path and query appear in several (r, U, q, {raw_uri}e, …).
+        for key, value in atoms.items():
+            if isinstance(value, str):
+                atoms[key] = redact(value)
         return atoms

@@ -67,13 +67,12 @@ class V1(Objects):
         maintenance = i.kind == Kind.MAINTENANCE
         body["impact_override"] = i.impact if i.impact_override and not maintenance else None
         body["metadata"] = {}
-        if maintenance:
-            # statusbot reminds before every window and moves its components (SPEC §2).
-            body["scheduled_remind_prior"] = True
-            body["scheduled_auto_in_progress"] = i.auto
-            body["scheduled_auto_completed"] = i.auto
-            body["auto_transition_to_maintenance_state"] = True
-            body["auto_transition_to_operational_state"] = True
+        # statusbot reminds before every window and moves its components (SPEC §2).
+        body["scheduled_remind_prior"] = maintenance
+        body["scheduled_auto_in_progress"] = maintenance and i.auto
+        body["scheduled_auto_completed"] = maintenance and i.auto
+        body["auto_transition_to_maintenance_state"] = maintenance
+        body["auto_transition_to_operational_state"] = maintenance
         updates = body["incident_updates"]
         assert isinstance(updates, list)
         body["incident_updates"] = [

@@ -1,6 +1,7 @@
-"""`POST /api/metrics/NAME`: points for a metric, with `Authorization: Bearer STATUSBOT_API_TOKEN`.
+"""`POST /api/metrics/NAME`: points for a metric, with `Authorization: Bearer STATUSBOT_API_TOKEN`
+or a v1 API key (as Bearer, OAuth or ?api_key=; the audit's actor is then the key's name).
 
-404 for everything under the prefix when no token is set, 401 without the token,
+404 for everything under the prefix when no token is set and no key made, 401 without one,
 then 405 unless POST: the token is checked before anything else is said. A sink,
 so that `/api/metrics/` and `/api/metrics/a/b` get this API's JSON 404 too.
 """
@@ -17,14 +18,20 @@ from urllib.parse import unquote
 import falcon
 
 from bot.http.errors import error_reply, json_reply, read_body
+from bot.http.v1.route import ApiError, RateLimited, authenticate, key_of
 from bot.runtime import Runtime
 from commands import dispatch
 from commands.metrics import VALUE_RANGE, push_points
 from commands.when import OUT_OF_RANGE, utc_in_years
+from storage import api_keys
 
 PREFIX = "/api/metrics/"
 API_ACTOR = "api"  # who the audit log names for points sent to the metrics API
 MAX_POINTS = 10_000
+UNAUTHORISED = (
+    "Send the API token as 'Authorization: Bearer STATUSBOT_API_TOKEN', or an API key "
+    "(`statusbot api-key create NAME`) as 'Authorization: Bearer KEY'."
+)
 
 
 class MetricsApi:
@@ -34,20 +41,38 @@ class MetricsApi:
         self.runtime = runtime
         self.on_metrics = on_metrics
 
-    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
-        """Add points to a metric: `{"value": 12.3, "at": ISO}` or `{"points": [...]}`."""
+    def _actor(self, req: falcon.Request, resp: falcon.Response) -> str | None:
+        """Who sends the points: "api" for STATUSBOT_API_TOKEN, a v1 API key's name for a
+        key (SPEC §10: "the same keys"); None when refused (the reply is written)."""
         token = self.runtime.settings.api_token
-        if not token:
-            error_reply(resp, 404, "not_found", "The metrics API is off: set STATUSBOT_API_TOKEN.")
-            return
-        if not _authorised(req.get_header("Authorization") or "", token):
+        if token and _authorised(req.get_header("Authorization") or "", token):
+            return API_ACTOR
+        if not token and not _any_key(self.runtime):
             error_reply(
                 resp,
-                401,
-                "unauthorized",
-                "Send the API token as 'Authorization: Bearer STATUSBOT_API_TOKEN'.",
+                404,
+                "not_found",
+                "The metrics API is off: set STATUSBOT_API_TOKEN or make a key with "
+                "`statusbot api-key create NAME`.",
             )
-            resp.set_header("WWW-Authenticate", 'Bearer realm="statusbot"')
+            return None
+        given = key_of(req)
+        if given is None:
+            _refuse_key(resp, 401, UNAUTHORISED)
+            return None
+        try:
+            return authenticate(self.runtime, given)
+        except RateLimited as limited:
+            _refuse_key(resp, 429, limited.message)
+            resp.set_header("Retry-After", str(limited.wait))
+        except ApiError:
+            _refuse_key(resp, 401, UNAUTHORISED)
+        return None
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        """Add points to a metric: `{"value": 12.3, "at": ISO}` or `{"points": [...]}`."""
+        actor = self._actor(req, resp)
+        if actor is None:
             return
         if req.method != "POST":
             error_reply(resp, 405, "method_not_allowed", "POST points here.")
@@ -65,7 +90,7 @@ class MetricsApi:
         except ValueError as error:
             error_reply(resp, 400, "bad_request", str(error))
             return
-        ctx = self.runtime.context(API_ACTOR)
+        ctx = self.runtime.context(actor)
         result = dispatch.run(
             self.runtime.factory,
             ctx,
@@ -85,6 +110,12 @@ class MetricsApi:
             200,
             {"ok": True, "metric": name, "added": len(points), "message": result.reply},
         )
+
+
+def _refuse_key(resp: falcon.Response, status: int, message: str) -> None:
+    error_reply(resp, status, "unauthorized" if status == 401 else "rate_limited", message)
+    if status == 401:
+        resp.set_header("WWW-Authenticate", 'Bearer realm="statusbot"')
 
 
 def parse_points(raw: bytes, *, now: datetime) -> list[tuple[datetime, float]]:
@@ -144,3 +175,8 @@ def _authorised(header: str, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def _any_key(runtime: Runtime) -> bool:
+    with runtime.reader() as session:
+        return bool(api_keys.live(session))

@@ -184,7 +184,12 @@ def _shape(full: object, empty: object) -> Json:
             if empty.get(key) is None or value is None:
                 shaped["nullable"] = True
             props[key] = shaped
-        return {"type": "object", "properties": props}
+        # Every field is always there (null when it does not apply), as on Statuspage.
+        required = [key for key in full if key in empty]
+        shape: Json = {"type": "object", "properties": props}
+        if required:  # OpenAPI 3.0 wants a list of at least one
+            shape["required"] = required
+        return shape
     return {"type": "string"}
 
 

@@ -216,19 +216,25 @@ class Resource:
         token = key_of(req)
         if token is None:
             raise ApiError(401, NO_KEY)
-        now = self.runtime.clock()
-        with transaction(self.runtime.factory) as session:
-            key = api_keys.find(session, token)
-            if key is None:
-                raise ApiError(401, BAD_KEY)
-            key.last_used_at = now
-            counted = ratelimits.hit(session, key=f"api:{key.id}", window=RATE_WINDOW, now=now)
-            name = key.name
-        limit = self.runtime.settings.api_rate_limit
-        if counted.count > limit:
-            wait = max(1, math.ceil((counted.resets_at - now).total_seconds()))
-            raise RateLimited(wait, limit)
-        return name
+        return authenticate(self.runtime, token)
+
+
+def authenticate(runtime: Runtime, token: str) -> str:
+    """The name of the live key `token` is, counted against its rate limit; ApiError
+    401 for no such key, RateLimited (429) past the limit."""
+    now = runtime.clock()
+    with transaction(runtime.factory) as session:
+        key = api_keys.find(session, token)
+        if key is None:
+            raise ApiError(401, BAD_KEY)
+        key.last_used_at = now
+        counted = ratelimits.hit(session, key=f"api:{key.id}", window=RATE_WINDOW, now=now)
+        name = key.name
+    limit = runtime.settings.api_rate_limit
+    if counted.count > limit:
+        wait = max(1, math.ceil((counted.resets_at - now).total_seconds()))
+        raise RateLimited(wait, limit)
+    return name
 
 
 class RateLimited(ApiError):
