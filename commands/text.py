@@ -65,11 +65,7 @@ VERBS: dict[str, tuple[str, ...]] = {
 READ_VERBS = frozenset({"list", "show", "help"})
 # Reads that name customers' addresses are for editors, so who asks matters for them
 # (a user-group editor is looked up); only help is open to everyone.
-OPEN_VERBS: dict[str, frozenset[str]] = {
-    "subscribers": frozenset({"help"}),
-    # list and show include drafts (and unpublished postmortems) for editors.
-    "incident": frozenset({"help"}),
-}
+OPEN_VERBS: dict[str, frozenset[str]] = {"subscribers": frozenset({"help"})}
 HELP_WORDS = ("help", "-h", "--help")
 
 
@@ -124,7 +120,8 @@ def incident(session: Session, ctx: Context, text: str) -> Result:
     verb, rest = _verb(text, "incident", dict.fromkeys(VERBS["incident"]))
     if verb == "help":
         return Result(reply=words.help_text("incident"))
-    # Drafts are shown to editors only (who asks is looked up for these reads).
+    # Drafts and unpublished postmortems are shown to editors only. A read asks Slack
+    # nothing: a user group's members are what its last lookup said (bot/slack).
     editor = ctx.editors.allows(ctx.actor)
     if verb == "list":
         _no_args(_words(rest, "incident list"), "incident list")

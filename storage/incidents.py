@@ -46,6 +46,7 @@ _LOAD = (
     selectinload(Incident.affected)
     .selectinload(AffectedComponent.component)
     .selectinload(Component.group),
+    selectinload(Incident.postmortem),
 )
 
 

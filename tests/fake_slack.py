@@ -248,6 +248,13 @@ class FakeSlack:
             }
         if method.startswith("views."):
             return {"ok": True, "view": {"id": "V0FAKE", **_maybe_json(params.get("view"))}}
+        if method == "chat.getPermalink":
+            channel, ts = str(params.get("channel")), str(params.get("message_ts"))
+            return {
+                "ok": True,
+                "channel": channel,
+                "permalink": f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+            }
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(str(params.get("usergroup")), [])}
         if method == "users.info":

@@ -192,7 +192,10 @@ def test_drafts_are_for_editors(guarded: Slack) -> None:  # noqa: F811
     bot = guarded
     bot.reply("/component", "add API", user="U0BOSS")
     bot.reply("/incident", f"open {TITLE} --draft", user="U0BOSS")
-    assert "zqxdrafttitle" in bot.reply("/incident", "list", user="U0MEMBER")  # a group's
+    # A read asks Slack nothing: a group's member is known once a change looked them up.
+    assert "zqxdrafttitle" not in bot.reply("/incident", "list", user="U0MEMBER")
+    assert "Noted on #1" in bot.reply("/incident", "note 1 -- on it", user="U0MEMBER")
+    assert "zqxdrafttitle" in bot.reply("/incident", "list", user="U0MEMBER")
     assert "zqxdrafttitle" not in bot.reply("/incident", "list", user="U0RANDOM")
     assert "is a draft" in bot.reply("/incident", "show 1", user="U0RANDOM")
     before = bot.rows(skip=("audit_events",))

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from bot.runtime import Runtime
 from bot.slack.gateway import SlackGateway
 from bot.slack.ingress import OneLine
-from bot.slack.listeners import actions, commands, modals
+from bot.slack.listeners import actions, commands, modals, shortcuts
 from bot.slack.listeners.services import (
     CONTEXT_KEY,
     DEFAULT_DEADLINE,
@@ -102,6 +102,7 @@ def create_app(
     commands.register(app)
     modals.register(app)
     actions.register(app)
+    shortcuts.register(app)
     return app
 
 

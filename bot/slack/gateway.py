@@ -286,6 +286,14 @@ class SlackGateway:
             raise LookupFailed(method, f"no answer about {usergroup_id}")
         return found
 
+    def known_members(self, usergroup_id: str) -> frozenset[str]:
+        """A user group's members as Slack last said (any age), asking Slack nothing:
+        for reads, which never wait on a lookup. Empty when never asked."""
+        with self._lock:
+            cached = self._groups.get(usergroup_id)
+        value = cached.value if cached is not None else None
+        return value if isinstance(value, frozenset) else frozenset()
+
     def user_timezone(self, user: str) -> str | None:
         """A user's IANA time zone from their Slack profile, cached; None when unknown."""
 

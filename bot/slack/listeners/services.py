@@ -50,6 +50,8 @@ class Gateway(Protocol):
 
     def user_timezone(self, user: str) -> str | None: ...
 
+    def known_members(self, usergroup_id: str) -> frozenset[str]: ...
+
     def open_view(self, trigger_id: str, view: Any) -> dict[str, Any]: ...
 
     def update_view(
@@ -81,7 +83,12 @@ class Services:
             except (ZoneInfoNotFoundError, ValueError):
                 log.warning("Slack gave %s the unknown time zone %r", user, zone)
         ctx = self.runtime.context(user, tz=tz)
-        return dataclasses.replace(ctx, editors=self.editors_for(user) if change else ctx.editors)
+        if change:
+            return dataclasses.replace(ctx, editors=self.editors_for(user))
+        # A read waits on no lookup: a user group's members are what Slack last said
+        # (what a read shows editors, such as drafts, follows that).
+        known = Editors(ctx.editors.ids, members_of=self.gateway.known_members)
+        return dataclasses.replace(ctx, editors=known)
 
     def editors_for(self, user: str) -> Editors:
         """STATUSBOT_EDITORS, with the user groups that matter already looked up.
