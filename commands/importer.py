@@ -285,12 +285,13 @@ class _Run:
     # Incidents and maintenances --------------------------------------------
 
     def incidents(self) -> None:
-        known = [i for i in (self.ids.get("incident", x.id) for x in self.data.incidents) if i]
         loaded = {
             i.id: i
             for i in self.session.scalars(
                 select(Incident)
-                .where(Incident.id.in_(known))
+                # By the map, not a list of ids: a long history would pass SQLite's
+                # limit on bound parameters.
+                .where(Incident.id.in_(self.ids.local_ids_query("incident")))
                 .options(
                     selectinload(Incident.updates).selectinload(IncidentUpdate.changes),
                     selectinload(Incident.affected),
