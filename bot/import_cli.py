@@ -29,7 +29,7 @@ from bot.statuspage_fetch import (
 )
 from commands.errors import CommandError
 from commands.importer import ImportReport, import_page
-from commands.statuspage_data import read_page
+from commands.statuspage_reader import read_page
 from storage.escaping import CONTROL_CHARS
 
 CLI_ACTOR = "cli"

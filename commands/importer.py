@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from commands.statuspage_data import (
 )
 from storage import components as component_store
 from storage import subscribers as subscriber_store
-from storage.counters import next_value
+from storage.counters import next_values
 from storage.imports import (
     IMPORT_ACTOR,
     HistoryEntry,
@@ -285,26 +285,40 @@ class _Run:
     # Incidents and maintenances --------------------------------------------
 
     def incidents(self) -> None:
-        known = [i for i in (self.ids.get("incident", x.id) for x in self.data.incidents) if i]
         loaded = {
             i.id: i
             for i in self.session.scalars(
                 select(Incident)
-                .where(Incident.id.in_(known))
+                # By the map, not a list of ids: a long history would pass SQLite's
+                # limit on bound parameters.
+                .where(Incident.id.in_(self.ids.local_ids_query("incident")))
                 .options(
                     selectinload(Incident.updates).selectinload(IncidentUpdate.changes),
                     selectinload(Incident.affected),
                 )
             )
         }
+        new = [x for x in self.data.incidents if self.ids.get("incident", x.id) not in loaded]
+        # Numbers for the new ones in one bump, in the order they happened.
+        numbers = iter(next_values(self.session, len(new)))
         total = len(self.data.incidents)
-        for n, data in enumerate(self.data.incidents, start=1):
-            row_id = self.ids.get("incident", data.id)
-            incident = loaded.get(row_id) if row_id is not None else None
-            self._incident(data, incident)
-            self.progress("incidents", n, total)
+        done: list[tuple[IncidentData, Incident, list[IncidentUpdate]]] = []
+        with self.session.no_autoflush:
+            for n, data in enumerate(self.data.incidents, start=1):
+                row_id = self.ids.get("incident", data.id)
+                incident = loaded.get(row_id) if row_id is not None else None
+                done.append(self._incident(data, incident, numbers))
+                self.progress("incidents", n, total)
+        self.session.flush()  # once: the rows get their ids together
+        for data, incident, rows in done:
+            self.ids.put("incident", data.id, incident.id, now=self.ctx.now)
+            for update, u in zip(rows, data.updates, strict=True):
+                self.ids.put("update", u.id, update.id, now=self.ctx.now)
 
-    def _incident(self, data: IncidentData, incident: Incident | None) -> None:
+    def _incident(
+        self, data: IncidentData, incident: Incident | None, numbers: Iterator[int]
+    ) -> tuple[IncidentData, Incident, list[IncidentUpdate]]:
+        """Add or bring up to date one incident and its updates (not flushed yet)."""
         kind_tally = self.report.tallies[
             "incidents" if data.kind is Kind.INCIDENT else "maintenances"
         ]
@@ -312,7 +326,7 @@ class _Run:
         impact, override = self._impact(data)
         if incident is None:
             incident = Incident(
-                number=next_value(self.session),
+                number=next(numbers),
                 kind=data.kind.value,
                 title=data.name,
                 status=data.status,
@@ -362,11 +376,8 @@ class _Run:
                 have.add(component.id)
                 changed = True
         changed |= _assign(incident, impact=impact.value, impact_override=override)
-        self.session.flush()
-        self.ids.put("incident", data.id, incident.id, now=self.ctx.now)
-        for update, u in zip(rows, data.updates, strict=True):
-            self.ids.put("update", u.id, update.id, now=self.ctx.now)
         kind_tally.count(new=new, changed=changed or updates_changed)
+        return data, incident, rows
 
     def _impact(self, data: IncidentData) -> tuple[Impact, bool]:
         if data.kind is Kind.MAINTENANCE:

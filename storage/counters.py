@@ -28,3 +28,18 @@ def next_value(session: Session, name: str = INCIDENT_COUNTER) -> int:
     except IntegrityError:
         # Another writer created the row first; its lock now orders us after it.
         return session.execute(stmt.returning(Counter.value)).scalar_one()
+
+
+def next_values(session: Session, count: int, name: str = INCIDENT_COUNTER) -> range:
+    """`count` consecutive new values (an import numbering many incidents at once).
+
+    The first bump takes the lock, as `next_value`'s does, so the rest follow it
+    with no other writer in between.
+    """
+    if count <= 0:
+        return range(0)
+    first = next_value(session, name)
+    if count > 1:
+        stmt = update(Counter).where(Counter.name == name)
+        session.execute(stmt.values(value=Counter.value + count - 1))
+    return range(first, first + count)

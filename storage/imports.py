@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import StatusChange, StatuspageId, Subscriber
@@ -63,6 +63,12 @@ class IdMap:
             )
         )
         self._ids[key] = local_id
+
+    def local_ids_query(self, kind: str) -> Select[tuple[int]]:
+        """The rows of a kind this page's imports made, as a subquery to select by."""
+        return select(StatuspageId.local_id).where(
+            StatuspageId.page_id == self.page_id, StatuspageId.kind == kind
+        )
 
     def local_ids(self, kind: str) -> list[int]:
         """Every row of a kind this page's imports made."""

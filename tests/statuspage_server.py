@@ -73,6 +73,7 @@ class Statuspage:
     # Paths (with their query) to answer once with 429 and this Retry-After.
     throttle: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    max_per_page: int = MAX_PER_PAGE
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -106,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             name = parts.path.removeprefix(prefix + "/")
             if name in state.lists:
-                per_page = min(int(query.get("per_page", ["100"])[0]), MAX_PER_PAGE)
+                per_page = min(int(query.get("per_page", ["100"])[0]), state.max_per_page)
                 page = int(query.get("page", ["1"])[0])
                 items = state.lists[name][(page - 1) * per_page : page * per_page]
                 self._send(200, json.dumps(items).encode())

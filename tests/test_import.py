@@ -15,6 +15,7 @@ import os
 import pty
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from storage.models import (
     StatuspageId,
     Subscriber,
 )
+from storage.rules import ComponentStatus
+from storage.uptime import daily_uptime
 from tests.helpers import ROOT, Program, dump
 from tests.statuspage_server import (
     API_KEY,
@@ -195,6 +198,26 @@ def test_public_page_with_its_mess(program: Program, empty_db: tuple[Engine, str
             ("operational", "partial_outage", "incident"),
             ("partial_outage", "operational", "incident"),
         ]
+        # ... and the uptime that history gives: the API's partial outage of May 28.
+        changes = [
+            (h.at, ComponentStatus(h.status))
+            for h in s.scalars(
+                select(StatusChange).where(StatusChange.component_id == live["API"].id)
+            )
+        ]
+        days = {
+            d.day: d
+            for d in daily_uptime(
+                changes,
+                initial=ComponentStatus.OPERATIONAL,
+                start_date=live["API"].start_date,
+                tz=UTC,
+                now=datetime.fromisoformat(NOW),
+                days=30,
+            )
+        }
+        assert days[date(2026, 5, 28)].partial_seconds == pytest.approx(6610.891, abs=0.01)
+        assert days[date(2026, 5, 27)].uptime == 1.0
         # Not announced anywhere; one audit event for the run.
         assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0
         events = list(s.scalars(select(AuditEvent)))
@@ -309,6 +332,19 @@ def test_v1_api_pages_through_everything_within_its_rate_limit(
         again = imported(program, *v1_args(server))
     assert "incidents: 0 added, 0 updated, 60 unchanged" in again.stdout
     assert "subscribers: 0 added, 0 updated, 2 unchanged" in again.stdout
+
+
+def test_a_server_asking_to_wait_too_long_stops_the_run_clearly(
+    program: Program, empty_db: tuple[Engine, str]
+) -> None:
+    state = Statuspage(files=v2_files())
+    state.throttle["/api/v2/summary.json"] = "600"
+    before = dump(empty_db[0])
+    with Server(state) as server:
+        done = program("import", "statuspage", server.url)
+    assert done.returncode == 2
+    assert "asked to wait 600 s before reading summary.json" in done.stderr
+    assert dump(empty_db[0]) == before
 
 
 def test_a_wrong_api_key_is_refused_clearly(program: Program, empty_db: tuple[Engine, str]) -> None:
