@@ -105,8 +105,14 @@ def receiver(counter: Counter) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        # A listen backlog like a production server's (socketserver's default is 5):
+        # the deliverer opens dozens of connections at once, and a backlog of 5 would
+        # reset them, measuring the receiver instead of the deliverer.
+        request_queue_size = 256
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", free_port()), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
