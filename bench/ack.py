@@ -142,13 +142,10 @@ def seed(url: str, clients: int) -> None:
 
 
 def serve_command() -> list[str]:
-    """`statusbot serve` when the CLI has it, else the module it runs."""
-    probe = subprocess.run(
-        ["statusbot", "serve", "--help"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode == 0:
-        return ["statusbot", "serve"]
-    return [sys.executable, "-m", "bot.serve"]
+    """`statusbot serve` from this tree (the CLI run as a module, with the bench's
+    working directory at the repository root): the code measured is the code here,
+    not whichever `statusbot` happens to be installed."""
+    return [sys.executable, "-m", "bot.cli", "serve"]
 
 
 def cpu_seconds(pid: int) -> float:

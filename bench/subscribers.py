@@ -25,6 +25,7 @@ import argparse
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,6 +63,7 @@ CHANNEL = "C0BENCH"
 MAIL_TARGET = 30.0
 WEBHOOK_TARGET = 10.0
 TIMEOUT = 600.0
+PROBE_EVERY = 0.5  # seconds between the silent updates timed while delivery runs
 ROWS = 1000  # subscribers inserted per statement
 
 
@@ -105,8 +108,14 @@ def receiver(counter: Counter) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        # A listen backlog like a production server's (socketserver's default is 5):
+        # the deliverer opens dozens of connections at once, and a backlog of 5 would
+        # reset them, measuring the receiver instead of the deliverer.
+        request_queue_size = 256
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", free_port()), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -180,6 +189,20 @@ def slash(port: int, fake: FakeSlack, text: str) -> tuple[int, str]:
     return response.status, response.read().decode(errors="replace")
 
 
+def timed_slash(port: int, fake: FakeSlack, text: str) -> float:
+    """Seconds one signed slash command takes to be acked."""
+    started = time.monotonic()
+    status, reply = slash(port, fake, text)
+    assert status == 200, reply
+    return time.monotonic() - started
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process: the SMTP sink, the receiver and the bench itself."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def processes(pid: int) -> list[int]:
     """A process and all its descendants."""
     found, queue = [], [pid]
@@ -215,12 +238,28 @@ def cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_for(counters: list[tuple[Counter, int]], process: subprocess.Popen[bytes]) -> None:
+def wait_for(
+    counters: list[tuple[Counter, int]],
+    process: subprocess.Popen[bytes],
+    probe: Callable[[], None] | None = None,
+) -> None:
+    """Until every counter has what it wants (or serve died, or TIMEOUT); `probe` runs
+    every PROBE_EVERY seconds meanwhile."""
     deadline = time.monotonic() + TIMEOUT
+    next_probe = time.monotonic()
     while time.monotonic() < deadline and process.poll() is None:
         if all(c.count >= want for c, want in counters):
             return
+        if probe is not None and time.monotonic() >= next_probe:
+            probe()
+            next_probe = time.monotonic() + PROBE_EVERY
         time.sleep(0.05)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def main() -> int:
@@ -272,11 +311,23 @@ def main() -> int:
                 time.sleep(2)  # the workers' start-up is not the delivery's memory
                 before = {p: memory(p) for p in processes(process.pid)}
                 cpu_before = {p: cpu(p) for p in before}
+                # Acks before the fan-out: silent updates (no subscriber is told of them).
+                idle = [
+                    timed_slash(port, fake, f"update {number} --silent -- Idle") for _ in range(5)
+                ]
+                load = os.getloadavg()[0]
+                own_cpu = _own_cpu()
                 started = time.monotonic()
                 status, reply = slash(port, fake, f"update {number} --status identified -- Fix")
                 acked = time.monotonic()
                 print(f"Update acked in {(acked - started) * 1000:.0f} ms ({status}): {reply[:80]}")
-                wait_for([(mails, args.subscribers), (hooks, args.webhooks)], process)
+                busy: list[float] = []
+
+                def probe() -> None:
+                    text = f"update {number} --silent -- Busy {len(busy)}"
+                    busy.append(timed_slash(port, fake, text))
+
+                wait_for([(mails, args.subscribers), (hooks, args.webhooks)], process, probe)
                 after = {p: memory(p) for p in processes(process.pid)}
                 return report(
                     args,
@@ -287,6 +338,9 @@ def main() -> int:
                     before,
                     after,
                     {p: cpu(p) - cpu_before.get(p, 0.0) for p in after},
+                    acks=(started, acked, idle, busy),
+                    load=(load, os.getloadavg()[0]),
+                    bench_cpu=_own_cpu() - own_cpu,
                 )
             finally:
                 process.send_signal(signal.SIGTERM)
@@ -311,6 +365,10 @@ def report(
     before: dict[int, dict[str, int]],
     after: dict[int, dict[str, int]],
     cpu_used: dict[int, float],
+    *,
+    acks: tuple[float, float, list[float], list[float]],
+    load: tuple[float, float],
+    bench_cpu: float,
 ) -> int:
     mail_s = mails.last - acked if mails.count else float("nan")
     print(f"\n== {label}: {args.subscribers:,} email, {args.webhooks:,} webhook subscribers")
@@ -319,13 +377,14 @@ def report(
         f"after the ack ({mails.count / max(mail_s, 1e-9):.0f} mails/s; target <= "
         f"{MAIL_TARGET:.0f} s)"
     )
-    ok = mails.count >= args.subscribers and mail_s <= MAIL_TARGET
+    mail_ok = mails.count >= args.subscribers and mail_s <= MAIL_TARGET
     hook_s = hooks.last - acked if hooks.count else float("nan")
     print(
         f"   webhooks: {hooks.count:,} of {args.webhooks:,} in {hook_s:.1f} s after the ack "
         f"(target <= {WEBHOOK_TARGET:.0f} s)"
     )
-    ok = ok and hooks.count >= args.webhooks and hook_s <= WEBHOOK_TARGET
+    hook_ok = hooks.count >= args.webhooks and hook_s <= WEBHOOK_TARGET
+    ok = mail_ok and hook_ok
     busiest = max(cpu_used, key=lambda p: cpu_used[p])
     for p in sorted(after):
         mark = " <- delivered (most CPU)" if p == busiest else ""
@@ -335,7 +394,25 @@ def report(
             f"CPU {cpu_used[p]:5.1f} s{mark}"
         )
     print(f"   peak RSS of the delivering process: {after[busiest].get('VmHWM', 0) / 1024:.1f} MB")
-    print("   targets: " + ("met" if ok else "NOT met"))
+    started, acked, idle, busy = acks
+    print(
+        f"   the update's ack: {(acked - started) * 1000:.0f} ms; silent updates acked in "
+        f"p50 {percentile(idle, 50) * 1000:.0f} / max {max(idle) * 1000:.0f} ms before it"
+        + (
+            f", p50 {percentile(busy, 50) * 1000:.0f} / p99 {percentile(busy, 99) * 1000:.0f} / "
+            f"max {max(busy) * 1000:.0f} ms during delivery ({len(busy)} of them)"
+            if busy
+            else ""
+        )
+    )
+    print(
+        f"   the sink, receiver and bench used {bench_cpu:.1f} s of CPU; load average "
+        f"{load[0]:.1f} at the ack, {load[1]:.1f} at the end (2 cores)"
+    )
+    print(
+        f"   targets: mail <= {MAIL_TARGET:.0f} s {'met' if mail_ok else 'NOT met'}, "
+        f"webhooks <= {WEBHOOK_TARGET:.0f} s {'met' if hook_ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -20,16 +20,27 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 def url_problem(url: str) -> str | None:
-    """Why `url` can't be a webhook endpoint by its shape alone, or None."""
+    """Why `url` can't be a webhook endpoint by its shape alone, or None: the one rule for
+    every way in (Slack, the CLI, the sign-up page) and every delivery. Present, at most
+    words.MAX_URL characters, no spaces or control characters, http(s) with a host name
+    and a numeric port, no user name or password."""
+    text = url.strip()
+    if not text:
+        return words.ENDPOINT_MISSING
+    if len(text) > words.MAX_URL:
+        return words.ENDPOINT_TOO_LONG.format(length=len(text), limit=words.MAX_URL)
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return words.ENDPOINT_SPACES
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError when the port is not a number
     except ValueError:
-        return words.ENDPOINT_NOT_HTTP.format(url=url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return words.ENDPOINT_NOT_HTTP.format(url=url)
+        return words.ENDPOINT_NOT_HTTP
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return words.ENDPOINT_NOT_HTTP
     if parts.username is not None or parts.password is not None:
-        return words.ENDPOINT_CREDENTIALS.format(url=url)
+        # Credentials in a URL end up in logs and proxies; receivers check the signature.
+        return words.ENDPOINT_CREDENTIALS
     return None
 
 

@@ -15,12 +15,10 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from commands import words
+from commands import addresses, endpoints, words
 from storage import audit, components, outbox, ratelimits, subscribers
 from storage.models import Component, Subscriber
 
@@ -30,8 +28,6 @@ RESEND_AFTER = timedelta(minutes=10)  # at most one confirmation mail per addres
 CONFIRM_FOR = timedelta(days=7)  # a confirmation link's life
 SIGNUP_LIMIT = 5  # sign-ups per client address per window
 SIGNUP_WINDOW = timedelta(minutes=10)
-MAX_EMAIL = 254  # RFC 5321's path (256) without its angle brackets
-MAX_ENDPOINT = 2048
 
 # A URL check beyond syntax (bot/: DNS, private addresses); None means acceptable.
 EndpointRefusal = Callable[[str], str | None]
@@ -76,34 +72,11 @@ def choices(session: Session) -> Choices:
 
 
 def check_email(text: str) -> str:
-    """An email address, normalised; SignupRefused says what is wrong with it."""
-    text = text.strip()
-    if not text:
-        raise SignupRefused(words.SIGNUP_NO_EMAIL)
-    if len(text) > MAX_EMAIL:
-        raise SignupRefused(words.SIGNUP_EMAIL_TOO_LONG.format(limit=MAX_EMAIL))
+    """addresses.normalised_email for the page: SignupRefused says what is wrong."""
     try:
-        return validate_email(text, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise SignupRefused(words.SIGNUP_BAD_EMAIL.format(why=error)) from None
-
-
-def url_refusal(url: str) -> str | None:
-    """What is wrong with a webhook URL's syntax, or None: http(s), a host, no userinfo."""
-    if len(url) > MAX_ENDPOINT:
-        return words.ENDPOINT_TOO_LONG.format(limit=MAX_ENDPOINT)
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        return words.ENDPOINT_BAD
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- a port that is not a number raises here
-    except ValueError:
-        return words.ENDPOINT_BAD
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return words.ENDPOINT_BAD
-    if "@" in parts.netloc:
-        return words.ENDPOINT_USERINFO
-    return None
+        return addresses.normalised_email(text)
+    except addresses.AddressProblem as problem:
+        raise SignupRefused(str(problem)) from None
 
 
 def sign_up(
@@ -124,7 +97,9 @@ def sign_up(
     if url == "":
         raise SignupRefused(words.SIGNUP_NO_ENDPOINT)
     if url is not None:
-        refusal = url_refusal(url) or (endpoint_refusal(url) if endpoint_refusal else None)
+        refusal = endpoints.url_problem(url) or (
+            endpoint_refusal(url) if endpoint_refusal else None
+        )
         if refusal is not None:
             raise SignupRefused(refusal)
     chosen = _components(session, component_codes)

@@ -235,14 +235,25 @@ def mention(user: str) -> str:
     return f"<@{user}>" if _SLACK_ID.fullmatch(user) else escape(user)
 
 
-# --- webhook endpoints (SPEC §9): why a URL is refused, at sign-up and at delivery -------
+# --- where subscribers are told (SPEC §9): why an address or a webhook URL is refused -----
+# One rule each (commands/addresses.py, commands/endpoints.py) for Slack, the CLI, CSV
+# import, the sign-up page and every delivery; these are their words.
+EMAIL_MISSING = "Give an email address, e.g. ops@example.com."
+EMAIL_TOO_LONG = "That email address is too long: {length:,} characters, and the most is {limit:,}."
+EMAIL_BAD = "That is not an email address: {why}"
+ENDPOINT_MISSING = "Give the webhook's URL, e.g. https://hooks.example.com/status."
+ENDPOINT_TOO_LONG = (
+    "That webhook URL is too long: {length:,} characters, and the most is {limit:,}."
+)
+ENDPOINT_SPACES = "A webhook URL can't contain spaces or control characters."
 ENDPOINT_NOT_HTTP = (
-    "{url!r} is not a webhook URL: write it like https://hooks.example.com/statuspage "
-    "(http or https, with a host name)."
+    "A webhook URL starts with https:// (or http://) and names a host, "
+    "e.g. https://hooks.example.com/status."
 )
 ENDPOINT_CREDENTIALS = (
-    "{url!r} has a user name or password in it; put the secret in your receiver, not the URL: "
-    "statusbot signs every webhook (Standard Webhooks) with the subscription's secret."
+    "A webhook URL can't carry a user name or password (user:pass@host); statusbot signs "
+    "every delivery (Standard Webhooks) with the subscription's secret, so the receiver "
+    "checks that instead."
 )
 ENDPOINT_NO_ADDRESS = "The host of {url!r} has no address ({error}); check the URL."
 ENDPOINT_PRIVATE = (
@@ -260,23 +271,11 @@ WEBHOOK_NOT_SUBSCRIBED = "not sent: the webhook subscriber {code} is no longer s
 WEBHOOK_NOTHING = "not sent: what the notification was about no longer exists"
 
 # Signing up from the page (commands/signup.py): shown on the page's reply, so plain text.
-SIGNUP_NO_EMAIL = "Enter your email address."
 SIGNUP_NO_ENDPOINT = "Enter the webhook URL, or choose to be told by email."
 SIGNUP_BAD_KIND = "Choose to be told by email or by webhook."
-SIGNUP_EMAIL_TOO_LONG = "That email address is too long: at most {limit} characters."
-SIGNUP_BAD_EMAIL = "That is not an email address we can write to: {why}"
 SIGNUP_UNKNOWN_COMPONENTS = (
     "The page has no component {codes}: choose among the components listed on the form."
 )
 SIGNUP_TOO_MANY = (
     "Too many sign-ups from your address just now. Please try again in {minutes} minute(s)."
-)
-ENDPOINT_BAD = (
-    "The webhook URL must be an http:// or https:// address with a host name, "
-    "e.g. https://hooks.example.com/status."
-)
-ENDPOINT_TOO_LONG = "The webhook URL is too long: at most {limit:,} characters."
-ENDPOINT_USERINFO = (
-    "The webhook URL may not carry a user name or password (user:pass@host): "
-    "check the request's signature instead."
 )

@@ -11,7 +11,7 @@ own (`ix_outbox_line`), and delivered entries are purged after a while.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -167,6 +167,32 @@ def _claim_statement(no_incident: bool) -> Update:
         .values(claimed_until=bindparam("b_until"), claimed_by=bindparam("b_token"))
         .execution_options(synchronize_session=False)
     )
+
+
+def claim_many(
+    session: Session,
+    heads: Sequence[Head],
+    *,
+    now: datetime,
+    until: datetime,
+    token: str,
+    kind: str = Kind.SLACK,
+) -> None:
+    """Take many entries for a deliverer until `until` at once: claim()'s own UPDATE, run
+    as one executemany per kind of line (one compile, one round trip with psycopg's
+    pipeline) instead of one ORM execution per entry. Each still probes ix_outbox_line
+    with its line's values, which the planner uses however stale its statistics.
+    Which were won: the entries now claimed by `token`."""
+    base = {"b_kind": kind, "b_now": now, "b_until": until, "b_token": token}
+    connection = session.connection()
+    for no_incident in (True, False):
+        params = [
+            {**base, "b_id": h.id, "b_channel": h.channel, "b_incident": h.incident_id}
+            for h in heads
+            if (h.incident_id is None) is no_incident
+        ]
+        if params:
+            connection.execute(_claim_statement(no_incident), params)
 
 
 def purge_delivered(session: Session, *, before: datetime) -> int:

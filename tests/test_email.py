@@ -20,10 +20,18 @@ import pytest
 from sqlalchemy import select
 
 import bot.notify
-from bot.notify.email import EmailSender, SmtpMailer, email_sender, mail_page
+from bot.notify.email import (
+    CONNECTIONS,
+    PER_CONNECTION,
+    EmailSender,
+    SmtpMailer,
+    email_sender,
+    mail_page,
+)
 from bot.notify.worker import OutboxDeliverer
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, smtp_target
+from renderers.email import Outgoing
 from storage import outbox
 from storage import subscribers as store
 from storage.models import OutboxEntry, Subscriber
@@ -329,6 +337,24 @@ def test_a_batch_of_fifty_goes_over_one_connection(
     logging.getLogger(__name__).warning("50 mails over one connection in %.2f s", took)
 
 
+def test_a_large_batch_is_spread_over_several_sessions_each_mail_once(
+    runtime: Runtime, clock: FakeClock, sink: Sink, port: int
+) -> None:
+    rt = smtp_runtime(runtime, f"smtp://{HOST}:{port}")
+    n = CONNECTIONS * PER_CONNECTION
+    codes = [subscribe(rt, f"m{k}@example.org").code for k in range(n)]
+    run(rt, "/incident open Outage -- Down.")
+    fan_out(rt, *codes)
+    assert deliverer(rt, clock).deliver_pending(limit=n) == n
+    assert sink.connections == CONNECTIONS
+    assert sorted(r for rcpt, _ in sink.mails for r in rcpt) == sorted(
+        f"m{k}@example.org" for k in range(n)
+    ), "each address once"
+    ids = [str(mail["Message-ID"]) for _, mail in sink.mails]
+    assert len(set(ids)) == n, "a Message-ID of its own each"
+    assert pending(rt) == []
+
+
 def test_a_dropped_connection_is_reopened_once(
     runtime: Runtime, clock: FakeClock, sink: Sink, port: int
 ) -> None:
@@ -340,7 +366,7 @@ def test_a_dropped_connection_is_reopened_once(
     class Dropping:
         sent = 0
 
-        def send(self, message: EmailMessage) -> None:
+        def send(self, message: Outgoing) -> None:
             mailer.send(message)
             self.sent += 1
             if self.sent == 1 and mailer._smtp is not None:
@@ -417,7 +443,7 @@ def test_a_deliverer_dying_mid_batch_loses_nothing_and_resends_nothing_sent(
     class DiesAfterFour:
         sent = 0
 
-        def send(self, message: EmailMessage) -> None:
+        def send(self, message: Outgoing) -> None:
             if self.sent == 4:
                 raise SystemExit("killed")  # not an Exception: nothing records the batch
             mailer.send(message)

@@ -7,6 +7,8 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from renderers import email as render
 from storage.snapshot import AffectedView, IncidentView, UpdateView
 
@@ -108,3 +110,71 @@ def test_no_remote_images_and_both_colour_schemes() -> None:
     markup = html.get_content()
     assert "<img" not in markup and 'content="light dark"' in markup
     assert mail["Message-ID"] == "<incident-7.SUB1@status.vero.com>" and mail["References"] is None
+
+
+# -- one prototype, filled in per subscriber ---------------------------------------------
+
+
+def prototype(title: str = "Outage", body: str = "Down.", event: str = "incident.resolved"):
+    incident, update = view(title, body)
+    return render.Prototype(
+        page=PAGE,
+        view=incident,
+        update=update,
+        event=event,
+        now=NOW,
+        body=render.notification_body(PAGE, incident, update),
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "event"),
+    [
+        ("Outage", "Down.", "incident.resolved"),
+        ("Panne générale — 日本", "Réparé **vite**: <https://x.example/ü>.", "incident.updated"),
+        ("Opened", "First.", "incident.opened"),  # the thread's root: no In-Reply-To
+        ("Long", "word " * 400, "incident.updated"),  # a line past 998: not 7bit/8bit
+    ],
+)
+def test_a_filled_prototype_is_byte_for_byte_the_mail_built_in_full(
+    title: str, body: str, event: str
+) -> None:
+    proto = prototype(title, body, event)
+    subscribers = [
+        render.MailTo(address=f"reader{n}@example.org", code=f"code{n:08d}", token=f"tok-{n}_x")
+        for n in range(3)
+    ]
+    for n, to in enumerate(subscribers):
+        filled = proto.fill(to, entry_id=1000 + n)
+        full = render.flatten(proto.build(to, entry_id=1000 + n))
+        if filled is None:  # the fast path declined (a long line): never a wrong mail
+            assert proto.verified is not True or b"=\r\n" in full or b"base64" in full
+            continue
+        assert filled.data == full
+        assert (filled.recipient, filled.sender) == (to.address, "status@vero.com")
+        parsed = message_from_bytes(filled.data, policy=policy.default)
+        assert parsed["To"] == to.address
+        assert f"/unsubscribe/{to.token}" in parsed["List-Unsubscribe"]
+    assert proto.verified is True or body.startswith("word ")
+
+
+@pytest.mark.parametrize(
+    "address", ["o'brien@example.org", '"a b"@example.org', "ünï@example.org", "x&y@example.org"]
+)
+def test_addresses_the_fast_path_does_not_take_are_built_in_full(address: str) -> None:
+    proto = prototype()
+    to = render.MailTo(address=address, code="SUB1", token="tok")
+    assert proto.fill(to, entry_id=5) is None
+    mail = render.outgoing(PAGE, proto.build(to, entry_id=5), address)
+    assert mail.international == (not address.isascii())
+    parsed = message_from_bytes(mail.data, policy=policy.default)
+    assert parsed["Message-ID"] == "<incident-7.SUB1.5@status.vero.com>"
+
+
+def test_no_update_text_can_reach_the_stand_ins() -> None:
+    first, second = prototype(), prototype()
+    assert first.nonce != second.nonce, "each prototype's stand-ins are random"
+    typed = prototype(body=f"Try x{first.nonce}token and x{first.nonce}address here.")
+    filled = typed.fill(TO, entry_id=9)
+    assert filled is not None
+    assert f"x{first.nonce}token".encode() in filled.data, "another prototype's words stay"

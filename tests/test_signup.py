@@ -190,7 +190,7 @@ HOSTILE = [
     ([("email", "<script>alert(1)</script>@example.com")], 400, b"not an email address"),
     ([("email", "a" * 10_000 + "@example.com")], 400, b"too long"),
     ([("email", "a\x00b@example.com")], 400, b"NUL"),
-    ([("email", "")], 400, b"Enter your email"),
+    ([("email", "")], 400, b"Give an email address"),
     ([("kind", "webhook"), ("email", "x@example.com"), ("endpoint", " ")], 400, b"webhook URL"),
     ([("kind", "<i>carrier pigeon</i>"), ("email", "x@example.com")], 400, b"by email or"),
     ([("email", "x@example.com"), ("component", "<b>nope</b>")], 400, b"no component"),

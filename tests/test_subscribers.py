@@ -119,9 +119,12 @@ def test_slash_command_through_slack(slack: Slack) -> None:  # noqa: F811
     assert "Added bo@example.com" in reply
     assert "bo@example.com" in slack.reply("/subscribers", "list")
     assert "0 confirmed subscribers" in slack.reply("/subscribers", "count")
-    # Replies escape what people typed.
+    # Replies escape what people typed: the address is not echoed, and the character the
+    # checker names is escaped for Slack.
     reply = slack.reply("/subscribers", "add <b>@example.com")
-    assert "<b>" not in reply and "&lt;b&gt;" in reply
+    assert "<b>" not in reply and "not an email address" in reply
+    reply = slack.reply("/subscribers", "add a>b@example.com")
+    assert "'>'" not in reply and "'&gt;'" in reply
 
 
 def test_non_editors_are_refused_and_audited(guarded: Slack) -> None:  # noqa: F811

@@ -6,17 +6,20 @@ as it is now), skips subscribers that are gone, unsubscribed or bouncing (an
 unconfirmed one gets only its confirmation), and hands the mails of one batch
 to one `Mailer`:
 
-- `SmtpMailer`: one SMTP connection per batch (STARTTLS when the server offers
-  it, or TLS from the start for smtps://; certificates always verified),
-  reconnecting once if the server drops it.
+- `SmtpMailer`: one SMTP session (STARTTLS when the server offers it, or TLS
+  from the start for smtps://; certificates always verified), reused for every
+  mail it is given, reconnecting once if the server drops it. A large batch is
+  split over up to CONNECTIONS sessions at once, each in its own thread (SMTP
+  is waiting, not computing), each with at least PER_CONNECTION mails.
 - `PrintingMailer`: email is off (no STATUSBOT_SMTP_URL); what would be sent is
   written to a stream, for `statusbot shell` and `run`.
 
 Sent mails are recorded in groups (every 25 mails or half a second; the batch's
 record follows), so a process dying mid-batch can send again at most the mails
 of its last group, each with the same Message-ID, so receivers can deduplicate.
-A batch's subscribers are read in one query and each update is rendered
-(markdown and templates) once; only the links, To and Message-ID differ.
+A batch's subscribers are read in one query, and each notification is built
+and serialised by the email package once (renderers.email.Prototype); each
+subscriber's mail is those bytes with its address, links and Message-ID put in.
 
 Outcomes: accepted → Delivered; 4xx and connection failures → Retry (the worker
 backs off and gives up after a day); a 5xx refusing the recipient → GiveUp, and
@@ -26,14 +29,19 @@ are never logged (nor put in an outbox error); the subscriber's code stands in.
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import smtplib
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Protocol, TextIO
 
@@ -49,7 +57,7 @@ from storage import incidents as incident_store
 from storage import outbox
 from storage.db import transaction
 from storage.models import Incident, OutboxEntry, Subscriber
-from storage.snapshot import IncidentView, UpdateView, incident_view
+from storage.snapshot import IncidentView, incident_view
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +68,17 @@ SMTP_TIMEOUT = 30.0  # seconds for each SMTP round trip
 # send again at most a group, each with its Message-ID so receivers can deduplicate.
 MARK_EVERY = 25
 MARK_SECONDS = 0.5
+# SMTP sessions a batch is spread over at most, and the fewest mails worth opening one
+# for (a session costs a connect, EHLO, perhaps STARTTLS and AUTH).
+CONNECTIONS = 4
+PER_CONNECTION = 50
 
 
 class Mailer(Protocol):
     """Sends finished messages; one per batch, closed after it."""
 
-    def send(self, message: EmailMessage) -> None:
-        """Send one message; raises smtplib's exceptions (or OSError) when it is not taken."""
+    def send(self, mail: render.Outgoing) -> None:
+        """Send one mail; raises smtplib's exceptions (or OSError) when it is not taken."""
         ...
 
     def close(self) -> None:
@@ -87,18 +99,18 @@ class SmtpMailer:
     ) -> None:
         self.target = target
         # Certificates are always checked; tests pass a context trusting their own CA.
-        self.context = context or ssl.create_default_context()
+        self.context = context or _default_context()
         self.timeout = timeout
         self.on_connect = on_connect
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, mail: render.Outgoing) -> None:
         """Send, reconnecting once if the connection was dropped (idle timeout, restart)."""
         try:
-            self._session().send_message(message)
+            _transmit(self._session(), mail)
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             self.close()
-            self._session().send_message(message)
+            _transmit(self._session(), mail)
 
     def close(self) -> None:
         """QUIT politely; a connection already gone is simply forgotten."""
@@ -142,14 +154,36 @@ class SmtpMailer:
         return smtp
 
 
+def _transmit(smtp: smtplib.SMTP, mail: render.Outgoing) -> None:
+    """MAIL, RCPT and DATA for one finished mail (what smtplib.send_message does after
+    serialising: SMTPUTF8 asked for when an address needs it, refused if not offered)."""
+    options: tuple[str, ...] = ()
+    if mail.international:
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "an address needs SMTPUTF8, which the mail server does not offer"
+            )
+        options = ("SMTPUTF8", "BODY=8BITMIME")
+    smtp.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
+
+
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    """The system's trust store, loaded once: loading it takes milliseconds a batch."""
+    return ssl.create_default_context()
+
+
 class PrintingMailer:
     """Email is off: each message's To, Subject and text part are written to a stream."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, mail: render.Outgoing) -> None:
         """Write what would be sent."""
+        message = message_from_bytes(mail.data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
         part = message.get_body(preferencelist=("plain",))
         text = part.get_content() if isinstance(part, EmailMessage) else ""
         self.stream.write(
@@ -173,9 +207,9 @@ class EmailSender:
     """The `Sender` of EMAIL outbox entries (bot.notify.worker)."""
 
     kind = outbox.Kind.EMAIL
-    # A pass takes 200 mails over one connection (a few seconds, well inside the
-    # 2-minute lease), and rests a quarter as long as it worked: the acks keep most
-    # of a core while a large fan-out drains.
+    # A pass takes 200 mails over up to CONNECTIONS sessions (a second or two, well
+    # inside the 2-minute lease), and rests a quarter as long as it worked: the acks
+    # keep most of a core while a large fan-out drains.
     batch = 200
     rest_ratio = 0.25
 
@@ -186,57 +220,76 @@ class EmailSender:
         mailer: Callable[[], Mailer],
         *,
         clock: Callable[[], datetime] = system_clock,
+        connections: int = CONNECTIONS,
     ) -> None:
         self.factory = factory
         self.page = page
         self.mailer = mailer
         self.clock = clock
+        self.connections = connections
 
     def send(self, jobs: Sequence[Job]) -> Sequence[Outcome]:
-        """Render every job, then send the mails over one connection."""
+        """Render every job, then send the mails over one SMTP session, or for a large
+        batch over several at once (CONNECTIONS, each given PER_CONNECTION mails or more)."""
         with self.factory() as session:
             batch = _Batch(session, {job.channel for job in jobs})
             prepared = [self._prepare(batch, job) for job in jobs]
+        outcomes: list[Outcome | None] = [
+            None if isinstance(item, render.Outgoing) else item for item in prepared
+        ]
+        todo = [n for n, item in enumerate(prepared) if isinstance(item, render.Outgoing)]
+        sessions = max(1, min(self.connections, math.ceil(len(todo) / PER_CONNECTION)))
+        groups = [todo[k::sessions] for k in range(sessions)]
         marks = _Marks(self)
-        outcomes: list[Outcome] = []
         refused: dict[str, str] = {}
-        mailer: Mailer | None = None
-        broken: str | None = None  # the connection failed twice: the rest waits
+
+        def send_group(group: list[int]) -> None:
+            mailer: Mailer | None = None
+            broken: str | None = None  # this session failed twice: the rest of it waits
+            try:
+                for n in group:
+                    job, mail = jobs[n], prepared[n]
+                    assert isinstance(mail, render.Outgoing)
+                    if broken is not None:
+                        outcomes[n] = Retry(broken)
+                        continue
+                    if mailer is None:
+                        mailer = self.mailer()
+                    outcome = self._send_one(mailer, job, mail)
+                    if isinstance(outcome, _Refused):
+                        refused[job.channel] = outcome.error
+                        outcome = GiveUp(outcome.error)
+                    elif isinstance(outcome, Retry) and outcome.error.startswith(_CONNECTION):
+                        broken = outcome.error
+                    elif isinstance(outcome, Delivered):
+                        marks.add(job)
+                    outcomes[n] = outcome
+            finally:
+                if mailer is not None:
+                    mailer.close()
+
         try:
-            for job, item in zip(jobs, prepared, strict=True):
-                if not isinstance(item, tuple):
-                    outcomes.append(item)
-                    continue
-                message, address = item
-                if broken is not None:
-                    outcomes.append(Retry(broken))
-                    continue
-                if mailer is None:
-                    mailer = self.mailer()
-                outcome = self._send_one(mailer, job, message, address)
-                if isinstance(outcome, _Refused):
-                    refused[job.channel] = outcome.error
-                    outcome = GiveUp(outcome.error)
-                elif isinstance(outcome, Retry) and outcome.error.startswith(_CONNECTION):
-                    broken = outcome.error
-                elif isinstance(outcome, Delivered):
-                    marks.add(job)
-                outcomes.append(outcome)
+            if sessions == 1:
+                send_group(groups[0])
+            else:
+                with ThreadPoolExecutor(sessions, thread_name_prefix="smtp") as pool:
+                    for done in [pool.submit(send_group, g) for g in groups]:
+                        done.result()
         finally:
             marks.flush()
-            if mailer is not None:
-                mailer.close()
         if refused:
             self._mark_bouncing(refused)
-        return outcomes
+        sent = sum(isinstance(o, Delivered) for o in outcomes)
+        log.info("Mailed %d of %d over %d SMTP session(s)", sent, len(jobs), sessions)
+        return [o if o is not None else Retry("not sent") for o in outcomes]
 
     def on_give_up(self, session: Session, job: Job, error: str) -> None:
         """Nothing more to do: a refused address was marked bouncing when it was refused."""
         log.info("Mail %s to subscriber %s given up", job.id, job.channel)
 
     # -- one job --------------------------------------------------------------------------
-    def _prepare(self, batch: _Batch, job: Job) -> tuple[EmailMessage, str] | Outcome:
-        """The message to send and its address, or the outcome without sending."""
+    def _prepare(self, batch: _Batch, job: Job) -> render.Outgoing | Outcome:
+        """The mail to send, or the outcome without sending."""
         subscriber = batch.subscribers.get(job.channel)
         skip = _skip_reason(subscriber, job.event)
         if skip is not None or subscriber is None:
@@ -245,43 +298,39 @@ class EmailSender:
             )
             return Delivered()
         to = render.MailTo(address=subscriber.email, code=subscriber.code, token=subscriber.token)
-        now = self.clock()
         try:
-            message = self._render(batch, job, to, now)
+            return self._render(batch, job, to)
         except ValueError as exc:  # an address the email package can't put in a header
             return GiveUp(f"mail {job.id} can't be written: {_scrub(str(exc), to)}")
-        if isinstance(message, GiveUp):
-            return message
-        return message, to.address
 
-    def _render(
-        self, batch: _Batch, job: Job, to: render.MailTo, now: datetime
-    ) -> EmailMessage | GiveUp:
+    def _render(self, batch: _Batch, job: Job, to: render.MailTo) -> render.Outgoing | GiveUp:
+        message: EmailMessage
         if job.event == CONFIRM_EVENT:
-            return render.confirmation(self.page, to, entry_id=job.id, now=now)
-        if job.event == QUARANTINED_EVENT:
-            return render.quarantine_notice(
+            message = render.confirmation(self.page, to, entry_id=job.id, now=self.clock())
+        elif job.event == QUARANTINED_EVENT:
+            message = render.quarantine_notice(
                 self.page,
                 to,
                 endpoint=str(job.payload.get("endpoint", "")),
                 error=str(job.payload.get("error", "")),
                 entry_id=job.id,
-                now=now,
+                now=self.clock(),
             )
-        found = batch.incident(job.incident_id, job.update_id, self.page)
-        if found is None:
-            return GiveUp(f"{job.event}: the incident no longer exists")
-        view, shown, body = found
-        return render.notification(
-            self.page, to, view, shown, event=job.event, entry_id=job.id, now=now, body=body
-        )
+        else:
+            prototype = batch.prototype(job, self.page, self.clock)
+            if prototype is None:
+                return GiveUp(f"{job.event}: the incident no longer exists")
+            filled = prototype.fill(to, entry_id=job.id)
+            if filled is not None:
+                return filled
+            # An address or token the fast path does not take: built in full, the same mail.
+            message = prototype.build(to, entry_id=job.id)
+        return render.outgoing(self.page, message, to.address)
 
-    def _send_one(
-        self, mailer: Mailer, job: Job, message: EmailMessage, address: str
-    ) -> Outcome | _Refused:
-        to = render.MailTo(address=address, code=job.channel, token="")
+    def _send_one(self, mailer: Mailer, job: Job, mail: render.Outgoing) -> Outcome | _Refused:
+        to = render.MailTo(address=mail.recipient, code=job.channel, token="")
         try:
-            mailer.send(message)
+            mailer.send(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()), (0, b""))
             error = _scrub(f"{code} {_decode(text)}", to)
@@ -308,7 +357,7 @@ class EmailSender:
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("Mail server unreachable: %s: %s", type(exc).__name__, exc)
             return Retry(f"{_CONNECTION}{type(exc).__name__}: {_scrub(str(exc), to)}")
-        log.info("Mailed %s (%s) to subscriber %s", job.id, job.event, job.channel)
+        log.debug("Mailed %s (%s) to subscriber %s", job.id, job.event, job.channel)
         return Delivered()
 
     def _mark_sent(self, ids: Sequence[int]) -> None:
@@ -343,39 +392,44 @@ class EmailSender:
 
 class _Batch:
     """What a batch's mails are rendered from, each loaded once: its subscribers (one
-    query), each incident's view, and each update's parts (markdown and templates)."""
+    query), each incident's view, and each notification's prototype (markdown, templates
+    and the email package's work, done once for every subscriber of the batch)."""
 
     def __init__(self, session: Session, codes: set[str]) -> None:
         self.session = session
         rows = session.scalars(select(Subscriber).where(Subscriber.code.in_(codes)))
         self.subscribers = {s.code: s for s in rows}
         self._views: dict[int, tuple[Incident, IncidentView] | None] = {}
-        self._bodies: dict[tuple[int, int | None], _Shown] = {}
+        self._prototypes: dict[tuple[int, int | None, str], render.Prototype] = {}
 
-    def incident(
-        self, incident_id: int | None, update_id: int | None, page: render.MailPage
-    ) -> _Shown | None:
-        """The incident's view as it is now, the update shown and its rendered parts."""
-        if incident_id is None:
+    def prototype(
+        self, job: Job, page: render.MailPage, clock: Callable[[], datetime]
+    ) -> render.Prototype | None:
+        """The job's notification built once for the batch, from the incident as it is now."""
+        if job.incident_id is None:
             return None
-        if incident_id not in self._views:
-            incident = incident_store.get_by_id(self.session, incident_id)
-            self._views[incident_id] = (
+        if job.incident_id not in self._views:
+            incident = incident_store.get_by_id(self.session, job.incident_id)
+            self._views[job.incident_id] = (
                 None if incident is None else (incident, incident_view(incident))
             )
-        loaded = self._views[incident_id]
+        loaded = self._views[job.incident_id]
         if loaded is None:
             return None
-        key = (incident_id, update_id)
-        if key not in self._bodies:
+        key = (job.incident_id, job.update_id, job.event)
+        if key not in self._prototypes:
             incident, view = loaded
-            code = next((u.code for u in incident.updates if u.id == update_id), None)
+            code = next((u.code for u in incident.updates if u.id == job.update_id), None)
             shown = next((u for u in view.updates if u.code == code), None)
-            self._bodies[key] = (view, shown, render.notification_body(page, view, shown))
-        return self._bodies[key]
-
-
-_Shown = tuple[IncidentView, UpdateView | None, render.Body]
+            self._prototypes[key] = render.Prototype(
+                page=page,
+                view=view,
+                update=shown,
+                event=job.event,
+                now=clock(),
+                body=render.notification_body(page, view, shown),
+            )
+        return self._prototypes[key]
 
 
 class _Marks:
@@ -385,16 +439,20 @@ class _Marks:
         self.sender = sender
         self.ids: list[int] = []
         self.since = time.monotonic()
+        self.lock = threading.Lock()  # the batch's SMTP sessions share it
 
     def add(self, job: Job) -> None:
-        self.ids.append(job.id)
-        if len(self.ids) >= MARK_EVERY or time.monotonic() - self.since >= MARK_SECONDS:
+        with self.lock:
+            self.ids.append(job.id)
+            due = len(self.ids) >= MARK_EVERY or time.monotonic() - self.since >= MARK_SECONDS
+        if due:
             self.flush()
 
     def flush(self) -> None:
-        if self.ids:
-            self.sender._mark_sent(self.ids)
-        self.ids, self.since = [], time.monotonic()
+        with self.lock:
+            ids, self.ids, self.since = self.ids, [], time.monotonic()
+        if ids:
+            self.sender._mark_sent(ids)
 
 
 _CONNECTION = "connection: "

@@ -15,11 +15,13 @@ so receivers can drop a duplicate.
 
 from __future__ import annotations
 
+import json
+import secrets
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -47,7 +49,7 @@ from storage import incidents as incident_store
 from storage import outbox
 from storage import subscribers as subscriber_store
 from storage.models import Component, StatusChange, Subscriber
-from storage.rules import Kind, page_status
+from storage.rules import Kind, PageStatus, page_status
 from storage.snapshot import affected_view, incident_view, page_id
 
 if TYPE_CHECKING:
@@ -56,8 +58,11 @@ if TYPE_CHECKING:
 USER_AGENT = "statusbot"
 COMPONENT_EVENT = "component.changed"
 QUARANTINED_EVENT = "subscriber.quarantined"
-# Posts at once: a round of slow receivers takes one deadline (plus DNS).
-PARALLEL = 16
+# Posts at once (threads: a post waits, it hardly computes), and how many rounds of
+# them a pass takes. A round of slow receivers takes one deadline plus the DNS lookup.
+PARALLEL = 32
+ROUNDS = 4
+DNS_SLACK = 10.0  # seconds a lookup may add to a post's deadline
 
 
 def check_endpoint(
@@ -86,8 +91,10 @@ class WebhookSender:
     """The `Sender` of WEBHOOK entries for bot/notify/worker.OutboxDeliverer."""
 
     kind = outbox.Kind.WEBHOOK
-    # Two rounds of PARALLEL posts a pass: at worst 2 × 30 s, inside the 2-minute lease.
-    batch = 2 * PARALLEL
+    # ROUNDS rounds of PARALLEL posts a pass; the lease outlasts the slowest pass (every
+    # receiver taking its whole deadline), so no other deliverer takes an entry in flight.
+    batch = ROUNDS * PARALLEL
+    lease = timedelta(seconds=ROUNDS * (DEADLINE + DNS_SLACK) + 30)
     rest_ratio = 0.25  # as email: a large fan-out drains without starving the acks
 
     def __init__(
@@ -155,6 +162,11 @@ class WebhookSender:
 
     # -- rendering -----------------------------------------------------------------------
     def _prepare(self, session: Session, jobs: Sequence[Job]) -> list[_Message | Outcome]:
+        codes = {job.channel for job in jobs}
+        # Any state: a quarantined or unsubscribed subscriber is found, and then skipped.
+        found = {
+            s.code: s for s in session.scalars(select(Subscriber).where(Subscriber.code.in_(codes)))
+        }
         live = component_store.live(session)
         open_incidents = incident_store.unresolved(session, Kind.INCIDENT)
         status = page_status((c.status for c in live), (i.impact for i in open_incidents))
@@ -164,9 +176,10 @@ class WebhookSender:
             tz=self.tz,
             only_if_degraded={c.code: c.only_show_if_degraded for c in live},
         )
+        bodies = _Bodies(session, objects, generated_at=self.clock())
         out: list[_Message | Outcome] = []
         for job in jobs:
-            subscriber = _subscriber(session, job.channel)
+            subscriber = found.get(job.channel)
             if (
                 subscriber is None
                 or subscriber.kind != subscriber_store.WEBHOOK
@@ -176,45 +189,43 @@ class WebhookSender:
             ):
                 out.append(self._skip(job, words.WEBHOOK_NOT_SUBSCRIBED.format(code=job.channel)))
                 continue
-            envelope = render.Envelope(
-                unsubscribe_url=f"{self.app_url}/unsubscribe/{subscriber.token}",
-                documentation_url=f"{self.page_url}/subscribe.html",
-                generated_at=self.clock(),
-                status=status,
-            )
-            payload = self._payload(session, job, objects, envelope)
-            if payload is None:
+            body: str | None
+            if job.event == COMPONENT_EVENT:
+                envelope = self._envelope(subscriber.token, bodies.generated_at, status)
+                payload = self._component_payload(session, job, objects, envelope)
+                body = None if payload is None else render.dumps(payload)
+            else:
+                body = bodies.incident(job.incident_id, subscriber.token, self, status)
+            if body is None:
                 out.append(self._skip(job, words.WEBHOOK_NOTHING))
                 continue
-            body = render.dumps(payload)
             out.append(_Message(job.id, subscriber.endpoint, subscriber.secret, body))
         return out
 
-    def _payload(
+    def _envelope(self, token: str, generated_at: datetime, status: PageStatus) -> render.Envelope:
+        return render.Envelope(
+            unsubscribe_url=f"{self.app_url}/unsubscribe/{token}",
+            documentation_url=f"{self.page_url}/subscribe.html",
+            generated_at=generated_at,
+            status=status,
+        )
+
+    def _component_payload(
         self, session: Session, job: Job, objects: Objects, envelope: render.Envelope
     ) -> Json | None:
-        if job.event == COMPONENT_EVENT:
-            component = session.get(Component, job.payload.get("component_id"))
-            if component is None:
-                return None
-            change_id = job.payload.get("change_id")
-            change = session.get(StatusChange, change_id) if change_id is not None else None
-            update = render.ComponentUpdate(
-                id=str(change_id if change_id is not None else job.id),
-                old_status=str(job.payload.get("old_status") or ""),
-                new_status=str(job.payload.get("new_status") or component.status),
-                created_at=change.at if change is not None else job.created_at,
-            )
-            group = component.group.code if component.group else None
-            return render.component_payload(
-                objects, envelope, affected_view(component, group), update
-            )
-        if job.incident_id is None:
+        component = session.get(Component, job.payload.get("component_id"))
+        if component is None:
             return None
-        incident = incident_store.get_by_id(session, job.incident_id)
-        if incident is None:
-            return None
-        return render.incident_payload(objects, envelope, incident_view(incident))
+        change_id = job.payload.get("change_id")
+        change = session.get(StatusChange, change_id) if change_id is not None else None
+        update = render.ComponentUpdate(
+            id=str(change_id if change_id is not None else job.id),
+            old_status=str(job.payload.get("old_status") or ""),
+            new_status=str(job.payload.get("new_status") or component.status),
+            created_at=change.at if change is not None else job.created_at,
+        )
+        group = component.group.code if component.group else None
+        return render.component_payload(objects, envelope, affected_view(component, group), update)
 
     def _skip(self, job: Job, reason: str) -> GiveUp:
         with self._lock:
@@ -267,6 +278,38 @@ def _outcome(url: str, answer: Answer) -> Outcome:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+class _Bodies:
+    """Each incident's payload rendered once a batch, with a stand-in for the one thing that
+    differs per subscriber (the token in `meta.unsubscribe`), put in per subscriber."""
+
+    def __init__(self, session: Session, objects: Objects, *, generated_at: datetime) -> None:
+        self.session = session
+        self.objects = objects
+        self.generated_at = generated_at
+        self.slot = f"x{secrets.token_hex(8)}token"  # random: no incident's text holds it
+        self._bodies: dict[int, str | None] = {}
+
+    def incident(
+        self, incident_id: int | None, token: str, sender: WebhookSender, status: PageStatus
+    ) -> str | None:
+        """The incident's payload as it is now, for the subscriber with `token`."""
+        if incident_id is None:
+            return None
+        if incident_id not in self._bodies:
+            incident = incident_store.get_by_id(self.session, incident_id)
+            envelope = sender._envelope(self.slot, self.generated_at, status)
+            self._bodies[incident_id] = (
+                None
+                if incident is None
+                else render.dumps(
+                    render.incident_payload(self.objects, envelope, incident_view(incident))
+                )
+            )
+        body = self._bodies[incident_id]
+        # The token as JSON writes it inside a string (a URL-safe token needs no escape).
+        return None if body is None else body.replace(self.slot, json.dumps(token)[1:-1])
 
 
 def _subscriber(session: Session, code: str) -> Subscriber | None:
