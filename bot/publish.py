@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
-from renderers.publish import remove_files, write_files, write_manifest
+from renderers.publish import remove_files, stale_fingerprinted, write_files, write_manifest
 from renderers.site import incident_page, render_site, shared_by_incident_pages
 from storage.locks import exclusive
 from storage.snapshot import PageInfo, Snapshot, page_id
@@ -171,7 +171,7 @@ class Publisher:
         rendered = time.perf_counter()
         try:
             written = write_files(self.root, files)
-            removed = self._prune(build.snapshot, build.removed, full=full)
+            removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.
             pages = {incident_page(n) for n in _numbers(build.snapshot)}
@@ -226,9 +226,16 @@ class Publisher:
         self._owe_all = self._owe_all or full
         self._owed.update(wanted)
 
-    def _prune(self, snapshot: Snapshot, removed: Collection[int], *, full: bool) -> list[str]:
-        """Delete the pages of incidents that no longer exist."""
+    def _prune(
+        self, snapshot: Snapshot, removed: Collection[int], files: Collection[str], *, full: bool
+    ) -> list[str]:
+        """Delete the pages of incidents that no longer exist, and stylesheets no page links.
+
+        An older `style.<hash>.css` goes once the pages that linked it are replaced:
+        they are (a new stylesheet means a new release, whose first publish is full).
+        """
         stale = {incident_page(n) for n in removed}
+        stale.update(stale_fingerprinted(self.root, files))
         if full:
             folder = self.root / "incidents"
             keep = {incident_page(n) for n in _numbers(snapshot)}

@@ -4,12 +4,14 @@ Pure functions of a `Snapshot`. Python shapes the values (which day an incident
 stands under, what a bar's tooltip says); the Jinja2 templates in
 `renderers/templates` only lay them out. Everything is escaped unless it is
 `Markup` made here or by `render_markdown`. The page needs no JavaScript, loads
-nothing from anywhere (its CSS is inlined) and links relatively, so it works
-from any prefix.
+nothing from anywhere but itself (one stylesheet, `style.<hash>.css`, named by
+its content so that it can be cached for good) and links relatively, so it
+works from any prefix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
@@ -63,6 +65,7 @@ STATUS_CLASS: dict[str, str] = {
     ComponentStatus.MAINTENANCE: "u",
 }
 NO_DATA_CLASS = "n"
+OPERATIONAL_CLASS = STATUS_CLASS[ComponentStatus.OPERATIONAL]
 
 IMPACT_LABELS: dict[str, str] = {
     "none": "No impact",
@@ -206,9 +209,15 @@ _day_label = lru_cache(maxsize=4096)(day_label)
 
 
 def strip_html(strip: Strip, root: str) -> Markup:
-    """A strip of uptime bars: `<li class=p tabindex=0>` per day, its tooltip inside."""
+    """A strip of uptime bars: `<li class=p tabindex=0>` per day, its tooltip inside.
+
+    Ninety a component make this most of index.html, so each is short: an
+    operational day has no class (the CSS colours a bar green unless told
+    otherwise) and no `</li>` (HTML closes it at the next `<li>`).
+    """
     parts = [f'<ol class="bars" aria-label="{escape(strip.label)}">']
     for b in strip.bars:
+        cls = "" if b.cls == OPERATIONAL_CLASS else f" class={b.cls}"
         if b.lines or b.incidents:
             lines = "".join(f"<p>{escape(line)}</p>" for line in b.lines)
             refs = "".join(
@@ -216,11 +225,9 @@ def strip_html(strip: Strip, root: str) -> Markup:
                 f"{escape(r.title)}</a></p>"
                 for r in b.incidents
             )
-            parts.append(
-                f"<li class={b.cls} tabindex=0><div class=x>{b.label}{lines}{refs}</div></li>"
-            )
+            parts.append(f"<li{cls} tabindex=0><div>{b.label}{lines}{refs}</div>")
         else:
-            parts.append(f"<li class={b.cls} tabindex=0><i>{b.label}</i></li>")
+            parts.append(f"<li{cls} tabindex=0><i>{b.label}</i>")
     parts.append("</ol>")
     days = len(strip.bars)
     parts.append(
@@ -531,20 +538,42 @@ def environment() -> Environment:
     return env
 
 
-@lru_cache(maxsize=8)
-def stylesheet(name: str) -> Markup:
-    """The minified CSS for one kind of page: the shared rules and its own."""
+# The sources of the one stylesheet every page links, in cascade order, and how many
+# hex digits of its hash its name carries.
+STYLE_SOURCES = ("base", "index", "incident", "history", "subscribe")
+STYLE_HASH_LENGTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Stylesheet:
+    """The page's stylesheet: its file name (`style.<hash>.css`) and its minified text."""
+
+    path: str
+    text: str
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> Stylesheet:
+    """Every page's CSS in one file named by a hash of its content.
+
+    One file for every kind of page: a visitor downloads it once, and because
+    its name changes whenever its content does, it is served as immutable
+    (renderers/publish.py's IMMUTABLE) and never asked for again.
+    """
     loader = environment().loader
     assert loader is not None
-    sources = [loader.get_source(environment(), f"{part}.css")[0] for part in ("base", name)]
-    return Markup(_minify_css("\n".join(sources)))
+    sources = [loader.get_source(environment(), f"{part}.css")[0] for part in STYLE_SOURCES]
+    text = _minify_css("\n".join(sources)) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:STYLE_HASH_LENGTH]
+    return Stylesheet(path=f"style.{digest}.css", text=text)
 
 
 def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
     tz = snapshot.tz
     page = snapshot.page
     context = {
-        "css": stylesheet(name.removesuffix(".html")),
+        "css": root + stylesheet().path,
+        "style_src": "'self'",
         "page": page,
         "snapshot": snapshot,
         "root": root,
@@ -635,7 +664,10 @@ def render_history(snapshot: Snapshot) -> str:
 
 
 def render_html(snapshot: Snapshot, *, incidents: Collection[int] | None = None) -> dict[str, str]:
-    """Relative path → HTML for the index, the history and incident pages (all, or those listed)."""
+    """Relative path → HTML for the index, the history and incident pages (all, or those listed).
+
+    Each links the stylesheet, `stylesheet().path`, a file of the site beside them.
+    """
     out = {"index.html": render_index(snapshot), "history.html": render_history(snapshot)}
     wanted = None if incidents is None else frozenset(incidents)
     for item in snapshot.incidents + snapshot.maintenances:

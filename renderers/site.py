@@ -7,7 +7,7 @@ from collections.abc import Collection
 from renderers.badge import render_badge
 from renderers.calendar import render_calendar
 from renderers.feeds import render_feeds
-from renderers.html import render_html
+from renderers.html import render_html, stylesheet
 from renderers.statuspage import render_api
 from renderers.subscribe import SUBSCRIBE, render_subscribe
 from storage.snapshot import Snapshot
@@ -29,18 +29,20 @@ def render_site(
     files[CALENDAR] = render_calendar(snapshot)
     files[BADGE] = render_badge(snapshot).encode("utf-8")
     files[SUBSCRIBE] = render_subscribe(snapshot).encode("utf-8")
+    sheet = stylesheet()  # what every page links
+    files[sheet.path] = sheet.text.encode("utf-8")
     return files
 
 
 def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
     """What every incident page shows besides its own incident; when it changes, all change.
 
-    The page's name, address and zone, and the group names that "Affected"
-    lists. An incremental publish renders every incident page again when this
-    differs from the last publish.
+    The page's name, address and zone, the group names that "Affected" lists,
+    and the stylesheet every page links. An incremental publish renders every
+    incident page again when this differs from the last publish.
     """
     groups = tuple((g.code, g.name) for g in snapshot.groups)
-    return (snapshot.page, groups)
+    return (snapshot.page, groups, stylesheet().path)
 
 
 def incident_page(number: int) -> str:

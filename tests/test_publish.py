@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from bot.publish import Publisher, attach_publisher, page_info
 from bot.runtime import Runtime
 from renderers import publish as publish_module
-from renderers.publish import UnsafePath, remove_files, write_files
+from renderers.html import stylesheet
+from renderers.publish import UnsafePath, read_manifest, remove_files, write_files
 from renderers.site import render_site
 from storage.snapshot import Snapshot, build_snapshot
 from tests.conftest import FakeClock
@@ -160,6 +161,8 @@ def test_render_site_has_every_file_of_the_page(runtime: Runtime) -> None:
         "history.rss",
         "maintenance.ics",
         "badge.svg",
+        "subscribe.html",
+        stylesheet().path,
     ]:
         assert name in files, name
         assert isinstance(files[name], bytes) and files[name]
@@ -355,6 +358,25 @@ def test_the_page_is_copied_to_a_mirror_after_the_local_write(
     assert "bucket unreachable" in caplog.text
 
 
+def test_an_older_stylesheet_is_removed_once_the_pages_link_the_new_one(
+    runtime: Runtime, root: Path
+) -> None:
+    run(runtime, "/incident open Errors -- Looking.")
+    root.mkdir(parents=True)
+    (root / "style.0000000000.css").write_text("from the release before")
+    (root / "style.css").write_text("not fingerprinted: not ours to delete")
+    mirror = FakeMirror()
+    report = Publisher(runtime, root=root, mirror=mirror).publish_all()
+    assert report is not None
+    current = stylesheet().path
+    assert report.removed == ("style.0000000000.css",)
+    assert mirror.removed == ["style.0000000000.css"]
+    assert sorted(p.name for p in root.glob("style*.css")) == sorted([current, "style.css"])
+    assert current in read_manifest(root) and "style.0000000000.css" not in read_manifest(root)
+    for page in ("index.html", "history.html", "subscribe.html", "incidents/1.html"):
+        assert current in (root / page).read_text(), page
+
+
 def test_a_shared_database_looks_at_the_mirror_afresh_before_each_copy(
     runtime: Runtime, root: Path
 ) -> None:
@@ -394,7 +416,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
     assert "wrote index.html" in done.stdout
-    assert "Rendered 15 files in" in done.stdout  # no incident pages yet
+    assert "Rendered 16 files in" in done.stdout  # no incident pages yet
 
     done = statusbot("run", "/incident open Errors -- Looking.")
     assert done.returncode == 0, done.stderr
@@ -403,7 +425,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
-    assert "0 written, 16 unchanged" in done.stdout
+    assert "0 written, 17 unchanged" in done.stdout
     assert identity(page / "index.html") == index
     assert temporaries(page) == []
 
