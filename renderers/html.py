@@ -17,7 +17,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -25,6 +25,7 @@ from markupsafe import Markup, escape
 
 from renderers.charts import render_chart_svg, unavailable_chart
 from renderers.markdown import render_markdown
+from renderers.memo import ByIdentity
 from renderers.timefmt import (
     day_label,
     day_tag,
@@ -199,6 +200,14 @@ def update_html(update: UpdateView) -> Markup:
 
 _day_label = lru_cache(maxsize=4096)(day_label)
 
+# What an incremental publish need not format again: the snapshot cache hands out the
+# same objects for unchanged components, incidents and charts (renderers/memo.py).
+_STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
+_STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
+_HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
+_MONTH_OF: ByIdentity[str] = ByIdentity(32_768)
+_CHARTS: ByIdentity[Markup] = ByIdentity(256)
+
 
 # ---------------------------------------------------------------- hot loops
 #
@@ -215,6 +224,10 @@ def strip_html(strip: Strip, root: str) -> Markup:
     operational day has no class (the CSS colours a bar green unless told
     otherwise) and no `</li>` (HTML closes it at the next `<li>`).
     """
+    return _STRIP_HTML.get((strip,), (root,), lambda: _strip_html(strip, root))
+
+
+def _strip_html(strip: Strip, root: str) -> Markup:
     parts = [f'<ol class="bars" aria-label="{escape(strip.label)}">']
     for b in strip.bars:
         cls = "" if b.cls == OPERATIONAL_CLASS else f" class={b.cls}"
@@ -259,8 +272,17 @@ def _updates_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
     return Markup("\n".join(parts))
 
 
+def history_lines(items: Iterable[IncidentView], tz: tzinfo) -> Markup:
+    """The lines of one month of history.html, each on its own line."""
+    return Markup("\n".join(history_line(i, tz) for i in items))
+
+
 def history_line(item: IncidentView, tz: tzinfo) -> Markup:
     """One line of history.html: title link, status, when."""
+    return _HISTORY_LINE.get((item,), (tz,), lambda: _history_line_of(item, tz))
+
+
+def _history_line_of(item: IncidentView, tz: tzinfo) -> Markup:
     return _history_line(
         item.number,
         item.title,
@@ -337,6 +359,14 @@ def _quiet_line(worst: str) -> str:
 
 
 def _strip(component: ComponentView) -> Strip | None:
+    return _STRIPS.get(
+        (component.uptime_days,),
+        (component.name, uptime_text(component.uptime)),  # as shown: it creeps with the clock
+        lambda: _strip_of(component),
+    )
+
+
+def _strip_of(component: ComponentView) -> Strip | None:
     if not component.uptime_days:
         return None
     return Strip(
@@ -348,6 +378,14 @@ def _strip(component: ComponentView) -> Strip | None:
 
 def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
     """The group's own bars: each day at its worst member, the mean of their uptimes."""
+    return _STRIPS.get(
+        tuple(m.uptime_days for m in members),
+        (group.name, *(m.name for m in members), uptime_text(_mean_uptime(members))),
+        lambda: _group_strip_of(group, members),
+    )
+
+
+def _group_strip_of(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
     shown = [m for m in members if m.uptime_days]
     if not shown:
         return None
@@ -373,12 +411,16 @@ def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | 
             bars.append(Bar(cls, day, (), ()))
         else:
             bars.append(Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values())))
-    uptimes = [m.uptime for m in shown if m.uptime is not None]
     return Strip(
         label=f"{group.name}: uptime over the last {length} days",
         bars=tuple(bars),
-        uptime=uptime_text(sum(uptimes) / len(uptimes) if uptimes else None),
+        uptime=uptime_text(_mean_uptime(shown)),
     )
+
+
+def _mean_uptime(members: Sequence[ComponentView]) -> float | None:
+    uptimes = [m.uptime for m in members if m.uptime_days and m.uptime is not None]
+    return sum(uptimes) / len(uptimes) if uptimes else None
 
 
 def _severity(status: str) -> int:
@@ -461,7 +503,7 @@ def months(snapshot: Snapshot) -> list[Month]:
     current: str | None = None
     bucket: list[IncidentView] = []
     for item in items:
-        label = month_label(local_day(started(item), tz))
+        label = _MONTH_OF.get((item,), (tz,), partial(_month_of, item, tz))
         if label != current:
             if current is not None:
                 out.append(Month(current, tuple(bucket)))
@@ -470,6 +512,10 @@ def months(snapshot: Snapshot) -> list[Month]:
     if current is not None:
         out.append(Month(current, tuple(bucket)))
     return out
+
+
+def _month_of(item: IncidentView, tz: tzinfo) -> str:
+    return month_label(local_day(started(item), tz))
 
 
 def affected_text(snapshot: Snapshot, item: IncidentView) -> str:
@@ -581,7 +627,7 @@ def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
         "window": lambda a, b: window_tag(a, b, tz),
         "affected": lambda item: affected_text(snapshot, item),
         "started": started,
-        "history_line": lambda item: history_line(item, tz),
+        "history_lines": lambda items: history_lines(items, tz),
         "updates_html": lambda updates: updates_html(updates, tz),
         "strip_html": lambda strip: strip_html(strip, root),
         "favicon": FAVICON.get(snapshot.status.indicator, FAVICON["none"]),
@@ -612,18 +658,26 @@ def _chart_views(metric: MetricView, n: int, tz: tzinfo) -> list[dict[str, Any]]
         {
             "view": view,
             "tab": tab,
-            "svg": render_chart_svg(
+            "svg": _chart_svg(
                 metric.series.get(view, ()),
-                unit=metric.unit,
-                tz=tz,
-                width=600,
-                height=180,
-                title=f"{metric.name}, {span}",
-                key=f"m{n}{view[0]}",
+                metric.unit,
+                tz,
+                f"{metric.name}, {span}",
+                f"m{n}{view[0]}",
             ),
         }
         for view, tab, span in CHART_VIEWS
     ]
+
+
+def _chart_svg(series: Sequence[Any], unit: str, tz: tzinfo, title: str, key: str) -> Markup:
+    return _CHARTS.get(
+        (series,),
+        (unit, tz, title, key),
+        lambda: render_chart_svg(
+            series, unit=unit, tz=tz, width=600, height=180, title=title, key=key
+        ),
+    )
 
 
 # ---------------------------------------------------------------- public API

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from renderers.badge import render_badge
 from renderers.calendar import render_calendar
@@ -10,7 +12,7 @@ from renderers.feeds import render_feeds
 from renderers.html import render_html, stylesheet
 from renderers.statuspage import render_api
 from renderers.subscribe import SUBSCRIBE, render_subscribe
-from storage.snapshot import Snapshot
+from storage.snapshot import IncidentView, Snapshot
 
 CALENDAR = "maintenance.ics"
 BADGE = "badge.svg"
@@ -43,6 +45,20 @@ def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
     """
     groups = tuple((g.code, g.name) for g in snapshot.groups)
     return (snapshot.page, groups, stylesheet().path)
+
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def incident_page_key(item: IncidentView) -> IncidentView:
+    """What an incident's own page shows of it: equal keys, equal pages.
+
+    The view, less what the page never shows of the components it names (their
+    status now and when they last changed), which a component's change alters
+    in every incident that ever named it: the JSON needs those, the page not.
+    """
+    components = tuple(replace(c, status="", updated_at=_NEVER) for c in item.components)
+    return replace(item, components=components)
 
 
 def incident_page(number: int) -> str:

@@ -202,6 +202,28 @@ def test_publish_after_every_change_rewrites_only_what_changed(
     assert report is not None and report.written == () and not report.full
 
 
+def test_a_component_change_renders_only_the_pages_that_show_it(
+    runtime: Runtime, clock: FakeClock, root: Path
+) -> None:
+    publisher = Publisher(runtime, root=root)
+    run(runtime, "/component add API", "/incident open Old --components API=major -- Down.")
+    run(runtime, "/incident resolve 1 -- Fixed.", "/incident open New --components API=major")
+    assert publisher.publish_all() is not None
+    old = identity(root / "incidents" / "1.html")
+
+    # The JSON of incident 1 names API's state now, so its view changes; its page does not.
+    clock.advance(minutes=5)
+    run(runtime, "/incident update 2 --components API=partial -- Partly back.")
+    report = publisher.publish(dirty={2})
+    assert report is not None and not report.full
+    assert report.incidents == {2}
+    assert identity(root / "incidents" / "1.html") == old
+    assert "Partly back." in (root / "incidents" / "2.html").read_text()
+    fresh = root.with_name("fresh")
+    assert Publisher(runtime, root=fresh).publish_all() is not None
+    assert files_of(root) == files_of(fresh)
+
+
 def files_of(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
