@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
+
 from renderers.html import FAVICON, environment, stylesheet
 from storage.snapshot import ComponentView, GroupView, PageInfo, Snapshot
 
@@ -105,7 +107,7 @@ def _render(
     context = {
         # The file of the site beside the page; the served pages link the app's own copy.
         "css": (root if css_root is None else css_root) + stylesheet().path,
-        "style_src": "'self'",
+        "style_src": Markup("'self'"),
         "page": page,
         "root": root,
         "favicon": favicon,
