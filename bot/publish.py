@@ -22,10 +22,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
-from renderers.publish import remove_files, write_files, write_manifest
-from renderers.site import incident_page, render_site, shared_by_incident_pages
+from renderers.publish import remove_files, stale_fingerprinted, write_files, write_manifest
+from renderers.site import (
+    incident_page,
+    incident_page_key,
+    render_site,
+    shared_by_incident_pages,
+)
 from storage.locks import exclusive
-from storage.snapshot import PageInfo, Snapshot
+from storage.snapshot import IncidentView, PageInfo, Snapshot, page_id
 from storage.snapshot_cache import SnapshotCache
 
 log = logging.getLogger(__name__)
@@ -115,6 +120,9 @@ class Publisher:
         self._hints: set[int] = set()
         # What every incident page shows besides its incident, as last published.
         self._shared: tuple[object, ...] | None = None
+        # Each incident's view as its page was last written from, to skip pages that
+        # would come out the same (a component's change touches every incident naming it).
+        self._shown: dict[int, IncidentView] = {}
         self.last_snapshot: Snapshot | None = None
 
     def attach(self) -> Publisher:
@@ -159,7 +167,8 @@ class Publisher:
         self._hints.clear()
         shared = shared_by_incident_pages(build.snapshot)
         full = full or build.full or self._owe_all or shared != self._shared
-        wanted = build.changed | self._owed
+        views = {i.number: i for i in (*build.snapshot.incidents, *build.snapshot.maintenances)}
+        wanted = {n for n in build.changed if self._page_differs(views.get(n))} | self._owed
         snapshotted = time.perf_counter()
         try:
             files = self._render(build.snapshot, incidents=None if full else wanted)
@@ -171,7 +180,7 @@ class Publisher:
         rendered = time.perf_counter()
         try:
             written = write_files(self.root, files)
-            removed = self._prune(build.snapshot, build.removed, full=full)
+            removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.
             pages = {incident_page(n) for n in _numbers(build.snapshot)}
@@ -185,6 +194,10 @@ class Publisher:
         self._owed.clear()
         self._owe_all = False
         self._shared = shared
+        if full:
+            self._shown = views
+        else:
+            self._shown.update((n, views[n]) for n in wanted if n in views)
         self.last_snapshot = build.snapshot
         done = time.perf_counter()
         numbers = _numbers(build.snapshot) if full else frozenset(wanted)
@@ -222,13 +235,27 @@ class Publisher:
             return [], str(error)
         return uploaded, None
 
+    def _page_differs(self, view: IncidentView | None) -> bool:
+        """Whether an incident's page, as last written, would now come out different."""
+        if view is None:
+            return True
+        before = self._shown.get(view.number)
+        return before is None or incident_page_key(before) != incident_page_key(view)
+
     def _owe(self, full: bool, wanted: Collection[int]) -> None:
         self._owe_all = self._owe_all or full
         self._owed.update(wanted)
 
-    def _prune(self, snapshot: Snapshot, removed: Collection[int], *, full: bool) -> list[str]:
-        """Delete the pages of incidents that no longer exist."""
+    def _prune(
+        self, snapshot: Snapshot, removed: Collection[int], files: Collection[str], *, full: bool
+    ) -> list[str]:
+        """Delete the pages of incidents that no longer exist, and stylesheets no page links.
+
+        An older `style.<hash>.css` goes once the pages that linked it are replaced:
+        they are (a new stylesheet means a new release, whose first publish is full).
+        """
         stale = {incident_page(n) for n in removed}
+        stale.update(stale_fingerprinted(self.root, files))
         if full:
             folder = self.root / "incidents"
             keep = {incident_page(n) for n in _numbers(snapshot)}

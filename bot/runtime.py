@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
 from commands.context import Context, Editors
-from commands.dispatch import execute, execute_line
 from commands.result import Result
-from storage import migrate
 from storage.db import make_engine, make_reader, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -52,10 +50,15 @@ class Runtime:
 
     def ensure_schema(self) -> None:
         """Migrate an embedded SQLite database; insist on `db upgrade` for a shared one."""
+        # Alembic is loaded only when the schema is behind (every process starts here).
+        from storage import migrate
+
+        if migrate.is_current(self.engine):
+            return
         if self.engine.dialect.name == "sqlite":
             migrate.upgrade(self.engine)
             return
-        if migrate.current_revision(self.engine) != migrate.head_revision(self.engine):
+        if not migrate.is_current(self.engine, exact=True):
             raise SchemaOutOfDate(
                 "The database schema is not up to date. Run `statusbot db upgrade` (the "
                 "Procfile's release step does it on deploy)."
@@ -95,12 +98,17 @@ class Runtime:
 
     def run(self, command: str, text: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run one slash command, then let the page and others know if it changed anything."""
+        # The commands are loaded when one runs: `statusbot render` never needs them.
+        from commands.dispatch import execute
+
         result = execute(self.factory, self.context(user, tz=tz), command, text)
         self.notify_changed(result)
         return result
 
     def run_line(self, line: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run a line as typed in the shell: `/incident open …`."""
+        from commands.dispatch import execute_line
+
         result = execute_line(self.factory, self.context(user, tz=tz), line)
         self.notify_changed(result)
         return result

@@ -33,7 +33,7 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from bot.settings import Settings, SettingsError, normalise_s3_prefix
-from renderers.publish import content_type
+from renderers.publish import IMMUTABLE, content_type, fingerprinted
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class UnsafeKeyError(ValueError):
 
 def upload_rank(path: str) -> tuple[int, str]:
     """Sort key: pages that are linked to first, then data, history.html, index.html last."""
+    if fingerprinted(path):
+        return (-1, path)  # the stylesheet: every page links it, so it goes up before them
     if path == "index.html":
         return (3, path)
     if path == "history.html":
@@ -237,7 +239,7 @@ class S3Publisher:
             Key=self.key(path),
             Body=body,
             ContentType=content_type(path),
-            CacheControl=CACHE_CONTROL,
+            CacheControl=IMMUTABLE if fingerprinted(path) else CACHE_CONTROL,
             ContentMD5=base64.b64encode(md5).decode("ascii"),
         )
 

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from bot.runtime import Runtime
-from bot.shell import deliver_now
-from commands import subscribers as subs
-from commands import subscribers_csv, words
-from commands.dispatch import run
 from commands.errors import CommandError
-from commands.names import parse_component_list
 from commands.result import Result
-from storage.escaping import unescape
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.runtime import Runtime
+
+# The use cases are imported where they run: every `statusbot` command builds this
+# parser, and `statusbot render` should not pay for loading the subscriber commands.
 
 CLI_ACTOR = "cli"
 
@@ -47,6 +46,10 @@ def add_parser(sub: Any) -> None:
 
 def run_subscribers(args: argparse.Namespace, runtime: Runtime) -> int:
     """Run one `statusbot subscribers` action; the exit status."""
+    from bot.shell import deliver_now
+    from commands import subscribers_csv
+    from commands.dispatch import run
+
     action = args.subscribers_command
     ctx = runtime.system_context(CLI_ACTOR)
     if action == "export":
@@ -86,6 +89,10 @@ def run_subscribers(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _action(session: Session, args: argparse.Namespace, ctx: Any) -> Result:
+    from commands import subscribers as subs
+    from commands import words
+    from commands.names import parse_component_list
+
     action = args.subscribers_command
     names = getattr(args, "components", None)
     usage = words.USAGE.get(f"subscribers {action}", "")
@@ -102,11 +109,15 @@ def _action(session: Session, args: argparse.Namespace, ctx: Any) -> Result:
 
 
 def _print(result: Result) -> int:
+    from storage.escaping import unescape
+
     print(unescape(result.reply), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
 
 def _read(name: str) -> tuple[str, str]:
+    from commands import subscribers_csv
+
     if name == "-":
         return sys.stdin.read(), "stdin"
     try:

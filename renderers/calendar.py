@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -30,17 +31,23 @@ def render_calendar(snapshot: Snapshot) -> bytes:
     key = (snapshot.page, snapshot.maintenances)
     if _last is not None and _last[0] == key:
         return _last[1]
+    # A component's change alters every maintenance that names it (its status now, for
+    # the JSON); the calendar shows none of the components, so compare without them.
+    shown = (snapshot.page, tuple(replace(m, components=()) for m in snapshot.maintenances))
+    if _last is not None and _last[2] == shown:
+        _remember(key, _last[1], shown)
+        return _last[1]
     data = _render_calendar(snapshot)
-    _remember(key, data)
+    _remember(key, data, shown)
     return data
 
 
-_last: tuple[tuple[object, ...], bytes] | None = None
+_last: tuple[tuple[object, ...], bytes, tuple[object, ...]] | None = None
 
 
-def _remember(key: tuple[object, ...], data: bytes) -> None:
+def _remember(key: tuple[object, ...], data: bytes, shown: tuple[object, ...]) -> None:
     global _last
-    _last = (key, data)
+    _last = (key, data, shown)
 
 
 def _render_calendar(snapshot: Snapshot) -> bytes:

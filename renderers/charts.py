@@ -203,13 +203,18 @@ def _path(data: list[Point], lo: float, hi: float) -> str:
     out: list[str] = []
     px = py = 0
     previous: float | None = None
+    drawing = False  # an `l` is open: further pairs need neither the letter nor a space before "-"
     for t, (_, value) in zip(times, data, strict=True):
         x = round((t - t0) / span_t * _SPAN)
         y = round((hi - value) / span_v * _SPAN)
         if previous is None or (typical > 0 and t - previous > _GAP_STEPS * typical):
             out.append(f"M{x} {y}")
+            drawing = False
         else:
-            out.append(f"l{x - px} {y - py}")
+            dx, dy = x - px, y - py
+            lead = ("" if dx < 0 else " ") if drawing else "l"
+            out.append(f"{lead}{dx}{'' if dy < 0 else ' '}{dy}")
+            drawing = True
         px, py, previous = x, y, t
     return "".join(out)
 

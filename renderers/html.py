@@ -4,18 +4,20 @@ Pure functions of a `Snapshot`. Python shapes the values (which day an incident
 stands under, what a bar's tooltip says); the Jinja2 templates in
 `renderers/templates` only lay them out. Everything is escaped unless it is
 `Markup` made here or by `render_markdown`. The page needs no JavaScript, loads
-nothing from anywhere (its CSS is inlined) and links relatively, so it works
-from any prefix.
+nothing from anywhere but itself (one stylesheet, `style.<hash>.css`, named by
+its content so that it can be cached for good) and links relatively, so it
+works from any prefix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -23,6 +25,7 @@ from markupsafe import Markup, escape
 
 from renderers.charts import render_chart_svg, unavailable_chart
 from renderers.markdown import render_markdown
+from renderers.memo import ByIdentity
 from renderers.timefmt import (
     day_label,
     day_tag,
@@ -63,6 +66,7 @@ STATUS_CLASS: dict[str, str] = {
     ComponentStatus.MAINTENANCE: "u",
 }
 NO_DATA_CLASS = "n"
+OPERATIONAL_CLASS = STATUS_CLASS[ComponentStatus.OPERATIONAL]
 
 IMPACT_LABELS: dict[str, str] = {
     "none": "No impact",
@@ -196,6 +200,14 @@ def update_html(update: UpdateView) -> Markup:
 
 _day_label = lru_cache(maxsize=4096)(day_label)
 
+# What an incremental publish need not format again: the snapshot cache hands out the
+# same objects for unchanged components, incidents and charts (renderers/memo.py).
+_STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
+_STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
+_HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
+_MONTH_OF: ByIdentity[str] = ByIdentity(32_768)
+_CHARTS: ByIdentity[Markup] = ByIdentity(256)
+
 
 # ---------------------------------------------------------------- hot loops
 #
@@ -206,9 +218,19 @@ _day_label = lru_cache(maxsize=4096)(day_label)
 
 
 def strip_html(strip: Strip, root: str) -> Markup:
-    """A strip of uptime bars: `<li class=p tabindex=0>` per day, its tooltip inside."""
+    """A strip of uptime bars: `<li class=p tabindex=0>` per day, its tooltip inside.
+
+    Ninety a component make this most of index.html, so each is short: an
+    operational day has no class (the CSS colours a bar green unless told
+    otherwise) and no `</li>` (HTML closes it at the next `<li>`).
+    """
+    return _STRIP_HTML.get((strip,), (root,), lambda: _strip_html(strip, root))
+
+
+def _strip_html(strip: Strip, root: str) -> Markup:
     parts = [f'<ol class="bars" aria-label="{escape(strip.label)}">']
     for b in strip.bars:
+        cls = "" if b.cls == OPERATIONAL_CLASS else f" class={b.cls}"
         if b.lines or b.incidents:
             lines = "".join(f"<p>{escape(line)}</p>" for line in b.lines)
             refs = "".join(
@@ -216,11 +238,9 @@ def strip_html(strip: Strip, root: str) -> Markup:
                 f"{escape(r.title)}</a></p>"
                 for r in b.incidents
             )
-            parts.append(
-                f"<li class={b.cls} tabindex=0><div class=x>{b.label}{lines}{refs}</div></li>"
-            )
+            parts.append(f"<li{cls} tabindex=0><div>{b.label}{lines}{refs}</div>")
         else:
-            parts.append(f"<li class={b.cls} tabindex=0><i>{b.label}</i></li>")
+            parts.append(f"<li{cls} tabindex=0><i>{b.label}</i>")
     parts.append("</ol>")
     days = len(strip.bars)
     parts.append(
@@ -252,8 +272,41 @@ def _updates_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
     return Markup("\n".join(parts))
 
 
+def timeline_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
+    """An incident page's updates, newest first: status, message, what changed, when.
+
+    A loop of f-strings rather than a template's: a full render formats 10,000 of
+    them, and every outside value goes through `escape` or `render_markdown`.
+    """
+    parts = ['<ol class="timeline">']
+    for u in updates:
+        parts.append(
+            f'<li>\n<h3 class="ust">{escape(status_label(u.status))}</h3>\n<div class="ub">\n'
+            f'<div class="md">{render_markdown(u.body)}</div>'
+        )
+        if u.changes:
+            changes = "".join(
+                f"<li>{escape(ch.name)}: {escape(component_label(ch.old_status))} → "
+                f"{escape(component_label(ch.new_status))}</li>"
+                for ch in u.changes
+            )
+            parts.append(f'<ul class="chg">\n{changes}</ul>')
+        parts.append(f'<p class="when">Posted {time_tag(u.display_at, tz)}</p>\n</div>\n</li>')
+    parts.append("</ol>")
+    return Markup("\n".join(parts))
+
+
+def history_lines(items: Iterable[IncidentView], tz: tzinfo) -> Markup:
+    """The lines of one month of history.html, each on its own line."""
+    return Markup("\n".join(history_line(i, tz) for i in items))
+
+
 def history_line(item: IncidentView, tz: tzinfo) -> Markup:
     """One line of history.html: title link, status, when."""
+    return _HISTORY_LINE.get((item,), (tz,), lambda: _history_line_of(item, tz))
+
+
+def _history_line_of(item: IncidentView, tz: tzinfo) -> Markup:
     return _history_line(
         item.number,
         item.title,
@@ -330,6 +383,14 @@ def _quiet_line(worst: str) -> str:
 
 
 def _strip(component: ComponentView) -> Strip | None:
+    return _STRIPS.get(
+        (component.uptime_days,),
+        (component.name, uptime_text(component.uptime)),  # as shown: it creeps with the clock
+        lambda: _strip_of(component),
+    )
+
+
+def _strip_of(component: ComponentView) -> Strip | None:
     if not component.uptime_days:
         return None
     return Strip(
@@ -341,6 +402,14 @@ def _strip(component: ComponentView) -> Strip | None:
 
 def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
     """The group's own bars: each day at its worst member, the mean of their uptimes."""
+    return _STRIPS.get(
+        tuple(m.uptime_days for m in members),
+        (group.name, *(m.name for m in members), uptime_text(_mean_uptime(members))),
+        lambda: _group_strip_of(group, members),
+    )
+
+
+def _group_strip_of(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
     shown = [m for m in members if m.uptime_days]
     if not shown:
         return None
@@ -366,12 +435,16 @@ def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | 
             bars.append(Bar(cls, day, (), ()))
         else:
             bars.append(Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values())))
-    uptimes = [m.uptime for m in shown if m.uptime is not None]
     return Strip(
         label=f"{group.name}: uptime over the last {length} days",
         bars=tuple(bars),
-        uptime=uptime_text(sum(uptimes) / len(uptimes) if uptimes else None),
+        uptime=uptime_text(_mean_uptime(shown)),
     )
+
+
+def _mean_uptime(members: Sequence[ComponentView]) -> float | None:
+    uptimes = [m.uptime for m in members if m.uptime_days and m.uptime is not None]
+    return sum(uptimes) / len(uptimes) if uptimes else None
 
 
 def _severity(status: str) -> int:
@@ -454,7 +527,7 @@ def months(snapshot: Snapshot) -> list[Month]:
     current: str | None = None
     bucket: list[IncidentView] = []
     for item in items:
-        label = month_label(local_day(started(item), tz))
+        label = _MONTH_OF.get((item,), (tz,), partial(_month_of, item, tz))
         if label != current:
             if current is not None:
                 out.append(Month(current, tuple(bucket)))
@@ -463,6 +536,10 @@ def months(snapshot: Snapshot) -> list[Month]:
     if current is not None:
         out.append(Month(current, tuple(bucket)))
     return out
+
+
+def _month_of(item: IncidentView, tz: tzinfo) -> str:
+    return month_label(local_day(started(item), tz))
 
 
 def affected_text(snapshot: Snapshot, item: IncidentView) -> str:
@@ -531,20 +608,42 @@ def environment() -> Environment:
     return env
 
 
-@lru_cache(maxsize=8)
-def stylesheet(name: str) -> Markup:
-    """The minified CSS for one kind of page: the shared rules and its own."""
+# The sources of the one stylesheet every page links, in cascade order, and how many
+# hex digits of its hash its name carries.
+STYLE_SOURCES = ("base", "index", "incident", "history", "subscribe")
+STYLE_HASH_LENGTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Stylesheet:
+    """The page's stylesheet: its file name (`style.<hash>.css`) and its minified text."""
+
+    path: str
+    text: str
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> Stylesheet:
+    """Every page's CSS in one file named by a hash of its content.
+
+    One file for every kind of page: a visitor downloads it once, and because
+    its name changes whenever its content does, it is served as immutable
+    (renderers/publish.py's IMMUTABLE) and never asked for again.
+    """
     loader = environment().loader
     assert loader is not None
-    sources = [loader.get_source(environment(), f"{part}.css")[0] for part in ("base", name)]
-    return Markup(_minify_css("\n".join(sources)))
+    sources = [loader.get_source(environment(), f"{part}.css")[0] for part in STYLE_SOURCES]
+    text = _minify_css("\n".join(sources)) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:STYLE_HASH_LENGTH]
+    return Stylesheet(path=f"style.{digest}.css", text=text)
 
 
 def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
     tz = snapshot.tz
     page = snapshot.page
     context = {
-        "css": stylesheet(name.removesuffix(".html")),
+        "css": root + stylesheet().path,
+        "style_src": Markup("'self'"),
         "page": page,
         "snapshot": snapshot,
         "root": root,
@@ -552,8 +651,9 @@ def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
         "window": lambda a, b: window_tag(a, b, tz),
         "affected": lambda item: affected_text(snapshot, item),
         "started": started,
-        "history_line": lambda item: history_line(item, tz),
+        "history_lines": lambda items: history_lines(items, tz),
         "updates_html": lambda updates: updates_html(updates, tz),
+        "timeline_html": lambda updates: timeline_html(updates, tz),
         "strip_html": lambda strip: strip_html(strip, root),
         "favicon": FAVICON.get(snapshot.status.indicator, FAVICON["none"]),
         **values,
@@ -583,18 +683,26 @@ def _chart_views(metric: MetricView, n: int, tz: tzinfo) -> list[dict[str, Any]]
         {
             "view": view,
             "tab": tab,
-            "svg": render_chart_svg(
+            "svg": _chart_svg(
                 metric.series.get(view, ()),
-                unit=metric.unit,
-                tz=tz,
-                width=600,
-                height=180,
-                title=f"{metric.name}, {span}",
-                key=f"m{n}{view[0]}",
+                metric.unit,
+                tz,
+                f"{metric.name}, {span}",
+                f"m{n}{view[0]}",
             ),
         }
         for view, tab, span in CHART_VIEWS
     ]
+
+
+def _chart_svg(series: Sequence[Any], unit: str, tz: tzinfo, title: str, key: str) -> Markup:
+    return _CHARTS.get(
+        (series,),
+        (unit, tz, title, key),
+        lambda: render_chart_svg(
+            series, unit=unit, tz=tz, width=600, height=180, title=title, key=key
+        ),
+    )
 
 
 # ---------------------------------------------------------------- public API
@@ -635,7 +743,10 @@ def render_history(snapshot: Snapshot) -> str:
 
 
 def render_html(snapshot: Snapshot, *, incidents: Collection[int] | None = None) -> dict[str, str]:
-    """Relative path → HTML for the index, the history and incident pages (all, or those listed)."""
+    """Relative path → HTML for the index, the history and incident pages (all, or those listed).
+
+    Each links the stylesheet, `stylesheet().path`, a file of the site beside them.
+    """
     out = {"index.html": render_index(snapshot), "history.html": render_history(snapshot)}
     wanted = None if incidents is None else frozenset(incidents)
     for item in snapshot.incidents + snapshot.maintenances:

@@ -1,9 +1,19 @@
 """The one writer that puts the page's files in place, each one atomically.
 
-Every file goes to a temporary file in its own directory, is flushed to disk,
-then renamed over the old one: a reader sees the old file or the new one, never
-half of either, and a crash leaves the last good page. A file whose bytes have
-not changed is not touched at all, so its mtime (and every HTTP cache) stays.
+Every file goes to a temporary file in its own directory, then is renamed over
+the old one: a reader sees the old file or the new one, never half of either. A
+file whose bytes have not changed is not touched at all, so its mtime (and every
+HTTP cache) stays.
+
+Durability: the files are not fsynced one by one. Every one of them can be
+rebuilt from the database, and is: every process that publishes starts with a
+full render that rewrites any file whose bytes differ from what it should be
+(`statusbot serve` does so when it starts, and `statusbot render` on demand),
+so a file that a power cut left short or empty is repaired by the next start.
+The atomic rename is what readers need; an fsync per file would buy nothing
+the rebuild does not, at most of the cost of writing a large page. Once a
+write's renames are done, each directory it touched is fsynced once, so the
+renames reach the disk together and in order (cheap: a few directories).
 """
 
 from __future__ import annotations
@@ -12,15 +22,15 @@ import contextlib
 import json
 import mimetypes
 import os
+import re
 import stat
 import tempfile
+import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 
 # Files a web server must read, whoever runs it.
 FILE_MODE = 0o644
-# From this many files on, one sync(2) replaces an fsync per file.
-_SYNC_ONCE_FROM = 32
 _TEMP_PREFIX = ".statusbot-"
 _TEMP_SUFFIX = ".tmp"
 # The list of the files the page has, beside them. Its name starts with a dot, so the
@@ -47,6 +57,26 @@ CONTENT_TYPES = {
 }
 
 
+# A file whose name carries a hash of its content (the stylesheet, `style.<hash>.css`)
+# never changes under that name: whoever serves it lets every cache keep it for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+_FINGERPRINTED = re.compile(r"style\.[0-9a-f]{8,64}\.css")
+
+
+def fingerprinted(path: str) -> bool:
+    """Whether a file of the page is named by its content (so cacheable for good)."""
+    return _FINGERPRINTED.fullmatch(path) is not None
+
+
+def stale_fingerprinted(root: Path, keep: Collection[str]) -> list[str]:
+    """The fingerprinted files in `root` that the page no longer links (an older stylesheet)."""
+    try:
+        names = [entry.name for entry in os.scandir(root) if entry.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if fingerprinted(name) and name not in keep)
+
+
 def content_type(path: str) -> str:
     """The Content-Type header for a file of the page, by its extension."""
     dot = path.rfind(".")
@@ -67,8 +97,9 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     base = root.resolve()
     # Check every name before writing anything: a bad name aborts the whole set.
     checked: dict[Path, None] = {}
-    targets = {name: _target(base, name, checked) for name in files}
-    todo = [name for name in _write_order(files) if _differs(targets[name], files[name])]
+    found = {name: _found(base, name, checked) for name in files}
+    targets = {name: target for name, (target, _) in found.items()}
+    todo = [name for name in _write_order(files) if _differs(*found[name], files[name])]
     for directory in {targets[name].parent for name in todo}:
         directory.mkdir(parents=True, exist_ok=True)
         _inside(base, directory.resolve(), str(directory))
@@ -91,9 +122,9 @@ def write_manifest(root: Path, names: Collection[str]) -> bool:
     root = Path(root)
     data = json.dumps({"files": sorted(names)}, indent=0).encode() + b"\n"
     target = root / MANIFEST
-    if not _differs(target, data):
+    if not _differs(target, _stat(target), data):
         return False
-    os.replace(_stage(target, data, sync=True), target)
+    os.replace(_stage(target, data), target)
     _sync_directory(root)
     return True
 
@@ -124,8 +155,16 @@ def remove_files(root: Path, names: Collection[str]) -> list[str]:
     return removed
 
 
-def _target(base: Path, name: str, checked: dict[Path, None] | None = None) -> Path:
+def _target(base: Path, name: str) -> Path:
     """The path for a file name, refusing anything that could escape the page directory."""
+    return _found(base, name)[0]
+
+
+def _found(
+    base: Path, name: str, checked: dict[Path, None] | None = None
+) -> tuple[Path, os.stat_result | None]:
+    """The path for a file name and what is there now (None: nothing), refusing any
+    name that could escape the page directory."""
     if not name or "\\" in name or "\x00" in name:
         raise UnsafePath(f"{name!r} is not a usable file name for the page")
     pure = PurePosixPath(name)
@@ -137,9 +176,18 @@ def _target(base: Path, name: str, checked: dict[Path, None] | None = None) -> P
         _inside(base, target.parent.resolve(), name)
         if checked is not None:
             checked[target.parent] = None
-    if target.is_symlink() or (target.exists() and not target.is_file()):
+    info = _stat(target)
+    if info is not None and not stat.S_ISREG(info.st_mode):
         raise UnsafePath(f"{name!r} exists in the page directory and is not a plain file")
-    return target
+    return target, info
+
+
+def _stat(target: Path) -> os.stat_result | None:
+    """What is at `target`, not following a symlink; None when nothing is."""
+    try:
+        return os.lstat(target)
+    except FileNotFoundError:
+        return None
 
 
 def _inside(base: Path, resolved: Path, name: str) -> None:
@@ -152,26 +200,33 @@ def _write_order(files: Mapping[str, bytes]) -> list[str]:
     return sorted(files, key=lambda n: (-n.count("/"), n == "index.html", n))
 
 
-def _differs(target: Path, data: bytes) -> bool:
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        return True
-    if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+def _differs(target: Path, info: os.stat_result | None, data: bytes) -> bool:
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
         return True
     return target.read_bytes() != data
 
 
-def _stage(target: Path, data: bytes, *, sync: bool) -> str:
-    """Write `data` to a temporary file next to `target` (synced if asked); returns its path."""
-    fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=target.parent)
+def _stage(target: Path, data: bytes) -> str:
+    """Write `data` to a temporary file next to `target`; returns its path.
+
+    Not fsynced: see the module's docstring for why the page need not be.
+    """
+    # A name of its own per process and thread (one publish at a time in each, under
+    # the page lock); mkstemp's random names cost more than the write of a small file.
+    temp = str(
+        target.with_name(
+            f"{_TEMP_PREFIX}{target.name}.{os.getpid()}-{threading.get_ident()}{_TEMP_SUFFIX}"
+        )
+    )
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        # Left by a process that died mid-write and had this id: a random name instead.
+        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), FILE_MODE)
-            if sync:
-                os.fsync(out.fileno())
+            os.fchmod(out.fileno(), FILE_MODE)  # whatever the umask: the web server reads it
     except BaseException:
         _discard(temp)
         raise
@@ -179,24 +234,15 @@ def _stage(target: Path, data: bytes, *, sync: bool) -> str:
 
 
 def _stage_all(items: list[tuple[Path, bytes]]) -> list[str]:
-    """Stage every file, durably; on any failure, no temporary file is left behind.
-
-    A few files are synced one by one. Many (a first render: thousands of
-    incident pages) are written first and then flushed with one sync(2), which
-    on Linux returns once the data is on disk: as durable before the renames,
-    and several times faster than thousands of fsyncs.
-    """
-    one_by_one = len(items) < _SYNC_ONCE_FROM
+    """Stage every file; on any failure, no temporary file is left behind."""
     temps: list[str] = []
     try:
         for target, data in items:
-            temps.append(_stage(target, data, sync=one_by_one))
+            temps.append(_stage(target, data))
     except BaseException:
         for temp in temps:
             _discard(temp)
         raise
-    if not one_by_one:
-        os.sync()
     return temps
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from renderers.badge import render_badge
 from renderers.calendar import render_calendar
 from renderers.feeds import render_feeds
-from renderers.html import render_html
+from renderers.html import render_html, stylesheet
 from renderers.statuspage import render_api
 from renderers.subscribe import SUBSCRIBE, render_subscribe
-from storage.snapshot import Snapshot
+from storage.snapshot import IncidentView, Snapshot
 
 CALENDAR = "maintenance.ics"
 BADGE = "badge.svg"
@@ -29,18 +31,34 @@ def render_site(
     files[CALENDAR] = render_calendar(snapshot)
     files[BADGE] = render_badge(snapshot).encode("utf-8")
     files[SUBSCRIBE] = render_subscribe(snapshot).encode("utf-8")
+    sheet = stylesheet()  # what every page links
+    files[sheet.path] = sheet.text.encode("utf-8")
     return files
 
 
 def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
     """What every incident page shows besides its own incident; when it changes, all change.
 
-    The page's name, address and zone, and the group names that "Affected"
-    lists. An incremental publish renders every incident page again when this
-    differs from the last publish.
+    The page's name, address and zone, the group names that "Affected" lists,
+    and the stylesheet every page links. An incremental publish renders every
+    incident page again when this differs from the last publish.
     """
     groups = tuple((g.code, g.name) for g in snapshot.groups)
-    return (snapshot.page, groups)
+    return (snapshot.page, groups, stylesheet().path)
+
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def incident_page_key(item: IncidentView) -> IncidentView:
+    """What an incident's own page shows of it: equal keys, equal pages.
+
+    The view, less what the page never shows of the components it names (their
+    status now and when they last changed), which a component's change alters
+    in every incident that ever named it: the JSON needs those, the page not.
+    """
+    components = tuple(replace(c, status="", updated_at=_NEVER) for c in item.components)
+    return replace(item, components=components)
 
 
 def incident_page(number: int) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from renderers.memo import ByIdentity
 from storage.rules import Kind
 from storage.snapshot import (
     AffectedView,
@@ -104,6 +105,11 @@ def _scheduled_key(m: IncidentView) -> tuple[datetime, int]:
     return (m.scheduled_for or m.created_at, m.number)
 
 
+# Incident objects by the identity of their view: an incremental publish maps only the
+# incidents that changed (renderers/memo.py).
+_INCIDENTS: ByIdentity[Json] = ByIdentity(8192)
+
+
 class Objects:
     """The one mapping from snapshot values to Statuspage objects: the v2 files, the
     webhook payloads (renderers/webhooks.py) and the v1 API all build theirs here.
@@ -178,6 +184,16 @@ class Objects:
         cached = self._cache.get(i.number)
         if cached is not None:
             return cached
+        flags = tuple(self.only_if_degraded.get(a.code, False) for a in i.components)
+        made = _INCIDENTS.get(
+            (i,),
+            (type(self), self.page_id, self.base_url, self.tz, flags),
+            lambda: self._incident(i),
+        )
+        self._cache[i.number] = made
+        return made
+
+    def _incident(self, i: IncidentView) -> Json:
         number = str(i.number)
         maintenance = i.kind == Kind.MAINTENANCE
         # Stable sort: updates that share a display time keep the snapshot's order.
@@ -204,7 +220,6 @@ class Objects:
         if maintenance:
             body["scheduled_for"] = self.time(i.scheduled_for)
             body["scheduled_until"] = self.time(i.scheduled_until)
-        self._cache[i.number] = body
         return body
 
     def postmortem(self, p: PostmortemView) -> Json:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
+
 from renderers.html import FAVICON, environment, stylesheet
 from storage.snapshot import ComponentView, GroupView, PageInfo, Snapshot
 
@@ -79,6 +81,7 @@ def render_message(
         "signup.html",
         page,
         root=root,
+        css_root="/",
         favicon=FAVICON["none"],
         heading=heading,
         lines=list(lines),
@@ -92,6 +95,21 @@ def render_message(
     )
 
 
-def _render(name: str, page: PageInfo, *, root: str, favicon: str, **values: Any) -> str:
-    context = {"css": stylesheet("subscribe"), "page": page, "root": root, "favicon": favicon}
+def _render(
+    name: str,
+    page: PageInfo,
+    *,
+    root: str,
+    favicon: str,
+    css_root: str | None = None,
+    **values: Any,
+) -> str:
+    context = {
+        # The file of the site beside the page; the served pages link the app's own copy.
+        "css": (root if css_root is None else css_root) + stylesheet().path,
+        "style_src": Markup("'self'"),
+        "page": page,
+        "root": root,
+        "favicon": favicon,
+    }
     return environment().get_template(name).render({**context, **values})

@@ -88,6 +88,9 @@ class _Strip:
     past: list[DayUptime]
     bars_key: tuple[object, ...] = ()
     bars: tuple[UptimeDay, ...] = ()
+    # The whole strip as last handed out: the same tuple again while nothing in it moved,
+    # so the renderers can tell an unchanged strip by identity (renderers/memo.py).
+    days: tuple[UptimeDay, ...] = ()
 
 
 class SnapshotCache:
@@ -399,8 +402,11 @@ class SnapshotCache:
         if strip.bars_key != bars_key:
             strip.bars = tuple(_bar(d, windows, tz) for d in strip.past)
             strip.bars_key = bars_key
-        days = (*strip.bars, _bar(today_raw, windows, tz))
-        return days, uptime_over_days([*strip.past, today_raw])
+            strip.days = ()
+        today_bar = _bar(today_raw, windows, tz)
+        if not strip.days or strip.days[-1] != today_bar:
+            strip.days = (*strip.bars, today_bar)
+        return strip.days, uptime_over_days([*strip.past, today_raw])
 
     # --- Metrics -----------------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import Dialect, func, select
 from sqlalchemy.orm import Session
 
 from storage import postmortems as postmortem_store
@@ -105,25 +106,40 @@ def signatures(session: Session) -> dict[int, tuple[object, ...]]:
     The update time and the short fields catch edits; the count and newest id
     of its updates catch a new update even when the clock has not moved.
     """
-    # Times are compared as the driver returns them; no need to parse 2,000 of them.
-    updated = type_coerce(Incident.updated_at, String)
-    # Drafts are nobody's business outside Slack: the snapshot has no trace of them.
-    stmt = select(
-        Incident.id, Incident.number, updated, Incident.title, Incident.status, Incident.impact
-    ).where(PUBLIC)
-    counts = {
-        iid: (n, top)
-        for iid, n, top in session.execute(
-            select(IncidentUpdate.incident_id, func.count(), func.max(IncidentUpdate.id)).group_by(
-                IncidentUpdate.incident_id
-            )
-        )
-    }
+    incidents, counts = _signature_sql(session.get_bind().dialect)
     postmortems = postmortem_store.signatures(session)
+    # Read through the driver's own cursor: these run on every publish over every
+    # incident, and SQLAlchemy's per-row work was most of their cost. Times are
+    # compared as the driver returns them; no need to parse 2,000 of them.
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(counts)
+        tops = {iid: (n, top) for iid, n, top in cursor.fetchall()}
+        cursor.execute(incidents)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     return {
-        iid: (number, at, title, status, impact, counts.get(iid), postmortems.get(iid))
-        for iid, number, at, title, status, impact in session.execute(stmt)
+        iid: (number, at, title, status, impact, tops.get(iid), postmortems.get(iid))
+        for iid, number, at, title, status, impact in rows
     }
+
+
+@lru_cache(maxsize=4)
+def _signature_sql(dialect: Dialect) -> tuple[str, str]:
+    """The two signature queries as SQL for this dialect (they take no parameters)."""
+    incidents = select(
+        Incident.id,
+        Incident.number,
+        Incident.updated_at,
+        Incident.title,
+        Incident.status,
+        Incident.impact,
+    ).where(PUBLIC)  # drafts are nobody's business outside Slack
+    counts = select(IncidentUpdate.incident_id, func.count(), func.max(IncidentUpdate.id)).group_by(
+        IncidentUpdate.incident_id
+    )
+    return str(incidents.compile(dialect=dialect)), str(counts.compile(dialect=dialect))
 
 
 Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]

@@ -37,7 +37,7 @@ from playwright.sync_api import (  # noqa: E402
     sync_playwright,
 )
 
-from renderers.html import render_html  # noqa: E402
+from renderers.html import render_html, stylesheet  # noqa: E402
 from storage.snapshot import IncidentRef, Snapshot, UptimeDay  # noqa: E402
 from tests.test_render_html import (  # noqa: E402
     ATTR,
@@ -112,6 +112,10 @@ def hostile_snapshot() -> Snapshot:
 
 
 def write(pages: dict[str, str], root: Path, *, csp: bool = True) -> None:
+    """The pages, and the stylesheet they link, as the publisher writes them."""
+    sheet = stylesheet()
+    (root / sheet.path).parent.mkdir(parents=True, exist_ok=True)
+    (root / sheet.path).write_text(sheet.text, encoding="utf-8")
     for rel, html in pages.items():
         if not csp:  # so that escaping alone is what keeps the payloads inert
             start = html.index(CSP_META)

@@ -56,16 +56,32 @@ def line(root: ET.Element) -> str:
 
 
 def coords(d: str) -> list[tuple[int, int]]:
-    """Absolute points of a path made of M (absolute) and l (relative) steps."""
+    """Absolute points of a path of M, L (absolute), l (relative) and h steps, read as SVG
+    reads them: a command's letter may be left out for the pairs that follow it (after M,
+    those are absolute line-tos), and a "-" separates numbers as a space does."""
     out: list[tuple[int, int]] = []
     x = y = 0
-    for cmd, a, b in re.findall(r"([MlLh])(-?\d+)(?: (-?\d+))?", d):
-        if cmd == "M" or cmd == "L":
-            x, y = int(a), int(b)
+    cmd = ""
+    tokens = re.findall(r"[MLlhZ]|-?\d+", d)
+    k = 0
+    while k < len(tokens):
+        if tokens[k].isalpha():
+            cmd = tokens[k]
+            k += 1
+            if cmd == "Z":
+                continue
+        if cmd == "h":
+            x += int(tokens[k])
+            k += 1
+        elif cmd in ("M", "L"):
+            x, y = int(tokens[k]), int(tokens[k + 1])
+            k += 2
+            cmd = "L" if cmd == "M" else cmd
         elif cmd == "l":
-            x, y = x + int(a), y + int(b)
+            x, y = x + int(tokens[k]), y + int(tokens[k + 1])
+            k += 2
         else:
-            x += int(a)
+            raise AssertionError(f"unexpected {tokens[k]!r} in {d!r}")
         out.append((x, y))
     return out
 

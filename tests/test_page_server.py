@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from bot.http_worker import MAX_BODY, MAX_HEAD, request_state
 from bot.settings import Settings, SettingsError
+from renderers.html import stylesheet
 from renderers.publish import MANIFEST
 from storage.db import make_engine
 from tests.fake_slack import FakeSlack
@@ -118,6 +119,22 @@ def test_only_published_files_are_served(served: Served) -> None:
     assert b"<html" in get(served.port, "/").body.lower()
     assert get(served.port, "/api/v2/summary.json").status == 200
     assert get(served.port, "/history").status == 200
+
+
+def test_the_stylesheet_is_served_as_immutable_and_pages_briefly(served: Served) -> None:
+    sheet = stylesheet()
+    index = get(served.port, "/")
+    assert f'href="{sheet.path}"'.encode() in index.body
+    assert index.headers["Cache-Control"] == "public, max-age=10"
+    css = get(served.port, f"/{sheet.path}")
+    assert css.status == 200 and css.body == sheet.text.encode()
+    assert css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    again = get(served.port, f"/{sheet.path}", headers={"If-None-Match": css.headers["ETag"]})
+    assert again.status == 304
+    # Only this release's: an unlisted stylesheet-looking file is not served.
+    (served.page / "style.0123456789.css").write_text("body{}")
+    assert get(served.port, "/style.0123456789.css").status == 404
 
 
 # --- /healthz ---------------------------------------------------------------------------

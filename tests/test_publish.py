@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from bot.publish import Publisher, attach_publisher, page_info
 from bot.runtime import Runtime
 from renderers import publish as publish_module
-from renderers.publish import UnsafePath, remove_files, write_files
+from renderers.html import stylesheet
+from renderers.publish import UnsafePath, read_manifest, remove_files, write_files
 from renderers.site import render_site
 from storage.snapshot import Snapshot, build_snapshot
 from tests.conftest import FakeClock
@@ -160,6 +161,8 @@ def test_render_site_has_every_file_of_the_page(runtime: Runtime) -> None:
         "history.rss",
         "maintenance.ics",
         "badge.svg",
+        "subscribe.html",
+        stylesheet().path,
     ]:
         assert name in files, name
         assert isinstance(files[name], bytes) and files[name]
@@ -197,6 +200,28 @@ def test_publish_after_every_change_rewrites_only_what_changed(
 
     report = publisher.publish()
     assert report is not None and report.written == () and not report.full
+
+
+def test_a_component_change_renders_only_the_pages_that_show_it(
+    runtime: Runtime, clock: FakeClock, root: Path
+) -> None:
+    publisher = Publisher(runtime, root=root)
+    run(runtime, "/component add API", "/incident open Old --components API=major -- Down.")
+    run(runtime, "/incident resolve 1 -- Fixed.", "/incident open New --components API=major")
+    assert publisher.publish_all() is not None
+    old = identity(root / "incidents" / "1.html")
+
+    # The JSON of incident 1 names API's state now, so its view changes; its page does not.
+    clock.advance(minutes=5)
+    run(runtime, "/incident update 2 --components API=partial -- Partly back.")
+    report = publisher.publish(dirty={2})
+    assert report is not None and not report.full
+    assert report.incidents == {2}
+    assert identity(root / "incidents" / "1.html") == old
+    assert "Partly back." in (root / "incidents" / "2.html").read_text()
+    fresh = root.with_name("fresh")
+    assert Publisher(runtime, root=fresh).publish_all() is not None
+    assert files_of(root) == files_of(fresh)
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -355,6 +380,25 @@ def test_the_page_is_copied_to_a_mirror_after_the_local_write(
     assert "bucket unreachable" in caplog.text
 
 
+def test_an_older_stylesheet_is_removed_once_the_pages_link_the_new_one(
+    runtime: Runtime, root: Path
+) -> None:
+    run(runtime, "/incident open Errors -- Looking.")
+    root.mkdir(parents=True)
+    (root / "style.0000000000.css").write_text("from the release before")
+    (root / "style.css").write_text("not fingerprinted: not ours to delete")
+    mirror = FakeMirror()
+    report = Publisher(runtime, root=root, mirror=mirror).publish_all()
+    assert report is not None
+    current = stylesheet().path
+    assert report.removed == ("style.0000000000.css",)
+    assert mirror.removed == ["style.0000000000.css"]
+    assert sorted(p.name for p in root.glob("style*.css")) == sorted([current, "style.css"])
+    assert current in read_manifest(root) and "style.0000000000.css" not in read_manifest(root)
+    for page in ("index.html", "history.html", "subscribe.html", "incidents/1.html"):
+        assert current in (root / page).read_text(), page
+
+
 def test_a_shared_database_looks_at_the_mirror_afresh_before_each_copy(
     runtime: Runtime, root: Path
 ) -> None:
@@ -394,7 +438,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
     assert "wrote index.html" in done.stdout
-    assert "Rendered 15 files in" in done.stdout  # no incident pages yet
+    assert "Rendered 16 files in" in done.stdout  # no incident pages yet
 
     done = statusbot("run", "/incident open Errors -- Looking.")
     assert done.returncode == 0, done.stderr
@@ -403,7 +447,7 @@ def test_statusbot_render_and_run(empty_db: tuple[Engine, str], tmp_path: Path) 
 
     done = statusbot("render")
     assert done.returncode == 0, done.stderr
-    assert "0 written, 16 unchanged" in done.stdout
+    assert "0 written, 17 unchanged" in done.stdout
     assert identity(page / "index.html") == index
     assert temporaries(page) == []
 

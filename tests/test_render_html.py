@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -14,7 +15,14 @@ import html5lib
 import pytest
 
 from bot.demo import INCIDENT_UPDATES, MAINTENANCE_UPDATES, MAINTENANCE_WINDOW
-from renderers.html import render_history, render_html, render_incident, render_index
+from renderers.html import (
+    render_history,
+    render_html,
+    render_incident,
+    render_index,
+    stylesheet,
+)
+from renderers.site import render_site
 from storage.rules import page_status, worst
 from storage.snapshot import (
     ChangeView,
@@ -330,12 +338,37 @@ def test_no_script_no_handlers_no_inline_style_no_third_party(demo: Snapshot) ->
                     continue
                 assert not re.match(r"^(https?:)?//", value), value
         assert "@import" not in html and "url(" not in html
+        assert not list(root.iter("style"))  # the CSS is the site's own file, nothing inline
         csp = [
             m.get("content") or ""
             for m in root.iter("meta")
             if m.get("http-equiv") == "Content-Security-Policy"
         ]
         assert csp and "default-src 'none'" in csp[0] and "script-src" not in csp[0]
+        assert "style-src 'self';" in csp[0] and "unsafe-inline" not in csp[0]
+    sheet = stylesheet().text
+    assert "@import" not in sheet and "url(" not in sheet
+
+
+def page_css(root: ET.Element, prefix: str = "") -> str:
+    """The stylesheet a parsed page links (it must link exactly the site's one)."""
+    sheets = [link.get("href") for link in root.iter("link") if link.get("rel") == "stylesheet"]
+    assert sheets == [prefix + stylesheet().path]
+    return stylesheet().text
+
+
+def test_the_stylesheet_is_named_by_its_content_and_linked_by_every_page(demo: Snapshot) -> None:
+    sheet = stylesheet()
+    assert re.fullmatch(r"style\.[0-9a-f]{10}\.css", sheet.path)
+    assert sheet.path == f"style.{hashlib.sha256(sheet.text.encode()).hexdigest()[:10]}.css"
+    files = render_site(demo)
+    assert files[sheet.path] == sheet.text.encode()
+    for path, body in files.items():
+        if path.endswith(".html"):
+            page_css(parse(body.decode()), "../" * path.count("/"))
+    # The rules of every kind of page are in it, light and dark.
+    for rule in (".bars{", ".timeline{", ".hl li{", ".signup,.msg{", "prefers-color-scheme:dark"):
+        assert rule in sheet.text
 
 
 def test_head_is_responsive_and_links_feeds(demo: Snapshot) -> None:
@@ -356,7 +389,7 @@ def test_head_is_responsive_and_links_feeds(demo: Snapshot) -> None:
         assert target in hrefs
     assert root.find("head/title") is not None
     assert root.get("lang") == "en"
-    assert "prefers-color-scheme: dark" in render_index(demo).replace(":dark", ": dark")
+    assert "prefers-color-scheme:dark" in page_css(root)
 
 
 # ---------------------------------------------------------------- index.html
@@ -627,7 +660,7 @@ def test_description_is_a_real_tooltip() -> None:
     assert text(tips[0]) == "Our REST API."
     assert text(button) == "? About API"
     # Shown by CSS on hover and on keyboard focus: no script involved.
-    css = root.find("head/style").text or ""
+    css = page_css(root)
     assert ".q:hover .tt,.q:focus-within .tt{display:block}" in css
 
 
@@ -644,7 +677,7 @@ def test_uptime_bars_with_per_day_detail() -> None:
     assert len(bars) == 90
     assert strip.get("aria-label") == "API: uptime over the last 90 days"
     assert [b.get("class") for b in bars].count("n") == 20
-    assert bars[0].get("class") == "n" and bars[20].get("class") == "o"
+    assert bars[0].get("class") == "n" and bars[20].get("class") is None  # no class: operational
     assert all(b.get("tabindex") == "0" for b in bars)  # every day reachable by keyboard
     assert text(bars[0]) == "Mar 13, 2026"  # the oldest is leftmost
     assert text(bars[-1]) == "Jun 10, 2026"
@@ -657,7 +690,7 @@ def test_uptime_bars_with_per_day_detail() -> None:
     row = text(root.find(".//p[@class='ux']"))
     assert row == "90 days ago 30 days ago 99.99 % uptime Today"
     # Plain days carry no text beyond their date: the CSS says "No downtime recorded".
-    css = root.find("head/style").text or ""
+    css = page_css(root)
     assert 'content:"No downtime recorded"' in css and 'content:"No data"' in css
 
 
@@ -696,7 +729,7 @@ def test_metrics_have_three_views_switchable_without_script() -> None:
         svg = panel.find(f".//{SVG}svg")
         assert svg is not None and svg.get("role") == "img"
         assert svg.find(f"{SVG}title") is not None
-    css = root.find("head/style").text or ""
+    css = page_css(root)
     assert ".metrics:has(#r-week:checked) .v-week" in css
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from renderers.html import render_index
+from bot.http.subscribe import CSP
+from renderers.html import render_index, stylesheet
 from renderers.site import render_site
 from renderers.subscribe import Shown, render_message, render_subscribe
 from storage.snapshot import Snapshot
@@ -72,3 +73,19 @@ def test_served_pages_escape_and_link_the_page() -> None:
     assert "checked" in html and "whsec_abc" in html
     assert "https://status.example.com/index.html" in links(root)
     assert "/unsubscribe/tok" in links(root)
+
+
+def test_every_sign_up_page_links_the_stylesheet_its_policy_allows() -> None:
+    snap = hostile()
+    sheet = stylesheet().path
+    form = parse(render_subscribe(snap))
+    assert [lk.get("href") for lk in form.iter("link") if lk.get("rel") == "stylesheet"] == [sheet]
+    served = parse(render_message(snap.page, "Check your inbox", ["We sent a link."]))
+    hrefs = [lk.get("href") for lk in served.iter("link") if lk.get("rel") == "stylesheet"]
+    # Served by the app, whose own copy it links (the page may live on another origin).
+    assert hrefs == [f"/{sheet}"]
+    policy = CSP  # the header the app sends with them
+    assert "style-src 'self';" in policy
+    assert "unsafe-inline" not in policy and "script-src" not in policy
+    metas = [m.get("content") or "" for m in served.iter("meta") if m.get("http-equiv")]
+    assert any("style-src 'self';" in m for m in metas)

@@ -219,6 +219,17 @@ def test_every_file_lands_under_the_prefix_with_its_type_and_cache_headers(s3: S
         assert head["ETag"].strip('"') == hashlib.md5(body).hexdigest()
 
 
+def test_the_stylesheet_goes_up_first_cached_for_good(s3: Setup) -> None:
+    publisher, recorder = s3.publisher("status/")
+    css = "style.0123abcdef.css"
+    publisher.publish({**PAGE, css: b"body{color:red}"})
+    head = s3.head(f"status/{css}")
+    assert head["ContentType"] == "text/css; charset=utf-8"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert recorder.put_keys[0] == f"status/{css}"  # before the pages that link it
+    assert s3.head("status/index.html")["CacheControl"] == CACHE_CONTROL
+
+
 def test_without_a_prefix_files_land_at_the_top_of_the_bucket(s3: Setup) -> None:
     publisher, _ = s3.publisher("")
     publisher.publish(PAGE)

@@ -4,6 +4,10 @@ Only the files of the manifest (renderers/publish.py) are served, never anything
 else that lies in the directory, nor a file from outside it; each with ETag and
 Last-Modified, and 304 when the client's copy is current. A sink, not a route:
 it answers every path no route took, and every method (405 unless GET or HEAD).
+
+One file is answered from memory whatever the directory holds: this release's
+stylesheet, `/style.<hash>.css`, which the sign-up pages the app serves link on
+the app's own origin (the page itself may live elsewhere, on S3).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 import falcon
 
 from bot.http.errors import NOT_ALLOWED, plain_reply
-from renderers.publish import MANIFEST, content_type, read_manifest
+from renderers.html import stylesheet
+from renderers.publish import IMMUTABLE, MANIFEST, content_type, fingerprinted, read_manifest
 
 CACHE_CONTROL = "public, max-age=10"
 NOT_FOUND = "Not found\n"
@@ -35,11 +40,16 @@ class Pages:
         self.root = Path(page_dir).resolve()
         # The manifest's identity (inode, mtime, size) and its names, reread when it changes.
         self._manifest: tuple[tuple[int, int, int], frozenset[str]] | None = None
+        sheet = stylesheet()
+        self._sheet = ("/" + sheet.path, sheet.text.encode(), f'"{sheet.path}"')
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         """A file of the page, with validators; 304 when the client's copy is current."""
         if req.method not in ("GET", "HEAD"):
             plain_reply(resp, 405, NOT_ALLOWED, [("Allow", "GET, HEAD")])
+            return
+        if req.path == self._sheet[0]:
+            self._stylesheet(req, resp)
             return
         found = self._resolve(req.path)
         if found is None:
@@ -55,13 +65,26 @@ class Pages:
         etag = f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
         resp.set_header("ETag", etag)
         resp.set_header("Last-Modified", formatdate(stat.st_mtime, usegmt=True))
-        resp.set_header("Cache-Control", CACHE_CONTROL)
+        # The stylesheet's name changes with its content: caches may keep it for good.
+        resp.set_header("Cache-Control", IMMUTABLE if fingerprinted(found.name) else CACHE_CONTROL)
         resp.set_header("X-Content-Type-Options", "nosniff")
         if _not_modified(req, etag, stat.st_mtime):
             resp.status = falcon.HTTP_304
             return
         resp.content_type = content_type(found.name)
         resp.data = body  # Falcon sets Content-Length, also for HEAD, and sends no body then
+
+    def _stylesheet(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """This release's stylesheet: its name is its content's hash, so is its ETag."""
+        _, body, etag = self._sheet
+        resp.set_header("ETag", etag)
+        resp.set_header("Cache-Control", IMMUTABLE)
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        if _not_modified(req, etag, None):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = content_type(self._sheet[0])
+        resp.data = body
 
     def _resolve(self, path: str) -> Path | None:
         """The file a URL path names inside the page directory, or None."""
@@ -102,14 +125,14 @@ class Pages:
         return cached[1]
 
 
-def _not_modified(req: falcon.Request, etag: str, mtime: float) -> bool:
+def _not_modified(req: falcon.Request, etag: str, mtime: float | None) -> bool:
     """RFC 9110: If-None-Match decides when present; else If-Modified-Since."""
     if_none_match = req.get_header("If-None-Match")
     if if_none_match is not None:
         tags = [t.strip() for t in if_none_match.split(",")]
         return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
     since = req.get_header("If-Modified-Since")
-    if not since:
+    if not since or mtime is None:
         return False
     try:
         when = parsedate_to_datetime(since)
