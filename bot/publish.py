@@ -30,7 +30,7 @@ from renderers.site import (
     shared_by_incident_pages,
 )
 from storage.locks import exclusive
-from storage.snapshot import IncidentView, PageInfo, Snapshot, page_id
+from storage.snapshot import IncidentView, PageInfo, Snapshot
 from storage.snapshot_cache import SnapshotCache
 
 log = logging.getLogger(__name__)
