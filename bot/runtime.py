@@ -96,12 +96,14 @@ class Runtime:
     def run(self, command: str, text: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run one slash command, then let the page and others know if it changed anything."""
         result = execute(self.factory, self.context(user, tz=tz), command, text)
+        _count(command, result)
         self.notify_changed(result)
         return result
 
     def run_line(self, line: str, *, user: str, tz: ZoneInfo | None = None) -> Result:
         """Run a line as typed in the shell: `/incident open …`."""
         result = execute_line(self.factory, self.context(user, tz=tz), line)
+        _count(line.split(maxsplit=1)[0] if line.strip() else "", result)
         self.notify_changed(result)
         return result
 
@@ -111,3 +113,10 @@ class Runtime:
             return
         for hook in self.after_change:
             hook(result)
+
+
+def _count(command: str, result: Result) -> None:
+    """One command for the operators' metrics (bot/instruments.py)."""
+    from bot import instruments
+
+    instruments.count_command(command, "ok" if result.ok else "refused")

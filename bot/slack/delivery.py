@@ -63,6 +63,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from bot import instruments
 from bot.runtime import Runtime
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
 from bot.slack.pacing import NO_LIMITS, POST, UPDATE, NotYet, Pacer
@@ -376,6 +377,7 @@ class Deliverer:
                 exc.retry_after,
             )
             self.pacer.hold(exc.method, job.channel, exc.retry_after)
+            instruments.count_rate_limited(exc.method)
             self._retry(job, token, exc, delay=exc.retry_after, counts=False)
             self._wake_in(exc.retry_after)
             return False
@@ -398,6 +400,7 @@ class Deliverer:
             self._retry(job, token, error, delay=self._backoff(job.attempts + 1), counts=True)
             return False
         log.info("Delivered outbox entry %s (%s) to %s", job.id, job.event, job.channel)
+        instruments.count_delivery(outbox.Kind.SLACK, "delivered")
         return True
 
     def _send_plain(self, job: _Job, token: str) -> None:
@@ -596,6 +599,7 @@ class Deliverer:
             self._give_up(job, token, f"{exc} (gave up after {attempts} attempts)", attempts)
             return
         log.warning("Outbox entry %s: %s; retrying in %.1fs", job.id, exc, delay)
+        instruments.count_delivery(outbox.Kind.SLACK, "retried")
         self._release(
             job,
             token,
@@ -606,6 +610,7 @@ class Deliverer:
 
     def _give_up(self, job: _Job, token: str, error: str, attempts: int | None = None) -> None:
         log.error("Outbox entry %s (%s to %s) failed: %s", job.id, job.event, job.channel, error)
+        instruments.count_delivery(outbox.Kind.SLACK, "failed")
         self._release(
             job,
             token,
