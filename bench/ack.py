@@ -148,6 +148,40 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "bot.cli", "serve"]
 
 
+def serve_env(
+    url: str, port: int, fake: FakeSlack, page: Path, channels: list[str]
+) -> dict[str, str]:
+    """The environment of a `statusbot serve` on `url` and `port`, talking to `fake`."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "STATUSBOT_PAGE_DIR": str(page),
+        "STATUSBOT_NOTIFY_CHANNELS": ",".join(channels),
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`statusbot serve` running and healthy (its output in `log_path`); stopped afterwards."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(serve_command(), cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            wait_healthy(port, process)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its children, from /proc."""
     return sum(cpu_by_process(pid).values())
@@ -482,31 +516,10 @@ def main() -> int:
             seed(url, args.clients)
             page = workdir / "public"
             port = free_port()
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "PORT": str(port),
-                "SLACK_BOT_TOKEN": "xoxb-bench",
-                "SLACK_SIGNING_SECRET": SECRET,
-                "SLACK_API_URL": fake.api_url,
-                "STATUSBOT_PAGE_DIR": str(page),
-                "STATUSBOT_NOTIFY_CHANNELS": "" if args.no_announce else CHANNEL,
-            }
-            env.pop("SLACK_APP_TOKEN", None)
-            log = open(args.keep_log or workdir / "serve.log", "wb")  # noqa: SIM115
-            command = serve_command()
-            print(f"Starting {' '.join(command[-2:])} on port {port}…")
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-            try:
-                wait_healthy(port, process)
+            env = serve_env(url, port, fake, page, [] if args.no_announce else [CHANNEL])
+            print(f"Starting statusbot serve on port {port}…")
+            with serving(env, port, Path(args.keep_log or workdir / "serve.log")) as process:
                 return run(args, process.pid, port, fake, page, label)
-            finally:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                log.close()
     finally:
         fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -141,13 +141,13 @@ class Publisher:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
         with self._lock, exclusive(self.runtime.engine):
             self._hints.update(dirty)
-            return self._publish(full=False)
+            return _timed(lambda: self._publish(full=False))
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
         with self._lock, exclusive(self.runtime.engine):
             self._cache = SnapshotCache()
-            return self._publish(full=True)
+            return _timed(lambda: self._publish(full=True))
 
     def _publish(self, *, full: bool) -> Report | None:
         started = time.perf_counter()
@@ -283,3 +283,14 @@ def attach_publisher(runtime: Runtime) -> Publisher:
 
 def _numbers(snapshot: Snapshot) -> frozenset[int]:
     return frozenset(i.number for i in (*snapshot.incidents, *snapshot.maintenances))
+
+
+def _timed(publish: Callable[[], Report | None]) -> Report | None:
+    """One publish, its duration counted for the operators (bot/instruments.py)."""
+    from bot import instruments
+
+    started = time.perf_counter()
+    try:
+        return publish()
+    finally:
+        instruments.instruments().publish.observe(time.perf_counter() - started)

@@ -102,6 +102,7 @@ class Runtime:
         from commands.dispatch import execute
 
         result = execute(self.factory, self.context(user, tz=tz), command, text)
+        _count(command, result)
         self.notify_changed(result)
         return result
 
@@ -110,6 +111,7 @@ class Runtime:
         from commands.dispatch import execute_line
 
         result = execute_line(self.factory, self.context(user, tz=tz), line)
+        _count(line.split(maxsplit=1)[0] if line.strip() else "", result)
         self.notify_changed(result)
         return result
 
@@ -119,3 +121,10 @@ class Runtime:
             return
         for hook in self.after_change:
             hook(result)
+
+
+def _count(command: str, result: Result) -> None:
+    """One command for the operators' metrics (bot/instruments.py)."""
+    from bot import instruments
+
+    instruments.count_command(command, "ok" if result.ok else "refused")

@@ -39,6 +39,7 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event
 
+from bot import instruments
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
 from bot.http import HttpApp, create_app
 from bot.runtime import Runtime
@@ -137,7 +138,18 @@ def build(
     server = Server(runtime=runtime, web=web, pages=pages, stoppers=stoppers)
     if notify is None:
         server.stoppers += run_hooks(runtime, on_start)
+        server.stoppers += serve_metrics_port(runtime)
     return server
+
+
+def serve_metrics_port(runtime: Runtime) -> list[Callable[[], object]]:
+    """/metrics on a port of its own, if STATUSBOT_METRICS_PORT asks; its stopper."""
+    port = runtime.settings.metrics_port
+    if port is None:
+        return []
+    from bot.http.prometheus import serve_port
+
+    return [serve_port(runtime, runtime.settings.metrics_host, port)]
 
 
 def start_publisher(runtime: Runtime, *, rest_ratio: float) -> CoalescingPublisher:
@@ -370,6 +382,7 @@ def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int
     pages = start_publisher(runtime, rest_ratio=BACKGROUND_REST_RATIO)
     stoppers = [] if _sqlite(runtime) else start_delivery(runtime)
     stoppers += run_hooks(runtime, on_start)
+    stoppers += serve_metrics_port(runtime)
     pending = b""
     try:
         while not stopping.is_set() and os.getppid() == parent:
@@ -422,6 +435,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
         self.cfg.set("worker_exit", lambda _arbiter, _worker: self.stop_worker())
         self.cfg.set("on_exit", lambda _arbiter: self.background.stop())
+        self.cfg.set("child_exit", lambda _arbiter, worker: instruments.forget_process(worker.pid))
         self.cfg.set("control_socket_disable", True)
         env_args = self.cfg.get_cmd_args_from_env()
         if env_args:
@@ -487,6 +501,11 @@ def serve(
     workers = workers or default_workers(runtime)
     if workers is not None:
         options["workers"] = workers
+    # Every worker and the background process counts in files a scrape sums; chosen
+    # here, before any of them is forked.
+    folder = (
+        instruments.use_multiprocess_dir() if settings.metrics or settings.metrics_port else None
+    )
     background = Background(settings, on_start)
     application = _Gunicorn(settings, options, background)
     background.start()
@@ -496,6 +515,8 @@ def serve(
         return stopped.code if isinstance(stopped.code, int) else 1
     finally:
         background.stop()
+        if folder is not None:
+            instruments.remove_multiprocess_dir(folder)
     return 0
 
 

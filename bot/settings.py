@@ -73,6 +73,11 @@ class Settings:
 
     # Webhooks to loopback/private addresses (tests, private deployments); off: refused.
     webhook_allow_private: bool = False
+    # Prometheus metrics (bot/http/prometheus.py): GET /metrics on the web port when on,
+    # and/or on a port of their own (metrics_port, bound to metrics_host).
+    metrics: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.app_url:  # a page on S3 still signs up through serve, at the page's URL
@@ -120,6 +125,7 @@ class Settings:
         mail_from = get("STATUSBOT_MAIL_FROM")
         if mail_from is not None:
             _check_mail_from(mail_from)
+        metrics_host, metrics_port = _metrics_port(get("STATUSBOT_METRICS_PORT"))
         return cls(
             database_url=database_url,
             slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -158,6 +164,9 @@ class Settings:
             webhook_allow_private=_switch(
                 "STATUSBOT_WEBHOOK_ALLOW_PRIVATE", get("STATUSBOT_WEBHOOK_ALLOW_PRIVATE")
             ),
+            metrics=_switch("STATUSBOT_METRICS", get("STATUSBOT_METRICS")),
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
         )
 
 
@@ -272,6 +281,20 @@ def _rate_limit(text: str | None) -> int:
             "per key from 1 to 100000; e.g. 120."
         )
     return int(text)
+
+
+def _metrics_port(text: str | None) -> tuple[str, int | None]:
+    """STATUSBOT_METRICS_PORT: PORT (on 127.0.0.1) or HOST:PORT; unset: no port of its own."""
+    if text is None:
+        return "127.0.0.1", None
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(
+            f"STATUSBOT_METRICS_PORT={text!r} is not a port; write a port number such as 9100 "
+            "(served on 127.0.0.1), or HOST:PORT such as 0.0.0.0:9100."
+        )
+    return host, int(port)
 
 
 def _app_url(text: str | None, page_url: str) -> str:

@@ -42,6 +42,7 @@ class Kind:
     WEBHOOK = "webhook"  # a POST to one subscriber's URL (`channel` is its code)
 
 
+KINDS = (Kind.SLACK, Kind.FANOUT, Kind.EMAIL, Kind.WEBHOOK)
 FANOUT_LINE = "subscribers"  # the one line of fan-out entries
 
 
@@ -83,6 +84,16 @@ def pending(session: Session, *, limit: int = 100, kind: str = Kind.SLACK) -> li
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def backlog(session: Session) -> dict[str, tuple[int, datetime | None]]:
+    """Per kind: how many entries are pending, and when the oldest of them was written."""
+    rows = session.execute(
+        select(OutboxEntry.kind, func.count(), func.min(OutboxEntry.created_at))
+        .where(*_pending(OutboxEntry))
+        .group_by(OutboxEntry.kind)
+    )
+    return {kind: (int(count), oldest) for kind, count, oldest in rows}
 
 
 @dataclass(frozen=True, slots=True)

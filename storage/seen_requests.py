@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,12 @@ def first_time(session: Session, *, key: str, expires_at: datetime) -> bool:
     """Remember `key` until `expires_at`; False when it was remembered already."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        # The ack need not wait for this row's own WAL flush: the command that follows
+        # commits synchronously, and PostgreSQL's WAL is flushed in order, so that
+        # commit makes this row durable too. A crash in between loses only a request
+        # whose command never ran, and that one may well be applied when it comes again.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     stmt = (
         insert(SeenRequest)
         .values(key=key, expires_at=expires_at)

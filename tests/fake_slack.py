@@ -3,6 +3,11 @@
 Point a WebClient (or SLACK_API_URL) at `fake.api_url` ("http://127.0.0.1:PORT/api/").
 Slash-command `response_url`s can point at `fake.url + "/response/NAME"`; what
 is posted there is recorded as method "response_url".
+
+With `limits=SlackLimits()` it also enforces Slack's documented rate limits
+(chat.postMessage one a second per channel; chat.update about 50 a minute per
+workspace): a call beyond them is answered 429 with a `Retry-After`, as Slack
+does, and takes no effect. bench/deliver.py measures delivery against that.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,6 +47,45 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class SlackLimits:
+    """Slack's documented limits for the methods statusbot's deliverer calls.
+
+    chat.postMessage: one message a second per channel. chat.update (Tier 3):
+    `update_per_minute` in any 60 seconds per workspace. Beyond either: HTTP 429
+    with `Retry-After` (whole seconds, at least 1) and nothing posted or edited.
+    """
+
+    post_interval: float = 1.0  # seconds between two posts in one channel
+    update_per_minute: int = 50
+    window: float = 60.0
+
+
+@dataclass
+class _Limiter:
+    """What the limits have let through so far (monotonic times)."""
+
+    limits: SlackLimits
+    last_post: dict[str, float] = field(default_factory=dict)  # channel → last post
+    updates: deque[float] = field(default_factory=deque)
+
+    def retry_after(self, method: str, params: dict[str, Any], now: float) -> int | None:
+        """None if the call may go now (and count it), else the seconds to wait."""
+        if method == "chat.postMessage":
+            channel = str(params.get("channel"))
+            last = self.last_post.get(channel)
+            if last is not None and now - last < self.limits.post_interval:
+                return max(1, math.ceil(last + self.limits.post_interval - now))
+            self.last_post[channel] = now
+        elif method == "chat.update":
+            while self.updates and self.updates[0] <= now - self.limits.window:
+                self.updates.popleft()
+            if len(self.updates) >= self.limits.update_per_minute:
+                return max(1, math.ceil(self.updates[0] + self.limits.window - now))
+            self.updates.append(now)
+        return None
+
+
+@dataclass(frozen=True)
 class Message:
     """A message as the fake keeps it, for conversations.history and .replies."""
 
@@ -61,6 +106,9 @@ class FakeSlack:
     socket_mode_url: str | None = None
     user_zones: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    limits: SlackLimits | None = None  # Slack's rate limits enforced, when given
+    limits_clock: Callable[[], float] = time.monotonic  # the limits' time (a test's clock)
+    _limiter: _Limiter | None = None
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -81,6 +129,8 @@ class FakeSlack:
 
     def start(self) -> FakeSlack:
         fake = self
+        if self.limits is not None and self._limiter is None:
+            self._limiter = _Limiter(self.limits)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -161,6 +211,8 @@ class FakeSlack:
             self.usergroups.clear()
             self.user_zones.clear()
             self._failures.clear()
+            if self.limits is not None:
+                self._limiter = _Limiter(self.limits)
         self.release()
 
     def counts(self) -> dict[str, int]:
@@ -200,6 +252,10 @@ class FakeSlack:
         with self._lock:
             failures = self._failures.get(method)
             failure = failures.popleft() if failures else None
+            if failure is None and self._limiter is not None:
+                wait = self._limiter.retry_after(method, params, self.limits_clock())
+                if wait is not None:
+                    failure = Failure(429, retry_after=wait)
         if failure is not None and failure.hang:
             self._record(method, params, 0)
             self._released.wait(timeout=60)

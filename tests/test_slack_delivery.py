@@ -309,8 +309,8 @@ def test_a_429_storm_is_honoured_without_loss_or_duplicates(
         (entry,) = entries(rt)
         assert (entry.next_attempt_at - clock.now).total_seconds() == 1
         assert "ratelimited" in (entry.last_error or "")
-        assert deliverer.paused()
-        # While paused nothing at all goes to Slack, even a new entry.
+        assert deliverer.paused("C0INCIDENTS")
+        # While paused nothing goes to that channel.
         seen = len(fake.calls)
         assert deliverer.deliver_pending() == 0
         assert len(fake.calls) == seen

@@ -5,6 +5,7 @@ same error shapes, the body limit and a logged 500 that tells the client nothing
 
 - `POST /slack/events` (slack.py): bolt, behind the gate in bot/slack/ingress.py;
 - `GET /healthz` (health.py): `SELECT 1`, GET and HEAD only;
+- `GET /metrics` (prometheus.py): for Prometheus, only with STATUSBOT_METRICS=on;
 - `POST /api/metrics/NAME` (metrics_api.py): points, with the API token;
 - `/subscribe`, `/subscription/T`, `/unsubscribe/T` (subscribe.py): signing up from the page;
 - `/v1/…` (v1/): Statuspage's v1 manage API, with API keys, and `/v1/openapi.json`;
@@ -20,7 +21,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import falcon
 
-from bot.http import errors, health, metrics_api, pages, subscribe, v1
+from bot.http import errors, health, metrics_api, pages, prometheus, subscribe, v1
 from bot.http.slack import PATH as SLACK_PATH
 from bot.http.slack import SlackEvents, slack_off
 from bot.runtime import Runtime
@@ -83,7 +84,7 @@ def create_app(
     # Paths are matched as they came: `/incidents/12/` is not `/incidents/12` (the
     # page tells them apart), and no body is parsed before the gate has seen it.
     app.req_options.strip_url_path_trailing_slash = False
-    errors.install(app, refusals={health.PATH: health.REFUSAL})
+    errors.install(app, refusals={health.PATH: health.REFUSAL, prometheus.PATH: prometheus.REFUSAL})
     # Sinks answer any method; the one added last is tried first.
     app.add_sink(pages.Pages(runtime.settings.page_dir), prefix="/")
     app.add_sink(metrics_api.MetricsApi(runtime, on_metrics), prefix=metrics_api.PREFIX)
@@ -92,6 +93,8 @@ def create_app(
     else:
         app.add_route(SLACK_PATH, events)
     app.add_route(health.PATH, health.Health(runtime))
+    if runtime.settings.metrics:
+        app.add_route(prometheus.PATH, prometheus.Metrics(runtime))
     # Routes are matched before any sink, so these win over the page's files.
     subscribe.register(app, runtime)
     v1.register(app, runtime)

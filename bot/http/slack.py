@@ -7,12 +7,14 @@ copied onto Falcon's response as it came.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 from wsgiref.types import WSGIApplication
 
 import falcon
 
+from bot import instruments
 from bot.http.errors import Refuse, error_reply, json_reply, plain_reply, read_body
 from bot.slack.ingress import SlackIngress
 
@@ -31,10 +33,12 @@ class SlackEvents(Refuse):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """To bolt if the gate admits it, else the gate's answer."""
+        started = time.perf_counter()
         raw = read_body(req)
         verdict = self.ingress.admit(req.env, raw)
         if verdict is None:
             self._to_bolt(req.env, resp)
+            instruments.instruments().ack.observe(time.perf_counter() - started)
         elif verdict.payload is None:
             plain_reply(resp, verdict.status, "")
         else:

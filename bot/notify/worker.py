@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import instruments
 from bot.runtime import Clock, system_clock
 from storage import outbox
 from storage.db import transaction
@@ -78,6 +79,8 @@ class GiveUp:
 
 
 Outcome = Delivered | Retry | GiveUp
+# How each outcome is counted for the operators (bot/instruments.py).
+_OUTCOMES: dict[type, str] = {Delivered: "delivered", Retry: "retried", GiveUp: "failed"}
 
 
 class Sender(Protocol):
@@ -146,6 +149,8 @@ class OutboxDeliverer:
         if len(outcomes) != len(jobs):
             raise RuntimeError(f"{self.sender.kind} sender returned the wrong number of outcomes")
         self._record(jobs, outcomes, token)
+        for outcome in outcomes:
+            instruments.count_delivery(self.sender.kind, _OUTCOMES.get(type(outcome), "failed"))
         return sum(isinstance(o, Delivered) for o in outcomes)
 
     # -- claiming ------------------------------------------------------------------------

@@ -23,10 +23,20 @@ Guarantees, and how:
 - Idempotent steps: the announcement's ts is committed as soon as it is
   posted, before the thread reply, so a retry edits it instead of posting it
   again; the reply is committed with the entry's delivery.
-- Failures: 429 → the entry waits `Retry-After` and this deliverer sends
-  nothing for that long; transient errors → exponential backoff with jitter,
-  given up after `max_attempts`; permanent errors → given up at once. Either
-  way `last_error` says why.
+- Rate limits: each Slack method is kept to its limit in its own scope
+  before Slack has to say so (`bot/slack/pacing.py`: a post a second per
+  channel, about 50 edits a minute per workspace). Channels are worked in
+  parallel, on a bounded pool of threads, one thread per channel at a time; a
+  channel whose next post may not go yet is left for a moment and the others
+  go on. A 429 holds back that method in that scope (one channel for posts,
+  the workspace for edits) for its `Retry-After`, and the entry waits as long.
+- Coalesced edits: an entry whose incident has a newer change waiting in the
+  same channel posts its thread reply but leaves the announcement alone; the
+  newest one edits it once, showing the latest state. Thread replies are never
+  coalesced or dropped, and stay in order.
+- Failures: transient errors → exponential backoff with jitter, given up after
+  `max_attempts`; permanent errors → given up at once. Either way `last_error`
+  says why.
 
 - Lost answers: Slack has no idempotency key for chat.postMessage, so every
   message carries one of ours (entry id and role) in its metadata. When an
@@ -44,6 +54,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -52,8 +63,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from bot import instruments
 from bot.runtime import Runtime
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
+from bot.slack.pacing import NO_LIMITS, POST, UPDATE, NotYet, Pacer
 from renderers import slack as render
 from storage import incidents as incident_store
 from storage import outbox
@@ -107,6 +120,10 @@ BACKOFF_CAP = 300.0
 MAX_ATTEMPTS = 20  # transient failures before an entry is given up (30 to 60 minutes)
 LEASE = timedelta(minutes=2)  # well above a few Slack round trips (15 s timeout each)
 RECORD_TRIES = 3
+# Channels worked at once. Most of a delivery is waiting for Slack or the database,
+# so a few threads keep 20 channels at their post-a-second limit.
+THREADS = 8
+SLACK_REST_RATIO = 0.0
 
 
 def system_clock() -> datetime:
@@ -155,6 +172,8 @@ class Deliverer:
         lease: timedelta = LEASE,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: Pacer | None = None,
+        threads: int = 1,
     ) -> None:
         self.factory = factory
         self.gateway = gateway
@@ -165,43 +184,93 @@ class Deliverer:
         self.lease = lease
         self.jitter = jitter
         self.sleep = sleep
-        self.paused_until: datetime | None = None
+        # Without a pacer of Slack's limits, only 429s hold a method back (and never by
+        # sleeping: the entry waits in the outbox), on this deliverer's clock.
+        self.pacer = pacer or Pacer(
+            NO_LIMITS, clock=lambda: self.clock().timestamp(), sleep=sleep, max_wait=0.0
+        )
+        self.threads = max(1, threads)
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._renewed: dict[str, datetime] = {}  # claim token → when its lease was set
+        self._wake_at: float | None = None  # pacer time when something held back may go
 
     # -- the loop -----------------------------------------------------------------------
     def deliver_pending(self, limit: int = 50) -> int:
-        """Send what is due, oldest first, up to `limit` entries; the number delivered."""
+        """Send what is due, oldest first, up to `limit` entries; the number delivered.
+
+        The due entries are split into lanes, one per channel, worked in parallel
+        (up to `threads` at once); within a lane, in order.
+        """
         delivered = 0
         tried: set[int] = set()
-        while len(tried) < limit and not self.paused():
-            due = [head for head in self._due(limit) if head.id not in tried]
-            if not due:
+        with self._lock:
+            self._wake_at = None
+        while len(tried) < limit:
+            lanes: dict[str, list[outbox.Head]] = {}
+            for head in self._due(limit):
+                if head.id not in tried and len(tried) < limit:
+                    tried.add(head.id)
+                    lanes.setdefault(head.channel, []).append(head)
+            if not lanes:
                 break
-            for head in due:
-                if len(tried) >= limit or self.paused():
-                    break
-                tried.add(head.id)
-                token = self._claim(head)
-                if token is None:
-                    continue
-                self._renewed[token] = self.clock()
-                try:
-                    delivered += self._deliver(head.id, token, stale=head.stale)
-                finally:
-                    self._renewed.pop(token, None)
+            sent, tried_now = self._run_lanes(list(lanes.values()))
+            delivered += sent
+            if not tried_now:
+                break  # what is left waits for its channel's turn, or another deliverer has it
         return delivered
 
-    def paused(self) -> bool:
-        """Whether a 429 told us to send nothing for now."""
+    def next_wake(self) -> float | None:
+        """Seconds until something the last pass held back may go (None: nothing held)."""
         with self._lock:
-            return self.paused_until is not None and self.clock() < self.paused_until
+            at = self._wake_at
+        return None if at is None else max(0.0, at - self.pacer.clock())
 
-    def _pause(self, seconds: float) -> None:
+    def paused(self, channel: str, method: str = POST) -> bool:
+        """Whether a 429 told us to send no `method` in `channel` for now."""
+        return self.pacer.held(method, channel) > 0
+
+    def close(self) -> None:
+        """Let the lane threads go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _run_lanes(self, lanes: list[list[outbox.Head]]) -> tuple[int, int]:
+        """Work the lanes; how many entries were delivered, and how many claimed."""
+        if self.threads == 1 or len(lanes) == 1:
+            done = [self._lane(lane) for lane in lanes]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="slack-lane")
+            done = list(self._pool.map(self._lane, lanes))
+        return sum(d for d, _ in done), sum(c for _, c in done)
+
+    def _lane(self, heads: list[outbox.Head]) -> tuple[int, int]:
+        """One channel's due entries, in order, while its post limit lets them go; how many
+        were delivered, and how many claimed."""
+        delivered = claimed = 0
+        for head in heads:
+            wait = self.pacer.wait(POST, head.channel)
+            if wait > 0:
+                self._wake_in(wait)
+                break
+            token = self._claim(head)
+            if token is None:
+                continue
+            claimed += 1
+            self._renewed[token] = self.clock()
+            try:
+                delivered += self._deliver(head.id, token, stale=head.stale)
+            finally:
+                self._renewed.pop(token, None)
+        return delivered, claimed
+
+    def _wake_in(self, seconds: float) -> None:
         with self._lock:
-            until = self.clock() + timedelta(seconds=seconds)
-            if self.paused_until is None or until > self.paused_until:
-                self.paused_until = until
+            at = self.pacer.clock() + seconds
+            if self._wake_at is None or at < self._wake_at:
+                self._wake_at = at
 
     # -- queries (storage/outbox.py) ------------------------------------------------------
     def _due(self, limit: int) -> list[outbox.Head]:
@@ -307,9 +376,21 @@ class Deliverer:
             log.exception("Outbox entry %s was sent but could not be recorded", job.id)
             return False
         except RateLimited as exc:
-            log.warning("Slack rate limit on %s; pausing %gs", exc.method, exc.retry_after)
-            self._pause(exc.retry_after)
+            log.warning(
+                "Slack rate limit on %s in %s; holding it %gs",
+                exc.method,
+                job.channel,
+                exc.retry_after,
+            )
+            self.pacer.hold(exc.method, job.channel, exc.retry_after)
+            instruments.count_rate_limited(exc.method)
             self._retry(job, token, exc, delay=exc.retry_after, counts=False)
+            self._wake_in(exc.retry_after)
+            return False
+        except NotYet as exc:
+            # Our own pacing: not an error, and no attempt spent.
+            self._release(job, token, next_attempt_at=self.clock() + timedelta(seconds=exc.seconds))
+            self._wake_in(exc.seconds)
             return False
         except Transient as exc:
             self._retry(job, token, exc, delay=self._backoff(job.attempts + 1), counts=True)
@@ -325,6 +406,7 @@ class Deliverer:
             self._retry(job, token, error, delay=self._backoff(job.attempts + 1), counts=True)
             return False
         log.info("Delivered outbox entry %s (%s) to %s", job.id, job.event, job.channel)
+        instruments.count_delivery(outbox.Kind.SLACK, "delivered")
         return True
 
     def _send_plain(self, job: _Job, token: str) -> None:
@@ -385,12 +467,15 @@ class Deliverer:
         key = f"{job.id}:{role}"
         self._renew(job, token)
         if job.uncertain:
+            lookup = "conversations.replies" if thread_ts else "conversations.history"
+            self.pacer.acquire(lookup, job.channel)
             found = self.gateway.find_posted(job.channel, key, thread_ts=thread_ts)
             if found is not None:
                 log.info(
                     "Outbox entry %s: Slack already has its %s; not posting it again", job.id, role
                 )
                 return found
+        self.pacer.acquire(POST, job.channel)
         return self.gateway.post_message(
             job.channel,
             text=message["text"],
@@ -403,6 +488,7 @@ class Deliverer:
     def _edit(self, job: _Job, token: str, ts: str, message: dict[str, Any]) -> bool:
         """Edit a message in place; False if it was deleted in Slack."""
         self._renew(job, token)
+        self.pacer.acquire(UPDATE, job.channel)
         try:
             self.gateway.update_message(
                 job.channel, ts, text=message["text"], blocks=message["blocks"]
@@ -525,6 +611,7 @@ class Deliverer:
             self._give_up(job, token, f"{exc} (gave up after {attempts} attempts)", attempts)
             return
         log.warning("Outbox entry %s: %s; retrying in %.1fs", job.id, exc, delay)
+        instruments.count_delivery(outbox.Kind.SLACK, "retried")
         self._release(
             job,
             token,
@@ -535,6 +622,7 @@ class Deliverer:
 
     def _give_up(self, job: _Job, token: str, error: str, attempts: int | None = None) -> None:
         log.error("Outbox entry %s (%s to %s) failed: %s", job.id, job.event, job.channel, error)
+        instruments.count_delivery(outbox.Kind.SLACK, "failed")
         self._release(
             job,
             token,
@@ -575,6 +663,7 @@ class DeliveryWorker:
         batch: int = 50,
         rest_ratio: float = 1.0,
         name: str = "slack-delivery",
+        next_wake: Callable[[], float | None] | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.name = name
@@ -585,6 +674,9 @@ class DeliveryWorker:
         # (which share the machine) keep theirs. Slack paces a channel to about a
         # message a second anyway, so this never slows an ordinary day.
         self.rest_ratio = rest_ratio
+        # Seconds until something held back (a channel's turn, a Retry-After) may go:
+        # the worker wakes then instead of after the whole interval.
+        self.next_wake = next_wake
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -608,6 +700,9 @@ class DeliveryWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        close = getattr(self.deliverer, "close", None)
+        if close is not None:
+            close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -622,7 +717,11 @@ class DeliveryWorker:
                 self._stopping.wait(self.rest_ratio * (time.monotonic() - started))
             if delivered >= self.batch:
                 continue  # more may be waiting
-            self._wake.wait(self.interval)
+            wait = self.interval
+            soon = self.next_wake() if self.next_wake is not None else None
+            if soon is not None:
+                wait = min(wait, soon)
+            self._wake.wait(wait)
             self._wake.clear()
 
 
@@ -635,8 +734,14 @@ def start_delivery(
         gateway,
         page_url=runtime.settings.page_url,
         tz=runtime.settings.tz,
+        pacer=Pacer(),
+        threads=THREADS,
     )
-    worker = DeliveryWorker(deliverer, interval=interval)
+    # Slack's limits pace this worker (at most a post a second per channel), so it
+    # needs little rest of its own between passes.
+    worker = DeliveryWorker(
+        deliverer, interval=interval, rest_ratio=SLACK_REST_RATIO, next_wake=deliverer.next_wake
+    )
     runtime.after_change.append(worker.poke)
     return worker.start()
 

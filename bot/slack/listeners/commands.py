@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
+from bot import instruments
 from bot.slack.listeners import modals
 from bot.slack.listeners.services import WORKING, Services, services_of, slack_text
 from commands.dispatch import COMMANDS, changes, execute
@@ -50,6 +51,11 @@ def on_command(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
 def run(services: Services, command: str, text: str, user: str) -> Result:
     """One slash command as `user`, in their time zone, then the after-change hooks."""
     ctx = services.context(user, change=changes(command, text))
-    result = execute(services.runtime.factory, ctx, command, text)
+    try:
+        result = execute(services.runtime.factory, ctx, command, text)
+    except Exception:
+        instruments.count_command(command, "error")
+        raise
+    instruments.count_command(command, "ok" if result.ok else "refused")
     services.changed(result)
     return result
