@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -189,21 +190,65 @@ def claim_many(
     token: str,
     kind: str = Kind.SLACK,
 ) -> None:
-    """Take many entries for a deliverer until `until` at once: claim()'s own UPDATE, run
-    as one executemany per kind of line (one compile, one round trip with psycopg's
-    pipeline) instead of one ORM execution per entry. Each still probes ix_outbox_line
-    with its line's values, which the planner uses however stale its statistics.
-    Which were won: the entries now claimed by `token`."""
-    base = {"b_kind": kind, "b_now": now, "b_until": until, "b_token": token}
-    connection = session.connection()
+    """Take many entries for a deliverer until `until` at once: claim()'s conditions in
+    one UPDATE per kind of line (with and without an incident). Which were won: the
+    entries now claimed by `token`.
+
+    "Still the head of its line" is asked of each entry as a scalar subquery (the
+    oldest pending id of the entry's own line equals its id), which PostgreSQL runs as
+    one ix_outbox_line probe per entry whatever its statistics say. A NOT EXISTS
+    there is turned into an anti-join instead, and planned against statistics taken
+    before a fan-out's 11,000 rows it compared every entry with every pending one
+    (2,000,000 rows filtered, 1.8 s a batch of 200); the scalar form takes ~10 ms."""
+    base = {"b_now": now, "b_until": until, "b_token": token}
     for no_incident in (True, False):
-        params = [
-            {**base, "b_id": h.id, "b_channel": h.channel, "b_incident": h.incident_id}
-            for h in heads
-            if (h.incident_id is None) is no_incident
-        ]
-        if params:
-            connection.execute(_claim_statement(no_incident), params)
+        ids = [h.id for h in heads if (h.incident_id is None) is no_incident]
+        if ids:
+            session.execute(_claim_many_statement(no_incident), {**base, "b_ids": ids})
+
+
+@functools.cache
+def _claim_many_statement(no_incident: bool) -> Update:
+    older = aliased(OutboxEntry)
+    same_incident = (
+        older.incident_id.is_(None) if no_incident else older.incident_id == OutboxEntry.incident_id
+    )
+    head = (
+        select(func.min(older.id))
+        .where(
+            older.kind == OutboxEntry.kind,
+            older.channel == OutboxEntry.channel,
+            same_incident,
+            *_pending(older),
+        )
+        .scalar_subquery()
+    )
+    now: BindParameter[datetime] = bindparam("b_now", type_=OutboxEntry.next_attempt_at.type)
+    return (
+        update(OutboxEntry)
+        .where(
+            # The ids alone pick the rows (by primary key): a condition on `kind` here
+            # lets stale statistics choose a scan of the kind's whole index instead.
+            OutboxEntry.id.in_(bindparam("b_ids", expanding=True)),
+            *_pending(OutboxEntry),
+            *_sendable(now),
+            OutboxEntry.id == head,
+        )
+        .values(claimed_until=bindparam("b_until"), claimed_by=bindparam("b_token"))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def refresh_statistics(session: Session) -> None:
+    """Bring PostgreSQL's statistics of the outbox up to date (nothing on SQLite).
+
+    A fan-out writes thousands of entries at once; until autovacuum notices (a minute
+    or more), the planner plans `due` for the table as it was, nearly empty, and its
+    GROUP BY over the pending entries takes 60 ms a pass instead of 13. ANALYZE of the
+    outbox samples at most 30,000 rows, so it costs tens of milliseconds however large
+    the table."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE outbox"))
 
 
 def purge_delivered(session: Session, *, before: datetime) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from storage import outbox
 from storage.models import Incident, OutboxEntry
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def add(session: Session, channel: str, incident: Incident | None, **values: object) -> int:
@@ -94,6 +95,47 @@ def test_a_claim_takes_a_head_once_and_never_an_entry_behind_one(engine: Engine)
         assert claim(plain, "C1", None, "b" * 32)
         assert due_ids(s) == []  # both heads are leased
         assert due_ids(s, until + timedelta(seconds=1)) == [first, plain]  # leases ran out
+
+
+def test_a_batch_claim_takes_only_the_unleased_heads_of_their_lines(engine: Engine) -> None:
+    with Session(engine) as s:
+        one, two = incident(s, 1), incident(s, 2)
+        first, second = add(s, "S1", one, kind="email"), add(s, "S1", one, kind="email")
+        other_incident = add(s, "S1", two, kind="email")  # a line of its own
+        plain, plain_later = add(s, "S2", None, kind="email"), add(s, "S2", None, kind="email")
+        leased = add(s, "S3", one, kind="email", claimed_by="c" * 32, claimed_until=NOW + DAY)
+        add(s, "S4", one, kind="email", failed_at=NOW)
+        after_failed = add(s, "S4", one, kind="email")
+        # The same subscriber's webhook line does not hold its email line back.
+        add(s, "S5", one, kind="webhook")
+        email_s5 = add(s, "S5", one, kind="email")
+        asked = [first, second, other_incident, plain, plain_later, leased, after_failed, email_s5]
+        lines = {e.id: e for e in s.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(asked)))}
+        heads = [outbox.Head(i, lines[i].channel, lines[i].incident_id) for i in asked]
+
+        outbox.claim_many(
+            s, heads, now=NOW, until=NOW + DAY, token="a" * 32, kind=outbox.Kind.EMAIL
+        )
+
+        s.expire_all()
+        won = s.scalars(select(OutboxEntry.id).where(OutboxEntry.claimed_by == "a" * 32))
+        assert sorted(won) == [first, other_incident, plain, after_failed, email_s5]
+
+
+def test_refreshing_the_statistics_counts_a_fan_out_s_rows(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        s.add_all(
+            OutboxEntry(channel=f"S{n}", event="e", created_at=NOW, next_attempt_at=NOW, payload={})
+            for n in range(500)
+        )
+    with Session(engine) as s, s.begin():
+        outbox.refresh_statistics(s)  # on SQLite: nothing to do, and no error
+    if engine.dialect.name == "postgresql":
+        with Session(engine) as s:
+            estimated = s.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = 'outbox'::regclass")
+            ).scalar_one()
+            assert estimated == 500
 
 
 def test_purge_deletes_only_entries_delivered_before_the_cutoff(engine: Engine) -> None:

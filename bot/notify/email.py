@@ -14,9 +14,10 @@ to one `Mailer`:
 - `PrintingMailer`: email is off (no STATUSBOT_SMTP_URL); what would be sent is
   written to a stream, for `statusbot shell` and `run`.
 
-Sent mails are recorded in groups (every 25 mails or half a second; the batch's
-record follows), so a process dying mid-batch can send again at most the mails
-of its last group, each with the same Message-ID, so receivers can deduplicate.
+Sent mails are recorded in groups (every 25 mails or half a second, by a thread
+of their own while the sessions go on; the batch's record follows), so a process
+dying mid-batch can send again at most the mails of its last group or two, each
+with the same Message-ID, so receivers can deduplicate.
 A batch's subscribers are read in one query, and each notification is built
 and serialised by the email package once (renderers.email.Prototype); each
 subscriber's mail is those bytes with its address, links and Message-ID put in.
@@ -38,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -207,10 +208,11 @@ class EmailSender:
     """The `Sender` of EMAIL outbox entries (bot.notify.worker)."""
 
     kind = outbox.Kind.EMAIL
-    # A pass takes 200 mails over up to CONNECTIONS sessions (a second or two, well
-    # inside the 2-minute lease), and rests a quarter as long as it worked: the acks
-    # keep most of a core while a large fan-out drains.
-    batch = 200
+    # A pass takes 500 mails over up to CONNECTIONS sessions (a few seconds, well inside
+    # the 2-minute lease; fewer passes, so less of a pass's fixed work: finding the heads,
+    # loading the subscribers, opening the SMTP sessions), and rests a quarter as long
+    # as it worked: the acks keep most of a core while a large fan-out drains.
+    batch = 500
     rest_ratio = 0.25
 
     def __init__(
@@ -433,26 +435,49 @@ class _Batch:
 
 
 class _Marks:
-    """Sent mails, recorded in groups of MARK_EVERY or every MARK_SECONDS, whichever first."""
+    """Sent mails, recorded in groups of MARK_EVERY or every MARK_SECONDS, whichever first.
+
+    A group is committed by a thread of its own while the SMTP sessions go on sending
+    (on PostgreSQL a record is three round trips, which stalled the session that filled
+    the group a tenth of its time); the next group waits for the one before, so at most
+    one group is being recorded while the next fills, as when the sessions recorded
+    them themselves."""
 
     def __init__(self, sender: EmailSender) -> None:
         self.sender = sender
         self.ids: list[int] = []
         self.since = time.monotonic()
         self.lock = threading.Lock()  # the batch's SMTP sessions share it
+        self.recorder: ThreadPoolExecutor | None = None
+        self.recording: Future[None] | None = None
 
     def add(self, job: Job) -> None:
         with self.lock:
             self.ids.append(job.id)
-            due = len(self.ids) >= MARK_EVERY or time.monotonic() - self.since >= MARK_SECONDS
-        if due:
-            self.flush()
+            if len(self.ids) < MARK_EVERY and time.monotonic() - self.since < MARK_SECONDS:
+                return
+            ids = self._take()
+            if self.recorder is None:
+                self.recorder = ThreadPoolExecutor(1, thread_name_prefix="mail-marks")
+            self.recording = self.recorder.submit(self.sender._mark_sent, ids)
 
     def flush(self) -> None:
+        """Record what is left and wait until every group is recorded."""
         with self.lock:
-            ids, self.ids, self.since = self.ids, [], time.monotonic()
+            ids = self._take()
+            if self.recorder is not None:
+                self.recorder.shutdown()
+                self.recorder = None
         if ids:
             self.sender._mark_sent(ids)
+
+    def _take(self) -> list[int]:
+        """The group so far, once the group before it is recorded (caller holds the lock)."""
+        if self.recording is not None:
+            self.recording.result()
+            self.recording = None
+        ids, self.ids, self.since = self.ids, [], time.monotonic()
+        return ids
 
 
 _CONNECTION = "connection: "

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.notify.worker import LEASE
@@ -121,7 +122,18 @@ class FanOut:
             ).one()
             written = self._write(session, entry.event, entry, now)
         log.info("fan-out entry %s (%s): %d recipients", entry_id, entry.event, written)
+        if written >= self.page:
+            self._refresh_statistics()
         return True
+
+    def _refresh_statistics(self) -> None:
+        """After a large fan-out, so the senders' queries are planned for the entries now
+        waiting; the fan-out is done whether or not this works (autovacuum does it later)."""
+        try:
+            with transaction(self.factory) as session:
+                outbox.refresh_statistics(session)
+        except SQLAlchemyError:
+            log.warning("Could not refresh the outbox's statistics", exc_info=True)
 
     def _write(self, session: Session, event: str, entry: Any, now: datetime) -> int:
         payload = dict(entry.payload or {})
