@@ -124,11 +124,16 @@ def delete(session: Session, incident: Incident) -> None:
     stays, untied from it. The import's id map forgets it and its updates, so a later
     import of the same page makes them again instead of pointing at rows that are gone."""
     update_ids = [u.id for u in incident.updates]
+    postmortem_ids = list(
+        session.scalars(select(Postmortem.id).where(Postmortem.incident_id == incident.id))
+    )
     session.execute(sql_delete(IncidentNote).where(IncidentNote.incident_id == incident.id))
     session.execute(sql_delete(Postmortem).where(Postmortem.incident_id == incident.id))
     mapped = (StatuspageId.kind == "incident") & (StatuspageId.local_id == incident.id)
     if update_ids:
         mapped |= (StatuspageId.kind == "update") & StatuspageId.local_id.in_(update_ids)
+    if postmortem_ids:
+        mapped |= (StatuspageId.kind == "postmortem") & StatuspageId.local_id.in_(postmortem_ids)
     session.execute(sql_delete(StatuspageId).where(mapped))
     session.execute(
         sql_update(StatusChange)
