@@ -690,6 +690,11 @@ def test_round_trip_through_statusbots_own_v1_api(
         "/incident_templates",
         {"template": {"name": "web-slow", "title": "Web slow", "component_ids": [web]}},
     )
+    step(
+        "POST",
+        "/subscribers",
+        {"subscriber": {"email": "ops@example.com", "skip_confirmation_notification": True}},
+    )
     assert api.server.pages is not None and api.server.pages.flush()
 
     (tmp_path / "target").mkdir()
@@ -715,6 +720,9 @@ def test_round_trip_through_statusbots_own_v1_api(
             assert pm.published_at == T0 - timedelta(days=2) + timedelta(minutes=80)
             assert pm.notified_at == pm.published_at
             assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+            # Subscribers too: statusbot's list pages from 0, as Statuspage's does.
+            (subscriber,) = s.scalars(select(Subscriber))
+            assert subscriber.email == "ops@example.com" and subscriber.confirmed_at
             made = {
                 t.name: (t.code, t.title, t.status, t.body, t.components)
                 for t in s.scalars(select(Template))
