@@ -201,13 +201,15 @@ def fetch_v2(fetcher: Fetcher, url: str) -> dict[str, Any]:
 
 
 # What the v1 API lists, by the file name a saved copy has; the optional ones a
-# page's plan or the key's rights may not allow.
+# page's plan or the key's rights may not allow; and the number of its first page:
+# Statuspage counts the subscribers' pages from 0 ("the first page is page 0",
+# `page * limit` skipped), every other list's from 1.
 V1_LISTS = (
-    ("components.json", "components", True),
-    ("component-groups.json", "component-groups", False),
-    ("incidents.json", "incidents", True),
-    ("subscribers.json", "subscribers", False),
-    ("incident_templates.json", "incident_templates", False),
+    ("components.json", "components", True, 1),
+    ("component-groups.json", "component-groups", False, 1),
+    ("incidents.json", "incidents", True, 1),
+    ("subscribers.json", "subscribers", False, 0),
+    ("incident_templates.json", "incident_templates", False, 1),
 )
 
 
@@ -230,9 +232,9 @@ def fetch_v1(
     root = f"{base}/pages/{page_id.strip()}"
     docs: dict[str, Any] = {"page.json": fetcher.get(root, what="the page", headers=headers)}
     fetcher.on_read("page.json", 1)
-    for name, path, required in V1_LISTS:
+    for name, path, required, first in V1_LISTS:
         try:
-            docs[name] = _all_pages(fetcher, f"{root}/{path}", name, headers, per_page)
+            docs[name] = _all_pages(fetcher, f"{root}/{path}", name, headers, per_page, first=first)
         except HTTPRefusal as refusal:
             if required or refusal.status in (401,):
                 raise
@@ -242,12 +244,18 @@ def fetch_v1(
 
 
 def _all_pages(
-    fetcher: Fetcher, url: str, name: str, headers: dict[str, str], per_page: int
+    fetcher: Fetcher,
+    url: str,
+    name: str,
+    headers: dict[str, str],
+    per_page: int,
+    *,
+    first: int = 1,
 ) -> list[Any]:
-    """Every item of a paginated list: `page` from 1 until a page brings nothing new."""
+    """Every item of a paginated list: `page` from `first` until a page brings nothing new."""
     items: list[Any] = []
     seen: set[str] = set()
-    for number in range(1, MAX_PAGES + 1):
+    for number in range(first, first + MAX_PAGES):
         query = urlencode({"page": number, "per_page": per_page, "limit": per_page})
         got = fetcher.get(f"{url}?{query}", what=f"{name} page {number}", headers=headers)
         if isinstance(got, dict):  # some lists come wrapped, as in v2

@@ -29,11 +29,15 @@ from commands.statuspage_data import (
     IncidentData,
     Notes,
     PageData,
+    PostmortemData,
     SubscriberData,
+    TemplateData,
     UpdateData,
 )
 from storage import components as component_store
+from storage import postmortems as postmortem_store
 from storage import subscribers as subscriber_store
+from storage import templates as template_store
 from storage.counters import next_values
 from storage.imports import (
     IMPORT_ACTOR,
@@ -50,7 +54,9 @@ from storage.models import (
     Group,
     Incident,
     IncidentUpdate,
+    Postmortem,
     Subscriber,
+    Template,
     new_code,
 )
 from storage.rules import (
@@ -68,9 +74,20 @@ Progress = Callable[[str, int, int], None]
 
 # A maintenance the page gave no window: as long as this from its start.
 DEFAULT_WINDOW = timedelta(hours=1)
-TEMPLATES_SKIPPED = "templates: {n:,} found, not imported (needs templates support)"
-ORDER = ("groups", "components", "incidents", "maintenances", "updates", "history", "subscribers")
-POSTMORTEMS_SKIPPED = "postmortems: {n:,} found, not imported (needs postmortems support)"
+ORDER = (
+    "groups",
+    "components",
+    "incidents",
+    "maintenances",
+    "updates",
+    "history",
+    "subscribers",
+    "templates",
+    "postmortems",
+)
+# What a template name becomes: statusbot's are one word (/incident open --template NAME).
+_NAME_GAP = re.compile(r"[^A-Za-z0-9_.-]+")
+TEMPLATE_STATE = ComponentStatus.MAJOR  # a component a template lists without a state
 
 
 @dataclass
@@ -553,18 +570,106 @@ class _Run:
         tally.count(new=False, changed=changed)
 
     def templates(self) -> None:
-        # Templates need the templates storage (the workflow branch); until it is
-        # here they are read, counted and said to be left out.
-        if self.data.templates is not None:
-            self.report.skipped.append(TEMPLATES_SKIPPED.format(n=len(self.data.templates)))
+        if self.data.templates is None:
+            return
+        tally = self.report.tallies["templates"]
+        total = len(self.data.templates)
+        for n, t in enumerate(self.data.templates, start=1):
+            self._template(t, tally)
+            self.progress("templates", n, total)
+
+    def _template(self, t: TemplateData, tally: Tally) -> None:
+        row_id = self.ids.get("template", t.id)
+        found = self.session.get(Template, row_id) if row_id is not None else None
+        name = _template_name(t.name, t.id)
+        if name != t.name:
+            self.notes.add("template names made one word (spaces as -)", t.name[:80])
+        holder = template_store.get(self.session, name)
+        if holder is not None and holder is not found:
+            if found is None and holder.created_by != IMPORT_ACTOR:
+                # One of the team's own: left alone, the page's is kept beside it.
+                self.notes.add("templates whose name a template has (named with its id)", name)
+            name = found.name if found is not None else f"{name[:86]}-{t.id[:12]}"
+        status = t.status or IncidentStatus.INVESTIGATING.value
+        if status == IncidentStatus.RESOLVED.value:
+            self.notes.add("templates that resolve (statusbot's open: investigating)", name)
+            status = IncidentStatus.INVESTIGATING.value
+        given = dict(t.states)
+        components = [
+            [self.components_by_id[cid].id, given.get(cid, TEMPLATE_STATE.value)]
+            for cid in t.component_ids
+            if cid in self.components_by_id
+        ]
+        title = t.title or name
+        new = found is None
+        if found is None:
+            found = template_store.add(
+                self.session,
+                name=name,
+                title=title,
+                status=status,
+                components=[],
+                body=t.body,
+                actor=IMPORT_ACTOR,
+                now=self.ctx.now,
+            )
+            if _CODE.fullmatch(t.id) and template_store.by_code(self.session, t.id) is None:
+                found.code = t.id  # old API clients and links name it by its id
+        changed = _assign(
+            found,
+            name=name,
+            name_key=template_store.name_key(name),
+            title=title,
+            status=status,
+            components=components,
+            body=t.body,
+        )
+        if changed and not new:
+            found.updated_at = self.ctx.now
+        self.session.flush()
+        self.ids.put("template", t.id, found.id, now=self.ctx.now)
+        tally.count(new=new, changed=changed and not new)
 
     def postmortems(self) -> None:
-        # A separate step on purpose: postmortems need the postmortems storage (the
-        # workflow branch). When it is here this step saves each body, published at
-        # its published_at, to the incident `self.ids.get("incident", p.incident_id)`.
         found = [i.postmortem for i in self.data.incidents if i.postmortem is not None]
-        if found:
-            self.report.skipped.append(POSTMORTEMS_SKIPPED.format(n=len(found)))
+        if not found:
+            return
+        tally = self.report.tallies["postmortems"]
+        for n, p in enumerate(found, start=1):
+            self._postmortem(p, tally)
+            self.progress("postmortems", n, len(found))
+
+    def _postmortem(self, p: PostmortemData, tally: Tally) -> None:
+        """The incident's postmortem as the page has it: published when it was, and
+        subscribers counted as told when they were (so a later --notify says so); no
+        announcement and no notification now."""
+        incident_id = self.ids.get("incident", p.incident_id)
+        incident = self.session.get(Incident, incident_id) if incident_id is not None else None
+        if incident is None:  # pragma: no cover - every read incident is imported
+            return
+        published = min(p.published_at, self.ctx.now) if p.published_at else None
+        written = min(p.body_updated_at or published or self.ctx.now, self.ctx.now)
+        found = postmortem_store.of(self.session, incident)
+        new = found is None
+        if found is None:
+            found = Postmortem(
+                incident_id=incident.id,
+                body=p.body,
+                author=IMPORT_ACTOR,
+                created_at=written,
+                body_updated_at=written,
+            )
+            self.session.add(found)
+        changed = _assign(
+            found,
+            body=p.body,
+            body_updated_at=written,
+            published_at=published,
+            notified_at=(found.notified_at or published) if p.notified else found.notified_at,
+        )
+        self.session.flush()
+        self.ids.put("postmortem", p.incident_id, found.id, now=self.ctx.now)
+        tally.count(new=new, changed=changed and not new)
 
     # Helpers ---------------------------------------------------------------
 
@@ -593,6 +698,12 @@ class _Codes:
 
 
 _CODE = re.compile(r"[a-z0-9]{12}")
+
+
+def _template_name(name: str, statuspage_id: str) -> str:
+    """A Statuspage template's name as one word statusbot's commands can type."""
+    word = _NAME_GAP.sub("-", name).strip("-_.")[:100]
+    return word if word else f"template-{statuspage_id[:12]}"
 
 
 def _assign(row: object, **values: object) -> bool:

@@ -122,6 +122,8 @@ class PostmortemData:
     incident_id: str
     body: str
     published_at: datetime | None
+    body_updated_at: datetime | None = None
+    notified: bool = False  # subscribers were told (`postmortem_notified_subscribers`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,9 @@ class TemplateData:
     body: str
     status: str | None
     component_ids: tuple[str, ...]
+    # The state each component is set to, where the page said (a component object's
+    # `status`, as statusbot's own /v1 answers): component id → status.
+    states: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -355,6 +355,10 @@ class _Reader:
                 incident_id=iid,
                 body=body.strip(),
                 published_at=self.when(item.get("postmortem_published_at"), where, "times"),
+                body_updated_at=self.when(
+                    item.get("postmortem_body_last_updated_at"), where, "times"
+                ),
+                notified=item.get("postmortem_notified_subscribers") is True,
             )
         component_ids = self.ids(item.get("components"), "component")
         return IncidentData(
@@ -596,9 +600,32 @@ class _Reader:
                     body=self.text(item.get("body"), textrules.MESSAGE, name),
                     status=status if status in INCIDENT_STATUSES else None,
                     component_ids=self.ids(item.get("components"), "component"),
+                    states=_states(item.get("components")),
                 )
             )
         return tuple(out)
+
+
+# Statuspage's template components are its Component objects, whose `status` is the
+# component's own (operational, mostly); statusbot's /v1 answers the state the template
+# sets. So only an outage state is taken as the template's; the rest get the default.
+_STATES = {
+    s.value for s in (ComponentStatus.DEGRADED, ComponentStatus.PARTIAL, ComponentStatus.MAJOR)
+}
+
+
+def _states(components: Any) -> tuple[tuple[str, str], ...]:
+    """A template's components' outage states, from the objects that carry one."""
+    if not isinstance(components, list):
+        return ()
+    return tuple(
+        (str(c["id"]), c["status"])
+        for c in components
+        if isinstance(c, dict)
+        and isinstance(c.get("id"), str)
+        and isinstance(c.get("status"), str)
+        and c["status"] in _STATES
+    )
 
 
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 from renderers.statuspage import Json, Objects
 from renderers.webhooks import incident_extras
 from storage.metrics import MetricInfo
+from storage.postmortems import Record
 from storage.rules import Kind
 from storage.snapshot import ComponentView, GroupView, IncidentView, PageInfo
 from storage.subscribers import SubscriberView
+from storage.templates import TemplateView
 
 
 class V1(Objects):
@@ -142,4 +144,37 @@ class V1(Objects):
             "last_fetched_at": None,
             "backfill_percentage": 1,
             "reference_name": None,
+        }
+
+    def postmortem_object(self, p: Record) -> Json:
+        """A postmortem (Statuspage's `Postmortem`). statusbot keeps one text: it is the
+        draft, and once published it is also the body the page shows."""
+        public = p.published_at is not None
+        return {
+            "preview_key": None,
+            "body": p.body if public else None,
+            "body_updated_at": self.time(p.body_updated_at) if public else None,
+            "body_draft": p.body,
+            "body_draft_updated_at": self.time(p.body_updated_at),
+            "published_at": self.time(p.published_at),
+            "notify_subscribers": p.notified_at is not None,
+            "notify_twitter": False,
+            "custom_tweet": None,
+            "created_at": self.time(p.created_at),
+            "updated_at": self.time(max(p.body_updated_at, p.published_at or p.created_at)),
+        }
+
+    def template(self, t: TemplateView) -> Json:
+        """An incident template (Statuspage's `IncidentTemplate`); each component's
+        status is the state the template sets it to."""
+        return {
+            "id": t.code,
+            "components": [self.v1_component(c) for c in t.components],
+            "name": t.name,
+            "title": t.title,
+            "body": t.body,
+            "group_id": None,
+            "update_status": t.status,
+            "should_tweet": False,
+            "should_send_notifications": True,
         }

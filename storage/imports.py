@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from storage.models import StatusChange, StatuspageId, Subscriber
 
 IMPORT_ACTOR = "statuspage-import"
-KINDS = ("group", "component", "incident", "update", "subscriber")
+KINDS = ("group", "component", "incident", "update", "subscriber", "template", "postmortem")
 
 
 class IdMap:

@@ -23,9 +23,12 @@ from storage.models import (
     Component,
     ComponentChange,
     Incident,
+    IncidentNote,
     IncidentUpdate,
     OutboxEntry,
+    Postmortem,
     StatusChange,
+    StatuspageId,
 )
 from storage.rules import (
     Cause,
@@ -117,8 +120,21 @@ def create(
 
 
 def delete(session: Session, incident: Incident) -> None:
-    """Delete an incident with its updates; the history it caused stays, untied from it."""
+    """Delete an incident with its updates, notes and postmortem; the history it caused
+    stays, untied from it. The import's id map forgets it and its updates, so a later
+    import of the same page makes them again instead of pointing at rows that are gone."""
     update_ids = [u.id for u in incident.updates]
+    postmortem_ids = list(
+        session.scalars(select(Postmortem.id).where(Postmortem.incident_id == incident.id))
+    )
+    session.execute(sql_delete(IncidentNote).where(IncidentNote.incident_id == incident.id))
+    session.execute(sql_delete(Postmortem).where(Postmortem.incident_id == incident.id))
+    mapped = (StatuspageId.kind == "incident") & (StatuspageId.local_id == incident.id)
+    if update_ids:
+        mapped |= (StatuspageId.kind == "update") & StatuspageId.local_id.in_(update_ids)
+    if postmortem_ids:
+        mapped |= (StatuspageId.kind == "postmortem") & StatuspageId.local_id.in_(postmortem_ids)
+    session.execute(sql_delete(StatuspageId).where(mapped))
     session.execute(
         sql_update(StatusChange)
         .where(StatusChange.incident_id == incident.id)
@@ -289,10 +305,11 @@ def search(
     offset: int = 0,
     soonest_first: bool = False,
 ) -> list[Incident]:
-    """Incidents and maintenances, newest first (or by `scheduled_for`, soonest first), with
-    everything their views show loaded; `text` is sought in titles, statuses and update
-    bodies, literally (LIKE's wildcards in it are escaped)."""
-    stmt = select(Incident).options(*_LOAD)
+    """Public incidents and maintenances (never a draft), newest first (or by
+    `scheduled_for`, soonest first), with everything their views show loaded; `text` is
+    sought in titles, statuses and update bodies, literally (LIKE's wildcards in it are
+    escaped)."""
+    stmt = select(Incident).options(*_LOAD).where(Incident.draft.is_(False))
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
     if statuses is not None:

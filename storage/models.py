@@ -466,7 +466,7 @@ class StatuspageId(Base):
     __table_args__ = (UniqueConstraint("page_id", "kind", "statuspage_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     page_id: Mapped[str] = mapped_column(String(64))
-    # group | component | incident | update | subscriber
+    # group | component | incident | update | subscriber | template | postmortem
     kind: Mapped[str] = mapped_column(String(20))
     statuspage_id: Mapped[str] = mapped_column(String(64))
     # The row's id in its own table (component_groups, components, incidents, ...).

@@ -7,6 +7,7 @@ subscriber; `published` is what the snapshot reads.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -57,3 +58,25 @@ def signatures(session: Session) -> dict[int, tuple[object, ...]]:
         Postmortem.notified_at,
     ).where(Postmortem.published_at.is_not(None))
     return {iid: (a, b, c) for iid, a, b, c in session.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A postmortem as its editors (and the v1 API's key holders) see it, draft or not."""
+
+    body: str
+    created_at: datetime
+    body_updated_at: datetime
+    published_at: datetime | None
+    notified_at: datetime | None
+
+
+def record(postmortem: Postmortem) -> Record:
+    """The postmortem row as frozen values."""
+    return Record(
+        body=postmortem.body,
+        created_at=postmortem.created_at,
+        body_updated_at=postmortem.body_updated_at,
+        published_at=postmortem.published_at,
+        notified_at=postmortem.notified_at,
+    )

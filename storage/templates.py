@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Component, Template
 from storage.rules import ComponentStatus
+from storage.snapshot import ComponentView, component_view
 
 
 def name_key(name: str) -> str:
@@ -82,3 +84,35 @@ def states(session: Session, template: Template) -> list[tuple[Component, Compon
         for cid, state in template.components
         if int(cid) in live
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateView:
+    """A template as frozen values: its components with the states it sets them to."""
+
+    code: str
+    name: str
+    title: str
+    status: str
+    body: str
+    components: tuple[ComponentView, ...]
+
+
+def page(session: Session, *, limit: int, offset: int) -> list[Template]:
+    """Templates by name, one page of them."""
+    stmt = select(Template).order_by(Template.name_key).offset(offset).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def view(session: Session, template: Template) -> TemplateView:
+    """The template's frozen view (its removed components left out)."""
+    return TemplateView(
+        code=template.code,
+        name=template.name,
+        title=template.title,
+        status=template.status,
+        body=template.body,
+        components=tuple(
+            replace(component_view(c), status=state.value) for c, state in states(session, template)
+        ),
+    )

@@ -107,9 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             name = parts.path.removeprefix(prefix + "/")
             if name in state.lists:
-                per_page = min(int(query.get("per_page", ["100"])[0]), state.max_per_page)
-                page = int(query.get("page", ["1"])[0])
-                items = state.lists[name][(page - 1) * per_page : page * per_page]
+                size = "limit" if name == "subscribers" else "per_page"
+                per_page = min(int(query.get(size, ["100"])[0]), state.max_per_page)
+                # As Statuspage: subscribers' pages count from 0, every other list's from 1.
+                first = 0 if name == "subscribers" else 1
+                page = int(query.get("page", [str(first)])[0]) - first
+                items = state.lists[name][page * per_page : (page + 1) * per_page]
                 self._send(200, json.dumps(items).encode())
                 return
         record.status = 404

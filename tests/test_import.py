@@ -15,7 +15,7 @@ import os
 import pty
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,15 @@ from storage.models import (
     Incident,
     IncidentUpdate,
     OutboxEntry,
+    Postmortem,
     StatusChange,
     StatuspageId,
     Subscriber,
+    Template,
 )
 from storage.rules import ComponentStatus
 from storage.uptime import daily_uptime
+from tests.conftest import T0, FakeClock, drop_schema, make_test_engine
 from tests.helpers import ROOT, Program, dump
 from tests.statuspage_server import (
     API_KEY,
@@ -49,6 +52,7 @@ from tests.statuspage_server import (
     v1_state,
     v2_files,
 )
+from tests.test_v1_api import Api, api  # noqa: F401 (the fixture)
 
 NOW = "2026-06-10T10:00:00+00:00"
 WEBSITE = "Website <script>alert(1)"
@@ -300,8 +304,11 @@ def test_v1_api_pages_through_everything_within_its_rate_limit(
     assert "incidents: 60 added" in out
     assert "updates: 120 added" in out
     assert "subscribers: 2 added" in out
-    assert "templates: 2 found, not imported (needs templates support)" in out
-    assert "postmortems: 60 found, not imported (needs postmortems support)" in out
+    assert "templates: 2 added, 0 updated, 0 unchanged" in out
+    assert "postmortems: 60 added, 0 updated, 0 unchanged" in out
+    assert "template names made one word (spaces as -)" in out
+    assert "templates that resolve (statusbot's open: investigating)" in out
+    assert "not imported" not in out
     assert "subscribers by sms" in out and "subscribers statusbot can't send to" in out
 
     incidents_seen = [r for r in state.seen if r.path.endswith("/incidents")]
@@ -327,11 +334,38 @@ def test_v1_api_pages_through_everything_within_its_rate_limit(
         assert subs["ops@customer.example"].external_id == "5ub5cr1b3r01"
         assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0  # no confirmations
         assert s.scalar(select(func.count()).select_from(Incident)) == 60
+        # Templates, one word each, with the component the page's lists (its state given
+        # by the page's component object, else major_outage) and the page's own id.
+        templates = {t.name: t for t in s.scalars(select(Template))}
+        assert set(templates) == {"API-errors", "Resolved"}
+        api_errors = templates["API-errors"]
+        assert api_errors.code == "t3mpl4t3a001" and api_errors.title == "Elevated API errors"
+        assert (
+            api_errors.status == "investigating" and templates["Resolved"].status == "investigating"
+        )
+        api = s.scalars(select(Component).where(Component.name == "API")).one()
+        assert api_errors.components == [[api.id, "partial_outage"]]
+        assert templates["Resolved"].components == []
+        # Postmortems, published when the page published them, told to nobody now.
+        postmortems = list(s.scalars(select(Postmortem)))
+        assert len(postmortems) == 60
+        first = s.scalars(
+            select(Postmortem).join(Incident).where(Incident.title == "Elevated API errors 1")
+        ).one()
+        assert first.body == "## What happened\n\nA bad deploy."
+        assert first.published_at == datetime(2025, 1, 3, 9, 0, tzinfo=UTC)
+        assert first.body_updated_at == first.published_at and first.notified_at is None
+        assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0
 
     with Server(v1_state(incidents=60)) as server:
         again = imported(program, *v1_args(server))
     assert "incidents: 0 added, 0 updated, 60 unchanged" in again.stdout
     assert "subscribers: 0 added, 0 updated, 2 unchanged" in again.stdout
+    assert "templates: 0 added, 0 updated, 2 unchanged" in again.stdout
+    assert "postmortems: 0 added, 0 updated, 60 unchanged" in again.stdout
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Template)) == 2
+        assert s.scalar(select(func.count()).select_from(Postmortem)) == 60
 
 
 def test_a_server_asking_to_wait_too_long_stops_the_run_clearly(
@@ -591,3 +625,125 @@ def test_a_terminal_gets_a_progress_bar(program: Program, empty_db: tuple[Engine
     assert "━" in screen  # rich's bar
     assert "\x1b[" in screen  # drawn in place, not line by line
     assert "incidents: 3 added" in stdout.decode()
+
+
+def test_round_trip_through_statusbots_own_v1_api(
+    api: Api,  # noqa: F811 (the fixture)
+    clock: FakeClock,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A statusbot served through its own /v1 API (the v1 source, with a key), imported
+    into an empty statusbot: the same components, incidents, updates, times, templates
+    and postmortems. The strongest proof that the API and the import agree."""
+    clock.now = T0 - timedelta(days=2)
+
+    def step(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        clock.advance(minutes=10)
+        answer = api(method, path, json=body)
+        assert answer.ok, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    cid = step("POST", "/components", {"component": {"name": "API", "description": "REST"}})["id"]
+    web = step("POST", "/components", {"component": {"name": "Web"}})["id"]
+    step(
+        "POST",
+        "/incidents",
+        {
+            "incident": {
+                "name": "API errors",
+                "body": "Looking.",
+                "components": {cid: "major_outage"},
+            }
+        },
+    )
+    step("PATCH", "/incidents/1", {"incident": {"status": "identified", "body": "A bad deploy."}})
+    step("PATCH", "/incidents/1", {"incident": {"status": "resolved", "body": "Rolled back."}})
+    step(
+        "POST",
+        "/incidents",
+        {"incident": {"name": "Slow pages", "components": {web: "degraded_performance"}}},
+    )
+    step(
+        "PUT",
+        "/incidents/1/postmortem",
+        {"postmortem": {"body_draft": "## Root cause\n\nA bad deploy."}},
+    )
+    step("PUT", "/incidents/1/postmortem/publish", {"postmortem": {"notify_subscribers": True}})
+    step(
+        "POST",
+        "/incident_templates",
+        {
+            "template": {
+                "name": "api-down",
+                "title": "API down",
+                "body": "We know.",
+                "update_status": "identified",
+                "components": {cid: "partial_outage"},
+            }
+        },
+    )
+    step(
+        "POST",
+        "/incident_templates",
+        {"template": {"name": "web-slow", "title": "Web slow", "component_ids": [web]}},
+    )
+    step(
+        "POST",
+        "/subscribers",
+        {"subscriber": {"email": "ops@example.com", "skip_confirmation_notification": True}},
+    )
+    assert api.server.pages is not None and api.server.pages.flush()
+
+    (tmp_path / "target").mkdir()
+    engine, url, schema = make_test_engine(backend, tmp_path / "target")
+    try:
+        target = Cli(url, tmp_path / "target", monkeypatch)
+        assert target("db", "upgrade").returncode == 0
+        args = ("--api-key", api.key, "--page-id", api.page_id, "--api-url", api.base + "/v1")
+        done = imported(target, *args, "--requests-per-second", "50")
+        assert "templates: 2 added" in done.stdout and "postmortems: 1 added" in done.stdout
+        theirs, ours = api.page_dir / "api" / "v2", target.workdir / "public" / "api" / "v2"
+        for name in V2_FILES:
+            a, b = json.loads((theirs / name).read_text()), json.loads((ours / name).read_text())
+            a.pop("page"), b.pop("page")
+            assert _without_page_ids(a) == _without_page_ids(b), name
+        incidents = json.loads((ours / "incidents.json").read_text())["incidents"]
+        assert [len(i["incident_updates"]) for i in incidents] == [1, 3]
+        assert incidents[1]["incident_updates"][0]["body"] == "Rolled back."
+        # Postmortems: the incident's v1 object has them (the v2 files don't).
+        with Session(engine) as s:
+            (pm,) = s.scalars(select(Postmortem))
+            assert pm.body == "## Root cause\n\nA bad deploy."
+            assert pm.published_at == T0 - timedelta(days=2) + timedelta(minutes=80)
+            assert pm.notified_at == pm.published_at
+            assert s.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+            # Subscribers too: statusbot's list pages from 0, as Statuspage's does.
+            (subscriber,) = s.scalars(select(Subscriber))
+            assert subscriber.email == "ops@example.com" and subscriber.confirmed_at
+            made = {
+                t.name: (t.code, t.title, t.status, t.body, t.components)
+                for t in s.scalars(select(Template))
+            }
+            codes = {c.id: c.code for c in s.scalars(select(Component))}
+        with api.runtime.factory() as s:
+            source = {
+                t.name: (t.code, t.title, t.status, t.body, t.components)
+                for t in s.scalars(select(Template))
+            }
+            source_codes = {c.id: c.code for c in s.scalars(select(Component))}
+
+        def named(templates: dict[str, Any], by_id: dict[int, str]) -> dict[str, Any]:
+            return {
+                k: (*v[:4], [[by_id[cid], state] for cid, state in v[4]])
+                for k, v in templates.items()
+            }
+
+        assert named(made, codes) == named(source, source_codes)
+        assert set(made) == {"api-down", "web-slow"}
+    finally:
+        engine.dispose()
+        if schema:
+            drop_schema(schema)

@@ -2,8 +2,8 @@
 
 `ROUTES` is the table every route is added from, and the OpenAPI document is built
 from: pages, components and component groups, incidents (with maintenances and
-incident updates), subscribers, metrics. Postmortem and incident-template routes
-join the table here (each a module with its own ROUTES), and the document follows.
+incident updates), postmortems, incident templates, subscribers, metrics. A family is
+a module with its own ROUTES, joined here; the document follows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from typing import Any
 
 import falcon
 
-from bot.http.v1 import components, incidents, metrics, pages, subscribers
+from bot.http.v1 import (
+    components,
+    incidents,
+    metrics,
+    pages,
+    postmortems,
+    subscribers,
+    templates,
+)
 from bot.http.v1.openapi import PATH as OPENAPI_PATH
 from bot.http.v1.openapi import document
 from bot.http.v1.route import Reply, Resource, Route, answer
@@ -23,6 +31,8 @@ ROUTES: tuple[Route, ...] = (
     *pages.ROUTES,
     *components.ROUTES,
     *incidents.ROUTES,
+    *postmortems.ROUTES,
+    *templates.ROUTES,
     *subscribers.ROUTES,
     *metrics.ROUTES,
 )

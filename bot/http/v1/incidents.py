@@ -107,11 +107,20 @@ def _fields(call: Call) -> dict[str, Any]:
     return fields
 
 
-def _number(call: Call) -> int:
+def incident_number(call: Call) -> int:
     given = call.params["incident_id"]
     if not given.isdigit() or len(given) > 9:
         raise not_found("incident", given)
     return int(given)
+
+
+def found_incident(session: Session, number: int, *, for_update: bool = False) -> Incident:
+    """A public incident or maintenance: a draft (which Statuspage has no notion of) is
+    not there for the API, as it is not on the page, until it is published."""
+    found = store.get(session, number=number, for_update=for_update)
+    if found is None or found.draft:
+        raise not_found("incident", str(number))
+    return found
 
 
 def _changes(session: Session, fields: dict[str, Any]) -> list[tuple[Component, ComponentStatus]]:
@@ -132,9 +141,9 @@ def _changes(session: Session, fields: dict[str, Any]) -> list[tuple[Component, 
 def _listing(call: Call, **where: Any) -> Reply:
     objects = call.objects
     text = call.query("q")
-    limit = _count(call.query("limit"), "limit", LIMIT)
-    page = _count(call.query("page"), "page", 1, top=1_000_000)
-    per_page = _count(call.query("per_page"), "per_page", limit)
+    limit = whole_number(call.query("limit"), "limit", LIMIT)
+    page = whole_number(call.query("page"), "page", 1, top=1_000_000)
+    per_page = whole_number(call.query("per_page"), "per_page", limit)
 
     def look(session: Session) -> list[dict[str, Any]]:
         size = min(limit, per_page)
@@ -150,7 +159,7 @@ def _listing(call: Call, **where: Any) -> Reply:
     return Reply(200, call.read(look))
 
 
-def _count(text: str | None, name: str, default: int, *, top: int = LIMIT) -> int:
+def whole_number(text: str | None, name: str, default: int, *, top: int = LIMIT) -> int:
     if text is None or text == "":
         return default
     if not text.isdigit() or not 1 <= int(text) <= top:
@@ -186,13 +195,11 @@ def active_maintenance(call: Call) -> Reply:
 
 
 def get_incident(call: Call) -> Reply:
-    number = _number(call)
+    number = incident_number(call)
     objects = call.objects
 
     def look(session: Session) -> dict[str, Any]:
-        found = store.get(session, number=number)
-        if found is None:
-            raise not_found("incident", str(number))
+        found = found_incident(session, number)
         return objects.v1_incident(incident_view(found))
 
     return Reply(200, call.read(look))
@@ -316,7 +323,7 @@ def _schedule(session: Session, ctx: Context, fields: dict[str, Any]) -> Result:
 
 
 def update_incident(call: Call) -> Reply:
-    number = _number(call)
+    number = incident_number(call)
     fields = _fields(call)
     for fixed in ("backfilled", "backfill_date"):
         if fields.get(fixed):
@@ -325,9 +332,7 @@ def update_incident(call: Call) -> Reply:
             )
 
     def change(session: Session, ctx: Context) -> Result:
-        found = store.get(session, number=number, for_update=True)
-        if found is None:
-            raise not_found("incident", str(number))
+        found = found_incident(session, number, for_update=True)
         results: list[Result] = []
         kind = Sort(found.kind)
         if fields.get("name") is not None and fields["name"].strip() != found.title:
@@ -420,14 +425,12 @@ def _move(session: Session, ctx: Context, found: Incident, fields: dict[str, Any
 
 
 def delete_incident(call: Call) -> Reply:
-    number = _number(call)
+    number = incident_number(call)
     objects = call.objects
     shown: list[dict[str, Any]] = []
 
     def change(session: Session, ctx: Context) -> Result:
-        found = store.get(session, number=number, for_update=True)
-        if found is None:
-            raise not_found("incident", str(number))
+        found = found_incident(session, number, for_update=True)
         shown.append(objects.v1_incident(incident_view(found)))
         return uc.delete_incident(session, ctx, number=number, kind=Sort(found.kind))
 
@@ -436,15 +439,13 @@ def delete_incident(call: Call) -> Reply:
 
 
 def update_incident_update(call: Call) -> Reply:
-    number = _number(call)
+    number = incident_number(call)
     code = call.params["incident_update_id"]
     fields = UPDATE.check(unwrap(call.body(), "incident_update", example=UPDATE_EXAMPLE))
     objects = call.objects
 
     def change(session: Session, ctx: Context) -> Result:
-        found = store.get(session, number=number, for_update=True)
-        if found is None:
-            raise not_found("incident", str(number))
+        found = found_incident(session, number, for_update=True)
         index = next((n for n, u in enumerate(found.updates) if u.code == code), None)
         if index is None:
             raise not_found("incident update", code)

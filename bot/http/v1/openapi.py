@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.http.v1 import components, incidents, metrics, subscribers
+from bot.http.v1 import components, incidents, metrics, postmortems, subscribers, templates
 from bot.http.v1.body import Fields, Kind
 from bot.http.v1.route import Route
 from renderers.v1 import V1
 from storage.metrics import MetricInfo
+from storage.postmortems import Record
 from storage.snapshot import (
     AffectedView,
     ChangeView,
@@ -27,6 +28,7 @@ from storage.snapshot import (
     UpdateView,
 )
 from storage.subscribers import SubscriberView
+from storage.templates import TemplateView
 
 Json = dict[str, Any]
 PATH = "/v1/openapi.json"
@@ -205,6 +207,9 @@ def schemas() -> Json:
     out["PostIncident"] = _body(incidents.INCIDENT, required=["name"])
     out["PatchIncident"] = _body(incidents.INCIDENT)
     out["PatchIncidentUpdate"] = _body(incidents.UPDATE)
+    out["PutPostmortem"] = _body(postmortems.DRAFT, required=["body_draft"])
+    out["PutPostmortemPublish"] = _body(postmortems.PUBLISH)
+    out["PostIncidentTemplate"] = _body(templates.TEMPLATE, required=["name", "title"])
     out["PostComponent"] = _body(components.COMPONENT, required=["name"])
     out["PatchComponent"] = _body(components.COMPONENT)
     group = _body(components.GROUP, required=["name", "components"])
@@ -328,9 +333,26 @@ def _samples(*, filled: bool) -> Json:
     metric = MetricInfo(
         code="m1", name="Latency", unit="ms", description=text, created_at=_AT, last_at=at
     )
+    postmortem = Record(
+        body="## What happened",
+        created_at=_AT,
+        body_updated_at=_AT,
+        published_at=at,
+        notified_at=at,
+    )
+    template = TemplateView(
+        code="t1",
+        name="db-failover",
+        title="Database failover",
+        status="investigating",
+        body="Failing over.",
+        components=(component,),
+    )
     updates = incident_body["incident_updates"]
     assert isinstance(updates, list)
     return {
+        "Postmortem": objects.postmortem_object(postmortem),
+        "IncidentTemplate": objects.template(template),
         "Page": objects.page(created_at=objects.time(at), updated_at=objects.time(at)),
         "Component": objects.v1_component(component),
         "GroupComponent": objects.v1_group(group),
