@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.runtime import Runtime
-from commands import api_keys
-from commands.dispatch import run
-from commands.result import Result
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from commands.result import Result
 
 CLI_ACTOR = "cli"
 
@@ -31,6 +30,10 @@ def add_parser(sub: Any) -> None:
 
 def run_api_key(args: argparse.Namespace, runtime: Runtime) -> int:
     """Run one `statusbot api-key` action; the exit status."""
+    # The use cases load here, not when every `statusbot` command builds its parser.
+    from commands import api_keys
+    from commands.dispatch import run
+
     ctx = runtime.system_context(CLI_ACTOR)
     action = args.api_key_command
     token: list[str] = []

@@ -14,23 +14,17 @@ import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.runtime import Runtime
-from bot.statuspage_fetch import (
-    DEFAULT_API_URL,
-    DEFAULT_RATE,
-    Fetcher,
-    fetch_v1,
-    fetch_v2,
-    read_dir,
-)
+from bot.statuspage_fetch import DEFAULT_API_URL, DEFAULT_RATE
 from commands.errors import CommandError
-from commands.importer import ImportReport, import_page
-from commands.statuspage_reader import read_page
 from storage.escaping import CONTROL_CHARS
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from commands.importer import ImportReport
 
 CLI_ACTOR = "cli"
 API_KEY_ENV = "STATUSPAGE_API_KEY"
@@ -78,6 +72,11 @@ def add_parser(sub: Any) -> None:
 
 def run_import(args: argparse.Namespace, runtime: Runtime) -> int:
     """Run `statusbot import statuspage`; the exit status."""
+    # The fetcher's pool, the reader and the importer load here, not whenever a
+    # `statusbot` command builds its argument parser.
+    from bot.statuspage_fetch import Fetcher, fetch_v1, fetch_v2, read_dir
+    from commands.statuspage_reader import read_page
+
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     sources = [bool(args.url), bool(args.from_dir), bool(api_key and args.page_id)]
     if args.page_id and not api_key:
@@ -154,6 +153,8 @@ def _write(
     dry_run: bool,
 ) -> ImportReport:
     """The use case in one transaction: committed, or rolled back on error or a dry run."""
+    from commands.importer import import_page
+
     report: ImportReport | None = None
     try:
         with runtime.factory() as session, session.begin():

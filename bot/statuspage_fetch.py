@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import urllib3
-
 from commands.errors import CommandError
 from commands.statuspage_data import MAX_DOCUMENT_BYTES, V1_FILES, V2_FILES, decode, too_big
 
@@ -55,6 +53,8 @@ class Fetcher:
         monotonic: Callable[[], float] = time.monotonic,
         on_read: OnRead = _nothing,
     ) -> None:
+        import urllib3  # here, not at the top: every `statusbot` command loads this module
+
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.pool = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
@@ -70,6 +70,8 @@ class Fetcher:
 
     def get(self, url: str, *, what: str, headers: dict[str, str] | None = None) -> Any:
         """The decoded JSON at `url`; a CommandError naming `what` if it can't be had."""
+        import urllib3
+
         for attempt in range(1, ATTEMPTS + 1):
             self._pace()
             try:

@@ -54,6 +54,11 @@ def day_label(day: date) -> str:
     return f"{day:%b} {day.day}, {day.year}"
 
 
+def short_day_label(day: date) -> str:
+    """A day of the current year, as its uptime bar labels it: 'Sep 15'."""
+    return f"{day:%b} {day.day}"
+
+
 def month_label(day: date) -> str:
     """A month as the history heads it: 'September 2017'."""
     return f"{day:%B %Y}"

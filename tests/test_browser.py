@@ -10,6 +10,7 @@ in either colour scheme.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -312,14 +313,39 @@ def test_uptime_day_detail_by_keyboard_and_hover(
     page.keyboard.press("Tab")  # into the incident link inside the tooltip
     assert page.locator(":focus").get_attribute("href") == "incidents/21.html"
     assert popped(detail)
-    page.keyboard.press("Tab")  # on to the next day: this tooltip closes
+    page.keyboard.press("Tab")  # past the plain last day, which is no tab stop: this closes
     assert not popped(detail)
+    assert page.locator(":focus").evaluate("e => e.closest('.bars')") is None
     plain = page.locator(".bars").first.locator("li").nth(10)
     assert not popped(plain.locator("i"))
     plain.hover()
     assert popped(plain.locator("i"))
     after = plain.evaluate("e => getComputedStyle(e.querySelector('i'), '::after').content")
     assert after == '"No downtime recorded"'
+
+
+def test_keyboard_stops_at_every_day_with_something_to_say_and_only_there(
+    open_page: Callable[..., tuple[Page, Guard]], server: str
+) -> None:
+    page, _ = open_page(f"{server}/hostile/index.html", js=False)
+    telling = page.locator(".bars li:has(div)")
+    expected = [telling.nth(k).inner_text() for k in range(telling.count())]
+    assert len(expected) == 1 and "Major outage 10 min" in expected[0]  # the API's bad day
+    reached: list[str] = []
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        if not focused.count():
+            break
+        if focused.evaluate("e => e.matches('.bars li')"):
+            reached.append(focused.inner_text())
+    assert reached == expected
+    # Each strip's accessible name tells the rest: the uptime, the range, the days without news.
+    api = page.get_by_role("list", name=re.compile(r"^API .*: 99\.95 % uptime over the last 90"))
+    assert api.count() == 1
+    assert api.get_attribute("aria-label").endswith(  # type: ignore[union-attr]
+        "Mar 13, 2026 to Jun 10, 2026; no downtime recorded on 89 days"
+    )
 
 
 def test_chart_views_switch_without_javascript(

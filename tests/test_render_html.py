@@ -675,15 +675,20 @@ def test_uptime_bars_with_per_day_detail() -> None:
     strip = root.find(".//ol[@class='bars']")
     bars = list(strip)
     assert len(bars) == 90
-    assert strip.get("aria-label") == "API: uptime over the last 90 days"
+    # The strip's name sums up the days that are no tab stop of their own, and gives the years.
+    assert strip.get("aria-label") == (
+        "API: 99.99 % uptime over the last 90 days, Mar 13, 2026 to Jun 10, 2026; "
+        "no downtime recorded on 68 days, no data on 20 days"
+    )
     assert [b.get("class") for b in bars].count("n") == 20
     assert bars[0].get("class") == "n" and bars[20].get("class") is None  # no class: operational
-    assert all(b.get("tabindex") == "0" for b in bars)  # every day reachable by keyboard
-    assert text(bars[0]) == "Mar 13, 2026"  # the oldest is leftmost
-    assert text(bars[-1]) == "Jun 10, 2026"
+    # A tab stop for each day with something to say, none for the 88 plain ones.
+    assert [k for k, b in enumerate(bars) if b.get("tabindex") == "0"] == [50, 88]
+    assert text(bars[0]) == "Mar 13"  # the oldest is leftmost; this year's days have no year
+    assert text(bars[-1]) == "Jun 10"
     detail = bars[88]
     assert detail.get("class") == "p"
-    assert text(detail) == "Jun 9, 2026 Major outage 10 min Partial outage 50 min Errors"
+    assert text(detail) == "Jun 9 Major outage 10 min Partial outage 50 min Errors"
     assert detail.find(".//a").get("href") == "incidents/12.html"
     assert bars[50].get("class") == "d"
     assert "Degraded performance, no downtime" in text(bars[50])
@@ -692,6 +697,20 @@ def test_uptime_bars_with_per_day_detail() -> None:
     # Plain days carry no text beyond their date: the CSS says "No downtime recorded".
     css = page_css(root)
     assert 'content:"No downtime recorded"' in css and 'content:"No data"' in css
+
+
+def test_uptime_days_of_another_year_keep_their_year() -> None:
+    in_january = datetime(2027, 1, 20, 1, 0, tzinfo=UTC)
+    api = component("API", uptime_days=days(in_january, no_data=1), uptime=1.0)
+    strip = parse(render_index(snapshot([api], now=in_january))).find(".//ol[@class='bars']")
+    labels = [text(b) for b in strip]
+    assert labels[0] == "Oct 23, 2026" and labels[69] == "Dec 31, 2026"
+    assert labels[70] == "Jan 1" and labels[-1] == "Jan 20"
+    assert strip.get("aria-label") == (
+        "API: 100.0 % uptime over the last 90 days, Oct 23, 2026 to Jan 20, 2027; "
+        "no downtime recorded on 89 days, no data on 1 day"
+    )
+    assert not any(b.get("tabindex") for b in strip)  # nothing to say: no tab stop at all
 
 
 def test_uptime_percentage_is_never_rounded_up_to_100() -> None:
@@ -710,7 +729,11 @@ def test_group_strip_sums_up_its_members() -> None:
     strips = root.findall(".//ol[@class='bars']")
     assert len(strips) == 3
     group_strip = strips[-1]
-    assert group_strip.get("aria-label") == "Mail: uptime over the last 90 days"
+    assert group_strip.get("aria-label") == (
+        "Mail: 99.90 % uptime over the last 90 days, Mar 13, 2026 to Jun 10, 2026; "
+        "no downtime recorded on 89 days"
+    )
+    assert [b.get("tabindex") for b in group_strip][-2:] == [None, "0"]
     assert list(group_strip)[-1].get("class") == "p"
     assert "B: partial outage 2 h" in text(list(group_strip)[-1])
     assert "99.90 % uptime" in text(root.findall(".//p[@class='ux']")[-1])
