@@ -204,7 +204,17 @@ def main() -> int:
                     f"== {label}: 1 incident, {args.updates} updates {GAP:g} s apart, "
                     f"{args.channels} channels; floor {args.updates} s (1 post/s per channel)"
                 )
+                started: float | None = None
                 for run in range(args.runs):
+                    if started is not None:
+                        # Each run is its own incident and needs its own chat.update
+                        # allowance (Slack's is per minute, workspace-wide): start it
+                        # once the last run's edits have left the window.
+                        rest = SlackLimits().window - (time.monotonic() - started)
+                        if rest > 0:
+                            print(f"   (waiting {rest:.0f} s for Slack's edit allowance)")
+                            time.sleep(rest)
+                    started = time.monotonic()
                     f = scenario(port, fake, channels, args.updates, run)
                     met = f["last"] <= TARGET * f["floor"] and not (
                         f["missing"] or f["doubled"] or f["disordered"]

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack.delivery import Deliverer, start_delivery
+from bot.slack.delivery import Deliverer, DeliveryWorker, start_delivery
 from bot.slack.gateway import SlackGateway
 from renderers import slack_modals as ui
 from storage import outbox
@@ -748,6 +748,60 @@ def test_the_worker_delivers_when_poked_and_resumes_after_a_restart(
         worker.stop()
     assert pending(rt) == 0
     assert len(announcements(fake)) == 1 and len(replies(fake)) == 2
+
+
+class CountingDrain:
+    """A deliverer that sends nothing and counts its passes; `held` says whether what is
+    due waits for its channel's turn (as the Slack deliverer's next_wake tells)."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+        self.passes = 0
+        self.passed = threading.Condition()
+
+    def deliver_pending(self, limit: int = 50) -> int:
+        with self.passed:
+            self.passes += 1
+            self.passed.notify_all()
+        return 0
+
+    def next_wake(self) -> float | None:
+        return 30.0 if self.held else None
+
+    def wait_for_pass(self, count: int) -> bool:
+        with self.passed:
+            return self.passed.wait_for(lambda: self.passes >= count, timeout=10)
+
+
+def test_pokes_while_every_channel_waits_its_turn_do_not_each_start_a_pass() -> None:
+    """A busy channel's queue is poked by every change (about 100 a second under load); a
+    pass that finds everything held back rests before the next poke may start another."""
+    drain = CountingDrain(held=True)
+    worker = DeliveryWorker(drain, interval=60, next_wake=drain.next_wake, held_rest=0.2)
+    worker.start()
+    try:
+        assert drain.wait_for_pass(1)  # the pass at start
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            worker.poke()
+            time.sleep(0.002)
+    finally:
+        worker.stop()
+    # Half a second of pokes: at most one pass per rest, however many pokes came.
+    assert drain.passes <= 1 + 0.5 / 0.2 + 1, drain.passes
+
+
+def test_a_poke_after_a_pass_that_found_nothing_held_starts_the_next_at_once() -> None:
+    drain = CountingDrain(held=False)
+    worker = DeliveryWorker(drain, interval=60, next_wake=drain.next_wake, held_rest=60)
+    worker.start()
+    try:
+        assert drain.wait_for_pass(1)
+        for count in range(2, 6):  # each poke is answered long before the 60 s interval
+            worker.poke()
+            assert drain.wait_for_pass(count)
+    finally:
+        worker.stop()
 
 
 class SlowGateway(SlackGateway):

@@ -114,6 +114,26 @@ def test_posts_are_paced_per_channel_and_edits_per_workspace() -> None:
     pacer.acquire(UPDATE, "C3")
 
 
+def test_a_channels_next_post_is_timed_from_slacks_answer() -> None:
+    """Slack counts a post when it arrives, before it answers: timing the next one from
+    the answer keeps a whole interval between arrivals however slow the round trip."""
+    now = [0.0]
+    pacer = Pacer(Limits(post_interval=1.0), clock=lambda: now[0])
+    pacer.acquire(POST, "C1")
+    now[0] = 0.4  # the answer took 0.4 s
+    pacer.answered(POST, "C1")
+    now[0] = 1.0
+    assert pacer.wait(POST, "C1") == pytest.approx(0.4)
+    assert pacer.wait(POST, "C2") == 0.0
+    # A quick answer never shortens the interval taken when the post was sent.
+    now[0] = 1.4
+    pacer.acquire(POST, "C2")
+    pacer.answered(POST, "C2")
+    assert pacer.wait(POST, "C2") == pytest.approx(1.0)
+    pacer.answered(UPDATE, "C2")  # edits are counted per minute, not timed from answers
+    assert pacer.wait(UPDATE, "C2") == 0.0
+
+
 def test_a_retry_after_holds_its_method_in_its_scope_only() -> None:
     now = [0.0]
     pacer = Pacer(NO_LIMITS, clock=lambda: now[0])

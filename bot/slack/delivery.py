@@ -476,14 +476,17 @@ class Deliverer:
                 )
                 return found
         self.pacer.acquire(POST, job.channel)
-        return self.gateway.post_message(
-            job.channel,
-            text=message["text"],
-            blocks=message["blocks"],
-            thread_ts=thread_ts,
-            reply_broadcast=reply_broadcast,
-            key=key,
-        )
+        try:
+            return self.gateway.post_message(
+                job.channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                thread_ts=thread_ts,
+                reply_broadcast=reply_broadcast,
+                key=key,
+            )
+        finally:
+            self.pacer.answered(POST, job.channel)
 
     def _edit(self, job: _Job, token: str, ts: str, message: dict[str, Any]) -> bool:
         """Edit a message in place; False if it was deleted in Slack."""
@@ -664,6 +667,7 @@ class DeliveryWorker:
         rest_ratio: float = 1.0,
         name: str = "slack-delivery",
         next_wake: Callable[[], float | None] | None = None,
+        held_rest: float = 0.1,
     ) -> None:
         self.deliverer = deliverer
         self.name = name
@@ -677,6 +681,10 @@ class DeliveryWorker:
         # Seconds until something held back (a channel's turn, a Retry-After) may go:
         # the worker wakes then instead of after the whole interval.
         self.next_wake = next_wake
+        # After a pass that sent nothing because all that was due was held back, wait
+        # this long before a poke may start another (at most 1/held_rest fruitless
+        # passes a second while a busy channel works through its queue).
+        self.held_rest = held_rest
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -721,6 +729,13 @@ class DeliveryWorker:
             soon = self.next_wake() if self.next_wake is not None else None
             if soon is not None:
                 wait = min(wait, soon)
+                if not delivered:
+                    # Everything due waits for its channel's turn. What is added now
+                    # most likely joins those same queues, so rather than a pass (a
+                    # query over the backlog) on every poke, look again after a rest.
+                    rest = min(wait, self.held_rest)
+                    self._stopping.wait(rest)
+                    wait -= rest
             self._wake.wait(wait)
             self._wake.clear()
 

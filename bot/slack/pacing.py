@@ -9,6 +9,12 @@ channel for posts, the workspace for edits), and remembers each 429's
 `Retry-After` for the method and scope it came from, so a limit in one channel
 never holds back another.
 
+A channel's next post is timed from the moment Slack answered the last one
+(`answered`), not from when it was sent: Slack counts a post when it arrives,
+which is before it answers, so a post sent a full interval after the answer
+always arrives a full interval after the last one, however long either took on
+the way. No margin is needed for the network's jitter, and none is paid.
+
 One pacer serves one process. Two deliverer processes on the same channels may
 together run ahead of Slack; their 429s are then honoured the same way.
 """
@@ -28,9 +34,10 @@ WORKSPACE = "*"  # the scope of a limit that counts a whole workspace's calls
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Slack's documented limits, with a margin for the clocks' and network's jitter."""
+    """Slack's documented limits (edits with a margin for the clocks' jitter)."""
 
-    post_interval: float = 1.02  # seconds between two posts in one channel
+    # Seconds from Slack's answer to one post to the next post in that channel.
+    post_interval: float = 1.0
     update_per_window: int = 48  # chat.update calls in any `window` seconds, workspace-wide
     window: float = 60.0
 
@@ -94,6 +101,16 @@ class Pacer:
                 raise NotYet(method, wait)
             self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def answered(self, method: str, channel: str) -> None:
+        """Slack has answered a call taken with `acquire`: the next post in this channel
+        waits a whole interval from now."""
+        if method != POST or not self.limits.post_interval:
+            return
+        key = (method, channel)
+        with self._lock:
+            at = self.clock() + self.limits.post_interval
+            self._next[key] = max(at, self._next.get(key, at))
 
     def hold(self, method: str, channel: str, seconds: float) -> None:
         """Slack answered 429: no `method` in this scope for `seconds`."""
