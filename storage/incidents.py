@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage import components as component_store
 from storage.counters import next_value
@@ -42,14 +42,16 @@ from storage.rules import (
     worst,
 )
 
+# Collections by a query each (selectin), what each row points at joined to that
+# query: four statements instead of eight, and each ORM load is most of a command's CPU.
 _LOAD = (
     selectinload(Incident.updates)
     .selectinload(IncidentUpdate.changes)
-    .selectinload(ComponentChange.component),
+    .joinedload(ComponentChange.component, innerjoin=True),
     selectinload(Incident.affected)
-    .selectinload(AffectedComponent.component)
-    .selectinload(Component.group),
-    selectinload(Incident.postmortem),
+    .joinedload(AffectedComponent.component, innerjoin=True)
+    .joinedload(Component.group),
+    joinedload(Incident.postmortem),
 )
 
 

@@ -9,30 +9,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, text
 from sqlalchemy.orm import Session
 
 from storage.models import SeenRequest
 
+# Written out, because SQLAlchemy never caches a statement with ON CONFLICT: built
+# with its insert() construct, this one was compiled afresh for every Slack request.
+_FIRST_TIME = text(
+    "INSERT INTO seen_requests (key, expires_at) VALUES (:key, :expires_at) "
+    "ON CONFLICT (key) DO NOTHING RETURNING key"
+).bindparams(bindparam("expires_at", type_=SeenRequest.__table__.c.expires_at.type))
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+
 
 def first_time(session: Session, *, key: str, expires_at: datetime) -> bool:
-    """Remember `key` until `expires_at`; False when it was remembered already."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    if dialect == "postgresql":
+    """Remember `key` until `expires_at`; False when it was remembered already.
+
+    One INSERT that does nothing on a conflict and returns a row only when it
+    inserted (rowcount is unreliable here), on SQLite and PostgreSQL alike.
+    """
+    if session.get_bind().dialect.name == "postgresql":
         # The ack need not wait for this row's own WAL flush: the command that follows
         # commits synchronously, and PostgreSQL's WAL is flushed in order, so that
         # commit makes this row durable too. A crash in between loses only a request
         # whose command never ran, and that one may well be applied when it comes again.
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    stmt = (
-        insert(SeenRequest)
-        .values(key=key, expires_at=expires_at)
-        .on_conflict_do_nothing(index_elements=[SeenRequest.key])
-        .returning(SeenRequest.key)  # a row only when inserted (rowcount is unreliable here)
-    )
-    return session.execute(stmt).scalar_one_or_none() is not None
+        session.execute(_ASYNC_COMMIT)
+    row = session.execute(_FIRST_TIME, {"key": key, "expires_at": expires_at})
+    return row.scalar_one_or_none() is not None
 
 
 def forget_expired(session: Session, *, now: datetime) -> int:

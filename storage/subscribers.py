@@ -217,6 +217,11 @@ def recipients(
     return [Recipient(int(i), str(c), str(k)) for i, c, k in session.execute(stmt)]
 
 
+def anyone_active(session: Session) -> bool:
+    """Whether any subscriber at all is told anything now (a fan-out's first question)."""
+    return bool(session.execute(select(exists().where(*_active()))).scalar())
+
+
 def iter_recipients(
     session: Session,
     *,

@@ -7,6 +7,8 @@ runs as serve's worker runs it, on both databases.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -242,7 +244,10 @@ def test_ten_thousand_subscribers_expand_a_page_at_a_time(
     def count(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM subscribers" in statement:
+        if (
+            statement.lstrip().upper().startswith("SELECT")
+            and "ORDER BY subscribers.id" in statement
+        ):
             pages.append(statement)
         if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
             inserts.append(len(params) if many and isinstance(params, list) else 1)
@@ -253,7 +258,8 @@ def test_ten_thousand_subscribers_expand_a_page_at_a_time(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(entries(rt, outbox.Kind.EMAIL)) == total
-    # Read 1,000 at a time (ten full pages and the empty one that ends it), never all at once.
+    # Read 1,000 at a time (ten full pages and the empty one that ends it), never all at once
+    # (besides one question: is anyone subscribed at all?).
     assert len(pages) == total // 1000 + 1
     assert inserts and max(inserts) <= 1000
 
@@ -268,3 +274,72 @@ def test_the_demos_history_is_not_news_to_subscribers(runtime: Runtime) -> None:
     assert run_pending(runtime, []) == {"fanout": 0}
     ok(runtime, "/incident open Checkout errors -- Looking into it.")
     assert [e for _, e in entries(runtime, outbox.Kind.FANOUT)] == ["incident.opened"]
+
+
+@contextmanager
+def listening(engine: Engine, name: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The arguments of every `name` event the engine fires inside the block."""
+    calls: list[tuple[Any, ...]] = []
+
+    def heard(*args: Any) -> None:
+        calls.append(args)
+
+    event.listen(engine, name, heard)
+    try:
+        yield calls
+    finally:
+        event.remove(engine, name, heard)
+
+
+def test_a_pass_expands_its_entries_in_one_transaction(
+    rt: Runtime, engine: Engine, clock: FakeClock
+) -> None:
+    """Several changes waiting (a busy minute): one commit for the pass, not two each."""
+    subscriber(rt, "a@example.com")
+    for n in range(4):
+        ok(rt, f"/incident open Errors {n}")
+    with listening(engine, "commit") as commits:
+        assert FanOut(rt.factory, clock=clock).deliver_pending() == 4
+    assert len(commits) == 1
+    assert len(entries(rt, outbox.Kind.EMAIL)) == 4
+
+
+def test_one_bad_entry_does_not_hold_back_the_others(rt: Runtime, clock: FakeClock) -> None:
+    subscriber(rt, "a@example.com")
+    ok(rt, "/incident open Errors 1")
+    with rt.factory.begin() as session:  # a notification naming a component id that isn't one
+        outbox.enqueue(
+            session,
+            channels=[outbox.FANOUT_LINE],
+            event="incident.updated",
+            at=clock.now,
+            payload={"components": ["not-an-id"]},
+            kind=outbox.Kind.FANOUT,
+        )
+    ok(rt, "/incident open Errors 2")
+    assert FanOut(rt.factory, clock=clock).deliver_pending() == 2
+    assert len(entries(rt, outbox.Kind.EMAIL)) == 2
+    with rt.factory() as session:
+        waiting = session.scalars(
+            select(OutboxEntry.payload).where(
+                OutboxEntry.kind == outbox.Kind.FANOUT, OutboxEntry.delivered_at.is_(None)
+            )
+        ).all()
+    assert waiting == [{"components": ["not-an-id"]}], "the bad one waits to be tried again"
+
+
+def test_with_nobody_subscribed_a_pass_reads_no_recipients(
+    rt: Runtime, engine: Engine, clock: FakeClock
+) -> None:
+    for n in range(3):
+        ok(rt, f"/incident open Errors {n}")
+    with listening(engine, "before_cursor_execute") as calls:
+        assert FanOut(rt.factory, clock=clock).deliver_pending() == 3
+    reads = [statement for _, _, statement, *_ in calls if "FROM subscribers" in statement]
+    assert len(reads) == 1, "one question for the pass, not a recipients query per entry"
+    assert entries(rt, outbox.Kind.EMAIL) == []
+    subscriber(rt, "late@example.com")  # news from now on reaches them
+    ok(rt, "/incident open Errors 3")
+    assert FanOut(rt.factory, clock=clock).deliver_pending() == 1
+    (mail,) = entries(rt, outbox.Kind.EMAIL)
+    assert mail[1] == "incident.opened"

@@ -2,9 +2,10 @@
 
 A command writes ONE fan-out entry with its change (commands.common.fan_out), so
 its transaction does not grow with the number of subscribers. This deliverer
-claims that entry with a lease (storage.outbox.claim, as every deliverer does),
-then in ONE transaction marks it delivered, while the lease is still ours, and
-writes an EMAIL or WEBHOOK entry per recipient, a page of 1,000 at a time. Either
+claims that entry with a lease (storage.outbox.claim, as every deliverer does)
+and, in the same transaction, marks it delivered while the lease is still ours
+and writes an EMAIL or WEBHOOK entry per recipient, a page of 1,000 at a time
+(a pass does its entries in one transaction, up to a page of recipients). Either
 all of a notification's entries are written and the fan-out entry is done, or
 none are and it is not: a deliverer that lost its lease writes nothing, so each
 subscriber gets each notification exactly once however many deliverers race.
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,63 +69,99 @@ class FanOut:
         return False
 
     def deliver_pending(self, limit: int = 50) -> int:
-        """Expand up to `limit` due fan-out entries; how many were expanded."""
+        """Expand up to `limit` due fan-out entries; how many were expanded.
+
+        The entries of a pass are claimed and expanded in one transaction (two
+        statements each, one commit for all), not two transactions each: the
+        expansion touches nothing but the database, so the transaction alone makes
+        it all-or-nothing. A pass commits early once it has written a page of
+        recipients, so a large fan-out never holds the write lock for several.
+        """
         now = self.clock()
         with self.factory() as session:
             heads = outbox.due(session, now=now, limit=limit, kind=outbox.Kind.FANOUT)
         done = 0
-        for head in heads:
-            token = self.claim(head)
-            if token is not None and self.expand(head.id, token):
-                done += 1
+        while heads:
+            taken: list[outbox.Head] = []
+            try:
+                with transaction(self.factory) as session:
+                    expanded = written = 0
+                    # Asked once a pass: a page nobody follows yet expands to nothing.
+                    anyone = subscribers.anyone_active(session)
+                    while heads and written < self.page:
+                        head = heads.pop(0)
+                        taken.append(head)
+                        token = self._claim_in(session, head, now)
+                        count = (
+                            None
+                            if token is None
+                            else self._expand_in(session, head.id, token, now, anyone=anyone)
+                        )
+                        if count is not None:
+                            expanded += 1
+                            written += count
+            except Exception:
+                if len(taken) == 1:
+                    raise
+                # One bad entry must not hold back the others: each alone, then.
+                log.exception("a batch of %d fan-out entries failed; one at a time", len(taken))
+                expanded = sum(self._alone(head) for head in taken)
+                written = 0
+            done += expanded
+            if written >= self.page:
+                self._refresh_statistics()
         if done and self.on_expanded is not None:
             self.on_expanded()
         return done
 
+    def _alone(self, head: outbox.Head) -> bool:
+        """One entry claimed and expanded in transactions of its own; whether it was."""
+        try:
+            token = self.claim(head)
+            return token is not None and self.expand(head.id, token)
+        except Exception:
+            log.exception("fan-out entry %s failed; it is tried again later", head.id)
+            return False
+
     def claim(self, head: outbox.Head) -> str | None:
         """Take one entry under a lease; the lease's token, or None if another has it."""
-        token = secrets.token_hex(16)
-        now = self.clock()
         with transaction(self.factory) as session:
-            won = outbox.claim(
-                session, head, now=now, until=now + self.lease, token=token, kind=outbox.Kind.FANOUT
-            )
-        return token if won else None
+            return self._claim_in(session, head, self.clock())
 
     def expand(self, entry_id: int, token: str) -> bool:
         """Write the entry's recipients and mark it delivered, in one transaction, if the
         lease `token` is still ours; whether it was (a lost lease writes nothing)."""
-        now = self.clock()
         with transaction(self.factory) as session:
-            # Marking first takes the row's lock: a deliverer that took the entry over
-            # after our lease ran out makes this match nothing, and one trying now waits
-            # for our commit and then finds it delivered.
-            kept = session.execute(
-                update(OutboxEntry)
-                .where(
-                    OutboxEntry.id == entry_id,
-                    OutboxEntry.claimed_by == token,
-                    OutboxEntry.delivered_at.is_(None),
-                )
-                .values(delivered_at=now, claimed_by=None, claimed_until=None, last_error=None)
-                .execution_options(synchronize_session=False)
-            )
-            if int(getattr(kept, "rowcount", 0) or 0) != 1:
-                log.error("fan-out entry %s was taken over by another deliverer", entry_id)
-                return False
-            entry = session.execute(
-                select(
-                    OutboxEntry.event,
-                    OutboxEntry.incident_id,
-                    OutboxEntry.update_id,
-                    OutboxEntry.payload,
-                ).where(OutboxEntry.id == entry_id)
-            ).one()
-            written = self._write(session, entry.event, entry, now)
-        log.info("fan-out entry %s (%s): %d recipients", entry_id, entry.event, written)
-        if written >= self.page:
+            written = self._expand_in(session, entry_id, token, self.clock())
+        if written is not None and written >= self.page:
             self._refresh_statistics()
-        return True
+        return written is not None
+
+    def _claim_in(self, session: Session, head: outbox.Head, now: datetime) -> str | None:
+        token = secrets.token_hex(16)
+        won = outbox.claim(
+            session, head, now=now, until=now + self.lease, token=token, kind=outbox.Kind.FANOUT
+        )
+        return token if won else None
+
+    def _expand_in(
+        self, session: Session, entry_id: int, token: str, now: datetime, *, anyone: bool = True
+    ) -> int | None:
+        """expand()'s work in the caller's transaction; the recipients written, or None if
+        the lease was lost. `anyone=False`: no subscriber is active, so none are read."""
+        # Marking first takes the row's lock: a deliverer that took the entry over
+        # after our lease ran out makes this match nothing, and one trying now waits
+        # for our commit and then finds it delivered.
+        kept = session.execute(_MARK, {"m_id": entry_id, "m_token": token, "m_now": now})
+        if int(getattr(kept, "rowcount", 0) or 0) != 1:
+            log.error("fan-out entry %s was taken over by another deliverer", entry_id)
+            return None
+        written = 0
+        if anyone:
+            entry = session.execute(_ENTRY, {"e_id": entry_id}).one()
+            written = self._write(session, entry.event, entry, now)
+        log.info("fan-out entry %s: %d recipients", entry_id, written)
+        return written
 
     def _refresh_statistics(self) -> None:
         """After a large fan-out, so the senders' queries are planned for the entries now
@@ -160,6 +197,28 @@ class FanOut:
                 written += _insert(session, batch)
                 batch = []
         return written + _insert(session, batch)
+
+
+# Built once with bound parameters (as storage.outbox's claim is): a busy minute's
+# hundreds of expansions reuse the compiled statements.
+_MARK = (
+    update(OutboxEntry)
+    .where(
+        OutboxEntry.id == bindparam("m_id"),
+        OutboxEntry.claimed_by == bindparam("m_token"),
+        OutboxEntry.delivered_at.is_(None),
+    )
+    .values(
+        delivered_at=bindparam("m_now", type_=OutboxEntry.delivered_at.type),
+        claimed_by=None,
+        claimed_until=None,
+        last_error=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+_ENTRY = select(
+    OutboxEntry.event, OutboxEntry.incident_id, OutboxEntry.update_id, OutboxEntry.payload
+).where(OutboxEntry.id == bindparam("e_id"))
 
 
 def affected(payload: dict[str, Any]) -> list[int]:
