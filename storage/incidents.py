@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -55,6 +55,12 @@ _LOAD = (
 )
 
 
+# Built once: SQLAlchemy works out a statement's cache key (a walk over every loader
+# option) each time a new one is executed, and keeps it on the statement object.
+_GET = select(Incident).where(Incident.number == bindparam("number")).options(*_LOAD)
+_GET_FOR_UPDATE = _GET.with_for_update(of=Incident).execution_options(populate_existing=True)
+
+
 def get_by_id(session: Session, incident_id: int) -> Incident | None:
     """An incident or maintenance by its row id, with everything its view shows loaded."""
     return session.get(Incident, incident_id, options=_LOAD)
@@ -67,10 +73,7 @@ def get(session: Session, *, number: int, for_update: bool = False) -> Incident 
     SQLite's BEGIN IMMEDIATE already serialises writers) and re-read, so two
     writers changing one incident at once act one after the other on fresh state.
     """
-    stmt = select(Incident).where(Incident.number == number).options(*_LOAD)
-    if for_update:
-        stmt = stmt.with_for_update(of=Incident).execution_options(populate_existing=True)
-    return session.scalars(stmt).first()
+    return session.scalars(_GET_FOR_UPDATE if for_update else _GET, {"number": number}).first()
 
 
 def create(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Select,
     Update,
     bindparam,
     delete,
@@ -116,12 +117,22 @@ def due(session: Session, *, now: datetime, limit: int, kind: str = Kind.SLACK) 
     backlog of thousands costs a few milliseconds, not a comparison of every
     pending entry with every other.
     """
+    rows = session.execute(_due_statement(str(kind), limit), {"d_now": now})
+    return [Head(entry, channel, incident, bool(stale)) for entry, channel, incident, stale in rows]
+
+
+@functools.cache
+def _due_statement(kind: str, limit: int) -> Select[tuple[int, str, int | None, bool]]:
+    """due()'s SELECT, built once per kind and limit: every change pokes each deliverer,
+    and building the statement anew (and working out its cache key) cost more than
+    running it."""
+    now: BindParameter[datetime] = bindparam("d_now", type_=OutboxEntry.next_attempt_at.type)
     heads = (
         select(func.min(OutboxEntry.id))
         .where(OutboxEntry.kind == kind, *_pending(OutboxEntry))
         .group_by(OutboxEntry.channel, OutboxEntry.incident_id)
     )
-    stmt = (
+    return (
         select(
             OutboxEntry.id,
             OutboxEntry.channel,
@@ -132,8 +143,6 @@ def due(session: Session, *, now: datetime, limit: int, kind: str = Kind.SLACK) 
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
-    rows = session.execute(stmt)
-    return [Head(entry, channel, incident, bool(stale)) for entry, channel, incident, stale in rows]
 
 
 def claim(
