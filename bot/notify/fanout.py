@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,16 +86,17 @@ class FanOut:
             try:
                 with transaction(self.factory) as session:
                     expanded = written = 0
-                    # Asked once a pass: a page nobody follows yet expands to nothing.
-                    anyone = subscribers.anyone_active(session)
+                    # Asked once a pass: a page nobody follows yet expands to nothing,
+                    # so its entries are all marked done at once.
+                    if not subscribers.anyone_active(session):
+                        taken, heads = heads, []
+                        expanded = _mark_all(session, [h.id for h in taken], now)
                     while heads and written < self.page:
                         head = heads.pop(0)
                         taken.append(head)
                         token = self._claim_in(session, head, now)
                         count = (
-                            None
-                            if token is None
-                            else self._expand_in(session, head.id, token, now, anyone=anyone)
+                            None if token is None else self._expand_in(session, head.id, token, now)
                         )
                         if count is not None:
                             expanded += 1
@@ -144,11 +145,9 @@ class FanOut:
         )
         return token if won else None
 
-    def _expand_in(
-        self, session: Session, entry_id: int, token: str, now: datetime, *, anyone: bool = True
-    ) -> int | None:
+    def _expand_in(self, session: Session, entry_id: int, token: str, now: datetime) -> int | None:
         """expand()'s work in the caller's transaction; the recipients written, or None if
-        the lease was lost. `anyone=False`: no subscriber is active, so none are read."""
+        the lease was lost."""
         # Marking first takes the row's lock: a deliverer that took the entry over
         # after our lease ran out makes this match nothing, and one trying now waits
         # for our commit and then finds it delivered.
@@ -156,11 +155,9 @@ class FanOut:
         if int(getattr(kept, "rowcount", 0) or 0) != 1:
             log.error("fan-out entry %s was taken over by another deliverer", entry_id)
             return None
-        written = 0
-        if anyone:
-            entry = session.execute(_ENTRY, {"e_id": entry_id}).one()
-            written = self._write(session, entry.event, entry, now)
-        log.info("fan-out entry %s: %d recipients", entry_id, written)
+        entry = session.execute(_ENTRY, {"e_id": entry_id}).one()
+        written = self._write(session, entry.event, entry, now)
+        log.info("fan-out entry %s (%s): %d recipients", entry_id, entry.event, written)
         return written
 
     def _refresh_statistics(self) -> None:
@@ -219,6 +216,29 @@ _MARK = (
 _ENTRY = select(
     OutboxEntry.event, OutboxEntry.incident_id, OutboxEntry.update_id, OutboxEntry.payload
 ).where(OutboxEntry.id == bindparam("e_id"))
+
+
+_NOW = bindparam("a_now", type_=OutboxEntry.delivered_at.type)
+_MARK_ALL = (
+    update(OutboxEntry)
+    .where(
+        OutboxEntry.id.in_(bindparam("a_ids", expanding=True)),
+        OutboxEntry.delivered_at.is_(None),
+        or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < _NOW),
+    )
+    .values(delivered_at=_NOW, claimed_by=None, claimed_until=None)
+    .returning(OutboxEntry.id)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _mark_all(session: Session, ids: list[int], now: datetime) -> int:
+    """Mark due fan-out entries done with no recipients (nobody is subscribed), unless
+    another deliverer holds or has done one; how many were marked. The ids are heads of
+    their lines (outbox.due), so nothing ahead of them waits."""
+    marked = session.execute(_MARK_ALL, {"a_ids": ids, "a_now": now}).all()
+    log.info("fan-out: nobody is subscribed; %d entries done", len(marked))
+    return len(marked)
 
 
 def affected(payload: dict[str, Any]) -> list[int]:
