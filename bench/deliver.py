@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from bench.ack import SECRET, database, serve_env, serving  # noqa: E402
+from bench.machine import describe  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage import migrate  # noqa: E402
@@ -234,6 +235,7 @@ def main() -> int:
     finally:
         fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    print(describe())
     print(f"   target: every channel complete by {TARGET} x the floor, nothing missing or doubled")
     return 0 if ok else 1
 

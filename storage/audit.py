@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEvent
@@ -20,11 +20,14 @@ def record(
     at: datetime,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Add one audit event to the caller's transaction."""
-    event = AuditEvent(actor=actor, action=action, target=target, at=at, before=before, after=after)
-    session.add(event)
-    return event
+) -> None:
+    """Add one audit event to the caller's transaction (an INSERT, not an ORM object:
+    nothing reads it back there)."""
+    row = {"actor": actor, "action": action, "target": target, "at": at, "before": before}
+    session.execute(_INSERT, [row | {"after": after}])
+
+
+_INSERT = insert(AuditEvent)
 
 
 def recent(session: Session, *, limit: int = 50) -> list[AuditEvent]:

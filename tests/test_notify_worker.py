@@ -57,7 +57,7 @@ def queue(factory: sessionmaker[Session], clock: FakeClock, lines: dict[str, int
     with factory.begin() as session:
         for line, n in lines.items():
             for k in range(n):
-                (entry,) = outbox.enqueue(
+                ids += outbox.enqueue(
                     session,
                     channels=[line],
                     event="incident.updated",
@@ -65,8 +65,6 @@ def queue(factory: sessionmaker[Session], clock: FakeClock, lines: dict[str, int
                     payload={"k": k},
                     kind=outbox.Kind.EMAIL,
                 )
-                session.flush()
-                ids.append(entry.id)
     return ids
 
 

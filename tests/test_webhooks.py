@@ -133,9 +133,9 @@ def open_incident(rt: Runtime) -> int:
 
 def enqueue_incident(rt: Runtime, sub: Subscriber, incident_id: int, n: int = 1) -> list[int]:
     with rt.factory.begin() as session:
-        entries = []
+        ids: list[int] = []
         for _ in range(n):
-            entries += outbox.enqueue(
+            ids += outbox.enqueue(
                 session,
                 channels=[sub.code],
                 event="incident.updated",
@@ -144,8 +144,7 @@ def enqueue_incident(rt: Runtime, sub: Subscriber, incident_id: int, n: int = 1)
                 payload={"number": 1, "components": []},
                 kind=outbox.Kind.WEBHOOK,
             )
-        session.flush()
-        return [e.id for e in entries]
+        return ids
 
 
 def enqueue_component_change(rt: Runtime, sub: Subscriber) -> int:
@@ -154,7 +153,7 @@ def enqueue_component_change(rt: Runtime, sub: Subscriber) -> int:
         change = session.scalars(
             select(StatusChange).order_by(StatusChange.id.desc()).limit(1)
         ).one()
-        (entry,) = outbox.enqueue(
+        (entry_id,) = outbox.enqueue(
             session,
             channels=[sub.code],
             event="component.changed",
@@ -167,8 +166,7 @@ def enqueue_component_change(rt: Runtime, sub: Subscriber) -> int:
             },
             kind=outbox.Kind.WEBHOOK,
         )
-        session.flush()
-        return entry.id
+        return entry_id
 
 
 def sender(
