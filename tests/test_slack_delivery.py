@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from bot.delivery_worker import DeliveryWorker
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack.delivery import Deliverer, DeliveryWorker, start_delivery
+from bot.slack.delivery import Deliverer, start_delivery
 from bot.slack.gateway import SlackGateway
 from renderers import slack_modals as ui
 from storage import outbox

@@ -2,7 +2,7 @@
 
 Two ways to run them:
 
-- `start(runtime, senders)`: in threads (bot.slack.delivery.DeliveryWorker), poked
+- `start(runtime, senders)`: in threads (bot.delivery_worker.DeliveryWorker), poked
   after every change; `serve` and `clock` do this (bot/serve.py `start_delivery`).
 - `run_pending(runtime, senders)`: once, now, in this thread; the shell and
   `statusbot run` do this after each command, so what a command sends is printed
@@ -68,7 +68,7 @@ def run_pending(runtime: Runtime, senders: Sequence[Sender]) -> dict[str, int]:
 def start(runtime: Runtime, senders: Sequence[Sender]) -> list[Callable[[], object]]:
     """The fan-out and one worker per sender in threads, poked after every change;
     their stoppers. Runs whether or not Slack is configured."""
-    from bot.slack.delivery import DeliveryWorker
+    from bot.delivery_worker import DeliveryWorker
 
     workers = [
         DeliveryWorker(

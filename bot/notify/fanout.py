@@ -44,7 +44,7 @@ KIND_OF = {subscribers.EMAIL: outbox.Kind.EMAIL, subscribers.WEBHOOK: outbox.Kin
 class FanOut:
     """Expands fan-out entries; safe to run in many threads and processes at once.
 
-    Fits bot.slack.delivery.DeliveryWorker (`deliver_pending`, `paused`).
+    Fits bot.delivery_worker.DeliveryWorker (`deliver_pending`, `paused`).
     `on_expanded` is called after a pass that wrote entries (to poke the email
     and webhook workers).
     """

@@ -108,7 +108,7 @@ def backoff(attempts: int, jitter: float) -> float:
 class OutboxDeliverer:
     """Drains one kind's lines; safe to run in many threads and processes at once.
 
-    Fits bot.slack.delivery.DeliveryWorker, which runs it in a thread, poked after
+    Fits bot.delivery_worker.DeliveryWorker, which runs it in a thread, poked after
     every change.
     """
 
