@@ -257,3 +257,46 @@ def test_two_deliverer_processes_send_each_message_once_in_order(
                 assert len(thread) == len(words)
     finally:
         fake.stop()
+
+
+def test_a_reply_does_not_wait_for_the_workspaces_edit_allowance(
+    rt: Runtime, limited: FakeSlack, clock: FakeClock
+) -> None:
+    """With this minute's edits spent, an update's thread reply goes at once; the
+    announcement is brought up to date, once, when the allowance comes back."""
+    allowance = len(CHANNELS)  # one edit a channel a minute
+    pacer = Pacer(
+        Limits(update_per_window=allowance, window=60.0),
+        clock=lambda: seconds(clock),
+        sleep=lambda s: None,
+    )
+    d = Deliverer(
+        rt.factory,
+        SlackGateway("xoxb-test", base_url=limited.api_url),
+        page_url=PAGE,
+        tz=rt.settings.tz,
+        clock=clock,
+        pacer=pacer,
+        threads=1,
+    )
+    run(rt, "/incident open API errors -- Opened.")
+    drain(d, rt, clock, step=1.0)
+    run(rt, "/incident update 1 -- One.")  # its edits take the minute's allowance
+    drain(d, rt, clock, step=1.0)
+    assert len(limited.calls_to("chat.update")) == allowance
+    run(rt, "/incident update 1 -- Two.")
+    clock.advance(seconds=1.1)
+    d.deliver_pending()
+    for channel in CHANNELS:
+        thread = [shown(c) for c in posts(limited, channel) if "thread_ts" in c.params]
+        assert len(thread) == 2 and "Two." in thread[-1], "the reply went without its edit"
+        assert "Two." not in shown(edits(limited, channel)[-1])
+    assert len(limited.calls_to("chat.update")) == allowance, "no edit beyond the allowance"
+    drain(d, rt, clock, step=5.0)  # the minute passes
+    d.close()
+    assert pending(rt) == 0
+    assert [c for c in limited.calls if c.status == 429] == []
+    assert_once_in_order(limited, ["One.", "Two."])
+    for channel in CHANNELS:
+        (_, caught_up) = edits(limited, channel)
+        assert "Two." in shown(caught_up), "the announcement caught up, with one edit"

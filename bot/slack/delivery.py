@@ -33,7 +33,9 @@ Guarantees, and how:
 - Coalesced edits: an entry whose incident has a newer change waiting in the
   same channel posts its thread reply but leaves the announcement alone; the
   newest one edits it once, showing the latest state. Thread replies are never
-  coalesced or dropped, and stay in order.
+  coalesced or dropped, and stay in order. A reply never waits for the
+  workspace's edit allowance: when it is spent, the reply goes and the edit
+  follows as an entry of its own (`REFRESH_EVENT`).
 - Failures: transient errors → exponential backoff with jitter, given up after
   `max_attempts`; permanent errors → given up at once. Either way `last_error`
   says why.
@@ -115,6 +117,11 @@ POSTMORTEM_EVENT = "postmortem.published"
 # A fixed title or update text: the announcement is edited, and when it names an
 # update, so is the thread reply that carried that update.
 EDIT_EVENT = "incident.edited"
+
+# The announcement's edit that an entry left for later, because the workspace's
+# chat.update allowance was spent when its reply went: an edit, nothing else, and
+# none at all once a newer change of the incident is waiting (it edits instead).
+REFRESH_EVENT = "announcement.refresh"
 
 BACKOFF_BASE = 2.0  # seconds before the first retry of a transient failure
 BACKOFF_CAP = 300.0
@@ -426,13 +433,23 @@ class Deliverer:
             raise Permanent("statusbot", f"incident {job.incident_id} no longer exists")
         reply = self._reply(job, view)
         ts = job.announcement_ts
+        refresh = False
         if ts is None:
             ts = self._post_announcement(job, token, view, delivered=reply is None)
             if reply is None:
                 return
         elif not job.superseded and job.event not in NOTE_EVENTS:
             message = render.announcement(view, page_url=self.page_url, tz=self.tz)
-            if not self._edit(job, token, ts, message):
+            try:
+                edited = self._edit(job, token, ts, message)
+            except NotYet:
+                if reply is None:
+                    raise
+                # The workspace's edits are spent for now (Slack allows about 50 a
+                # minute): the reply need not wait for one. It goes now, and an entry
+                # of its own, after it, brings the announcement up to date.
+                edited = refresh = True
+            if not edited:
                 # Someone deleted the announcement: post a new one to keep current.
                 ts = self._post_announcement(job, token, view, delivered=reply is None)
                 if reply is None:
@@ -447,7 +464,7 @@ class Deliverer:
         reply_ts = self._post(
             job, token, "reply", reply, thread_ts=ts, reply_broadcast=job.event in BROADCAST_EVENTS
         )
-        self._finish(job, token, message_ts=reply_ts)
+        self._finish(job, token, message_ts=reply_ts, refresh=refresh)
 
     def _post(
         self,
@@ -590,10 +607,24 @@ class Deliverer:
             self._mark(session, job, token, delivered=False)
         self._renewed[token] = now
 
-    def _finish(self, job: _Job, token: str, *, message_ts: str | None = None) -> None:
-        self._record(
-            lambda session: self._mark(session, job, token, delivered=True, message_ts=message_ts)
-        )
+    def _finish(
+        self, job: _Job, token: str, *, message_ts: str | None = None, refresh: bool = False
+    ) -> None:
+        """Record the entry delivered; with `refresh`, queue the announcement's edit it
+        left for later (REFRESH_EVENT, at the end of its line) in the same commit."""
+
+        def record(session: Session) -> None:
+            self._mark(session, job, token, delivered=True, message_ts=message_ts)
+            if refresh:
+                outbox.enqueue(
+                    session,
+                    channels=[job.channel],
+                    event=REFRESH_EVENT,
+                    at=self.clock(),
+                    incident_id=job.incident_id,
+                )
+
+        self._record(record)
 
     def _record(self, write: Callable[[Session], None]) -> None:
         """Commit what a Slack call did, trying hard: a failure here means a resend."""
