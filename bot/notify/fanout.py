@@ -45,8 +45,8 @@ class FanOut:
     """Expands fan-out entries; safe to run in many threads and processes at once.
 
     Fits bot.delivery_worker.DeliveryWorker (`deliver_pending`, `paused`).
-    `on_expanded` is called after a pass that wrote entries (to poke the email
-    and webhook workers).
+    `on_expanded` is called after a pass that wrote recipients' entries (to poke
+    the email and webhook workers).
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class FanOut:
         now = self.clock()
         with self.factory() as session:
             heads = outbox.due(session, now=now, limit=limit, kind=outbox.Kind.FANOUT)
-        done = 0
+        done = told = 0
         while heads:
             taken: list[outbox.Head] = []
             try:
@@ -108,10 +108,12 @@ class FanOut:
                 log.exception("a batch of %d fan-out entries failed; one at a time", len(taken))
                 expanded = sum(self._alone(head) for head in taken)
                 written = 0
+                told += expanded  # they may have written recipients: poke the senders
             done += expanded
+            told += written
             if written >= self.page:
                 self._refresh_statistics()
-        if done and self.on_expanded is not None:
+        if told and self.on_expanded is not None:
             self.on_expanded()
         return done
 
