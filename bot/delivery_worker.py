@@ -35,6 +35,7 @@ class DeliveryWorker:
         name: str = "slack-delivery",
         next_wake: Callable[[], float | None] | None = None,
         held_rest: float = 0.1,
+        min_gap: float = 0.05,
     ) -> None:
         self.deliverer = deliverer
         self.name = name
@@ -52,6 +53,8 @@ class DeliveryWorker:
         # this long before a poke may start another (at most 1/held_rest fruitless
         # passes a second while a busy channel works through its queue).
         self.held_rest = held_rest
+        # The shortest time between the starts of two passes that pokes started.
+        self.min_gap = min_gap
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,14 +97,19 @@ class DeliveryWorker:
                 continue  # more may be waiting
             wait = self.interval
             soon = self.next_wake() if self.next_wake is not None else None
+            # Under load every change pokes: passes start at most every `min_gap`,
+            # each taking all that the pokes in between brought.
+            rest = self.min_gap - (time.monotonic() - started)
             if soon is not None:
                 wait = min(wait, soon)
                 if not delivered:
                     # Everything due waits for its channel's turn. What is added now
                     # most likely joins those same queues, so rather than a pass (a
                     # query over the backlog) on every poke, look again after a rest.
-                    rest = min(wait, self.held_rest)
-                    self._stopping.wait(rest)
-                    wait -= rest
+                    rest = max(rest, self.held_rest)
+            rest = min(wait, rest)
+            if rest > 0:
+                self._stopping.wait(rest)
+                wait -= rest
             self._wake.wait(wait)
             self._wake.clear()

@@ -774,22 +774,37 @@ class CountingDrain:
             return self.passed.wait_for(lambda: self.passes >= count, timeout=10)
 
 
-def test_pokes_while_every_channel_waits_its_turn_do_not_each_start_a_pass() -> None:
-    """A busy channel's queue is poked by every change (about 100 a second under load); a
-    pass that finds everything held back rests before the next poke may start another."""
-    drain = CountingDrain(held=True)
-    worker = DeliveryWorker(drain, interval=60, next_wake=drain.next_wake, held_rest=0.2)
+def poked(drain: CountingDrain, worker: DeliveryWorker, seconds: float = 0.5) -> int:
+    """Start the worker, poke it every 2 ms for `seconds`, stop it; its passes."""
     worker.start()
     try:
         assert drain.wait_for_pass(1)  # the pass at start
-        deadline = time.monotonic() + 0.5
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             worker.poke()
             time.sleep(0.002)
     finally:
         worker.stop()
+    return drain.passes
+
+
+def test_pokes_while_every_channel_waits_its_turn_do_not_each_start_a_pass() -> None:
+    """A busy channel's queue is poked by every change (about 100 a second under load); a
+    pass that finds everything held back rests before the next poke may start another."""
+    drain = CountingDrain(held=True)
+    passes = poked(
+        drain, DeliveryWorker(drain, interval=60, next_wake=drain.next_wake, held_rest=0.2)
+    )
     # Half a second of pokes: at most one pass per rest, however many pokes came.
-    assert drain.passes <= 1 + 0.5 / 0.2 + 1, drain.passes
+    assert passes <= 1 + 0.5 / 0.2 + 1, passes
+
+
+def test_pokes_under_load_are_folded_into_a_pass_every_min_gap() -> None:
+    drain = CountingDrain(held=False)
+    passes = poked(
+        drain, DeliveryWorker(drain, interval=60, next_wake=drain.next_wake, min_gap=0.1)
+    )
+    assert passes <= 1 + 0.5 / 0.1 + 1, passes  # not one per poke (250)
 
 
 def test_a_poke_after_a_pass_that_found_nothing_held_starts_the_next_at_once() -> None:
