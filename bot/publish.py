@@ -141,13 +141,13 @@ class Publisher:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
         with self._lock, exclusive(self.runtime.engine):
             self._hints.update(dirty)
-            return _timed(lambda: self._publish(full=False))
+            return _timed(self.runtime.settings, lambda: self._publish(full=False))
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
         with self._lock, exclusive(self.runtime.engine):
             self._cache = SnapshotCache()
-            return _timed(lambda: self._publish(full=True))
+            return _timed(self.runtime.settings, lambda: self._publish(full=True))
 
     def _publish(self, *, full: bool) -> Report | None:
         started = time.perf_counter()
@@ -285,8 +285,14 @@ def _numbers(snapshot: Snapshot) -> frozenset[int]:
     return frozenset(i.number for i in (*snapshot.incidents, *snapshot.maintenances))
 
 
-def _timed(publish: Callable[[], Report | None]) -> Report | None:
-    """One publish, its duration counted for the operators (bot/instruments.py)."""
+def _timed(settings: Settings, publish: Callable[[], Report | None]) -> Report | None:
+    """One publish, its duration counted for the operators (bot/instruments.py).
+
+    Only where the metrics are exposed: `statusbot render` and other one-off
+    commands then never load prometheus_client.
+    """
+    if not (settings.metrics or settings.metrics_port is not None):
+        return publish()
     from bot import instruments
 
     started = time.perf_counter()

@@ -207,6 +207,7 @@ _short_day_label = lru_cache(maxsize=512)(short_day_label)
 _STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
 _STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
 _HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
+_HISTORY_MONTH: ByIdentity[Markup] = ByIdentity(1024)
 _MONTH_OF: ByIdentity[str] = ByIdentity(32_768)
 _CHARTS: ByIdentity[Markup] = ByIdentity(256)
 
@@ -309,8 +310,15 @@ def timeline_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
 
 
 def history_lines(items: Iterable[IncidentView], tz: tzinfo) -> Markup:
-    """The lines of one month of history.html, each on its own line."""
-    return Markup("\n".join(history_line(i, tz) for i in items))
+    """The lines of one month of history.html, each on its own line.
+
+    Remembered by the identity of the month's items: after one change, every
+    other month of a long history is the same objects, and is not joined again.
+    """
+    shown = tuple(items)
+    return _HISTORY_MONTH.get(
+        shown, (tz,), lambda: Markup("\n".join(history_line(i, tz) for i in shown))
+    )
 
 
 def history_line(item: IncidentView, tz: tzinfo) -> Markup:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -37,8 +38,20 @@ def zone_name(at: datetime) -> str:
     return text + (f":{minutes}" if minutes and minutes != "00" else "")
 
 
+# A page shows the same instants again and again (an update's time on its incident's
+# page, on index.html, in the feeds; a publish after one change shows them all again):
+# each is formatted once per zone. Equal instants format alike in a zone, so keys that
+# compare equal (the same moment in two zones) share an entry safely.
+_INSTANTS = 32_768
+
+
 def when(at: datetime, tz: tzinfo) -> str:
     """An instant as the page shows it: 'Sep 15, 06:56 AEST'."""
+    return _when(at, tz)
+
+
+@lru_cache(maxsize=_INSTANTS)
+def _when(at: datetime, tz: tzinfo) -> str:
     t = at.astimezone(tz)
     return f"{t:%b} {t.day}, {t:%H:%M} {zone_name(t)}"
 
@@ -71,6 +84,11 @@ def iso(at: datetime, tz: tzinfo) -> str:
 
 def time_tag(at: datetime, tz: tzinfo, text: str | None = None) -> Markup:
     """`<time datetime="ISO">Sep 15, 06:56 AEST</time>` (or with the given text)."""
+    return _time_tag(at, tz, text)
+
+
+@lru_cache(maxsize=_INSTANTS, typed=True)  # typed: a Markup `text` is not a str one
+def _time_tag(at: datetime, tz: tzinfo, text: str | None) -> Markup:
     # Plain f-strings: this runs thousands of times a render, and only `text` may
     # come from elsewhere (the rest is digits, month names and zone letters).
     shown = when(at, tz) if text is None else escape(text)
@@ -87,6 +105,11 @@ def window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
 
     The zone is written once when both ends share it, at both ends across a DST change.
     """
+    return _window_tag(start, end, tz)
+
+
+@lru_cache(maxsize=_INSTANTS)
+def _window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
     if end is None:
         return time_tag(start, tz)
     a, b = start.astimezone(tz), end.astimezone(tz)
