@@ -118,6 +118,9 @@ class SnapshotCache:
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
         self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
         self._points_mark = -1
+        # The incidents that were open at some time since the uptime window's start, as
+        # (that start, [(window, affected component ids)]); None once an incident reloads.
+        self._open_since: tuple[datetime, list[tuple[Window, tuple[int, ...]]]] | None = None
 
     def build(
         self,
@@ -209,6 +212,8 @@ class SnapshotCache:
         }
         gone = self._entries.keys() - current.keys()
         removed = frozenset(self._entries[iid].row.number for iid in gone)
+        if reload or gone:
+            self._open_since = None
         for iid in gone:
             del self._entries[iid]
 
@@ -336,17 +341,26 @@ class SnapshotCache:
 
     def _windows(self, *, now: datetime, since: datetime) -> dict[int, tuple[Window, ...]]:
         """For each component, the incidents open at some time since `since`."""
+        if self._open_since is None or self._open_since[0] != since:
+            # Kept while no incident is reloaded: most builds only move the clock, and a
+            # long history's incidents ended before the window opened.
+            found: list[tuple[Window, tuple[int, ...]]] = []
+            for e in self._entries.values():
+                row = e.row
+                if row.kind != Kind.INCIDENT:
+                    continue
+                end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
+                if end is not None and end < since:
+                    continue
+                ref = IncidentRef(number=row.number, title=row.title, impact=row.impact)
+                found.append(((row.started_at, end, ref), e.affected))
+            self._open_since = (since, found)
         out: dict[int, list[Window]] = defaultdict(list)
-        for e in self._entries.values():
-            row = e.row
-            if row.kind != Kind.INCIDENT or row.started_at > now:
+        for window, affected in self._open_since[1]:
+            if window[0] > now:
                 continue
-            end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
-            if end is not None and end < since:
-                continue
-            ref = IncidentRef(number=row.number, title=row.title, impact=row.impact)
-            for cid in e.affected:
-                out[cid].append((row.started_at, end, ref))
+            for cid in affected:
+                out[cid].append(window)
         return {cid: tuple(sorted(w, key=_window_order)) for cid, w in out.items()}
 
     def _component_view(
