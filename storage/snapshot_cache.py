@@ -267,7 +267,8 @@ class SnapshotCache:
 
         update_views = []
         for u, changes in sorted(updates, key=_update_order, reverse=True):
-            refs.update(c[0] for c in changes)
+            if changes:  # most updates change no component
+                refs.update(c[0] for c in changes)
             update_views.append(
                 UpdateView(
                     code=u.code,
@@ -277,7 +278,7 @@ class SnapshotCache:
                     created_at=u.created_at,
                     updated_at=u.updated_at,
                     deliver_notifications=u.deliver_notifications,
-                    changes=tuple(change_view(c) for c in changes),
+                    changes=tuple(map(change_view, changes)) if changes else (),
                 )
             )
         view = IncidentView(

@@ -287,26 +287,23 @@ def recent_history(
     out: dict[int, History] = {}
     if not component_ids:
         return out
-    # The newest change before the window gives each component's starting state.
-    ranked = (
-        select(
-            StatusChange.component_id,
-            StatusChange.status,
-            func.row_number()
-            .over(
-                partition_by=StatusChange.component_id,
-                order_by=(StatusChange.at.desc(), StatusChange.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(StatusChange.component_id.in_(component_ids), StatusChange.at < since)
-        .subquery()
+    # The newest change before the window gives each component's starting state: one
+    # step down the (component_id, at) index per component. Ranking every older row
+    # instead (a window function) sorted years of history on each full build.
+    newest = (
+        select(StatusChange.status)
+        .where(StatusChange.component_id == Component.id, StatusChange.at < since)
+        .order_by(StatusChange.at.desc(), StatusChange.id.desc())
+        .limit(1)
+        .correlate(Component)
+        .scalar_subquery()
     )
     initial = {
         component_id: ComponentStatus(status)
         for component_id, status in session.execute(
-            select(ranked.c.component_id, ranked.c.status).where(ranked.c["rank"] == 1)
+            select(Component.id, newest).where(Component.id.in_(component_ids))
         )
+        if status is not None
     }
     recent = (
         select(StatusChange.component_id, StatusChange.at, StatusChange.status)
