@@ -27,9 +27,18 @@ def local_day(at: datetime, tz: tzinfo) -> date:
     return at.astimezone(tz).date()
 
 
+# What %b writes for each month, looked up rather than formatted: these run for every
+# instant a page shows. Taken from strftime itself, so they are what %b would give.
+_MONTH_ABBR = ("", *(date(2000, month, 1).strftime("%b") for month in range(1, 13)))
+
+
 def zone_name(at: datetime) -> str:
     """The zone abbreviation of a local time: 'AEST', or 'UTC-3' where the zone has none."""
-    name = at.tzname() or ""
+    return _zone_label(at.tzname() or "")
+
+
+@lru_cache(maxsize=256)
+def _zone_label(name: str) -> str:
     match = _NUMERIC.match(name)
     if not match:
         return name
@@ -52,8 +61,12 @@ def when(at: datetime, tz: tzinfo) -> str:
 
 @lru_cache(maxsize=_INSTANTS)
 def _when(at: datetime, tz: tzinfo) -> str:
-    t = at.astimezone(tz)
-    return f"{t:%b} {t.day}, {t:%H:%M} {zone_name(t)}"
+    return _shown(at.astimezone(tz))
+
+
+def _shown(t: datetime) -> str:
+    """A local time as `when` shows it ('Sep 15, 06:56 AEST')."""
+    return f"{_MONTH_ABBR[t.month]} {t.day}, {t.hour:02d}:{t.minute:02d} {zone_name(t)}"
 
 
 def clock(at: datetime, tz: tzinfo) -> str:
@@ -91,8 +104,9 @@ def time_tag(at: datetime, tz: tzinfo, text: str | None = None) -> Markup:
 def _time_tag(at: datetime, tz: tzinfo, text: str | None) -> Markup:
     # Plain f-strings: this runs thousands of times a render, and only `text` may
     # come from elsewhere (the rest is digits, month names and zone letters).
-    shown = when(at, tz) if text is None else escape(text)
-    return Markup(f'<time datetime="{iso(at, tz)}">{shown}</time>')
+    t = at.astimezone(tz)
+    shown = _shown(t) if text is None else escape(text)
+    return Markup(f'<time datetime="{t.replace(microsecond=0).isoformat()}">{shown}</time>')
 
 
 def day_tag(day: date) -> Markup:
