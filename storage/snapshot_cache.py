@@ -118,9 +118,11 @@ class SnapshotCache:
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
         self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
         self._points_mark = -1
-        # The incidents that were open at some time since the uptime window's start, as
-        # (that start, [(window, affected component ids)]); None once an incident reloads.
-        self._open_since: tuple[datetime, list[tuple[Window, tuple[int, ...]]]] | None = None
+        # The incidents open at some time since the uptime window's start, as (that
+        # start, {incident id: (window, affected component ids)}), and the incident ids
+        # reloaded or gone since it was brought up to date.
+        self._open_since: tuple[datetime, dict[int, tuple[Window, tuple[int, ...]]]] | None = None
+        self._open_stale: set[int] = set()
 
     def build(
         self,
@@ -212,8 +214,7 @@ class SnapshotCache:
         }
         gone = self._entries.keys() - current.keys()
         removed = frozenset(self._entries[iid].row.number for iid in gone)
-        if reload or gone:
-            self._open_since = None
+        self._open_stale |= reload | gone
         for iid in gone:
             del self._entries[iid]
 
@@ -342,22 +343,25 @@ class SnapshotCache:
 
     def _windows(self, *, now: datetime, since: datetime) -> dict[int, tuple[Window, ...]]:
         """For each component, the incidents open at some time since `since`."""
+        # Kept from build to build, redone only for the incidents reloaded since: most
+        # of a long history ended before the window opened, and a build after one
+        # change reloads one incident.
         if self._open_since is None or self._open_since[0] != since:
-            # Kept while no incident is reloaded: most builds only move the clock, and a
-            # long history's incidents ended before the window opened.
-            found: list[tuple[Window, tuple[int, ...]]] = []
-            for e in self._entries.values():
-                row = e.row
-                if row.kind != Kind.INCIDENT:
-                    continue
-                end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
-                if end is not None and end < since:
-                    continue
-                ref = IncidentRef(number=row.number, title=row.title, impact=row.impact)
-                found.append(((row.started_at, end, ref), e.affected))
-            self._open_since = (since, found)
+            self._open_since = (since, {})
+            stale: Collection[int] = self._entries.keys()
+        else:
+            stale = self._open_stale
+        found = self._open_since[1]
+        for iid in stale:
+            e = self._entries.get(iid)
+            window = _window(e.row, since) if e is not None else None
+            if e is None or window is None:
+                found.pop(iid, None)
+            else:
+                found[iid] = (window, e.affected)
+        self._open_stale = set()
         out: dict[int, list[Window]] = defaultdict(list)
-        for window, affected in self._open_since[1]:
+        for window, affected in found.values():
             if window[0] > now:
                 continue
             for cid in affected:
@@ -520,6 +524,16 @@ def _maintenance_order(i: IncidentView) -> tuple[datetime, int]:
 
 def _update_order(item: tuple[UpdateRow, tuple[Change, ...]]) -> tuple[datetime, int]:
     return (item[0].display_at, item[0].id)
+
+
+def _window(row: IncidentRow, since: datetime) -> Window | None:
+    """When an incident was open, if it was open at some time since `since`."""
+    if row.kind != Kind.INCIDENT:
+        return None
+    end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
+    if end is not None and end < since:
+        return None
+    return (row.started_at, end, IncidentRef(number=row.number, title=row.title, impact=row.impact))
 
 
 def _window_order(w: Window) -> tuple[datetime, int]:
