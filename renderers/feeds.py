@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import re
 from datetime import datetime
+from functools import partial
 from html import escape
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]  # feedgen ships no types
 
 from renderers.markdown import render_markdown
+from renderers.memo import ByIdentity
 from renderers.timefmt import when
 from storage.rules import STATUS_LABELS
 from storage.snapshot import IncidentView, Snapshot, UpdateView
@@ -26,6 +28,9 @@ FEED_LIMIT = 50
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 ATOM = "history.atom"
 RSS = "history.rss"
+# An entry's content, by the identity of its incident's view (renderers/memo.py): a
+# publish after one change formats one entry's updates, not fifty.
+_CONTENT: ByIdentity[str] = ByIdentity(1024)
 
 
 def render_feeds(snapshot: Snapshot) -> dict[str, bytes]:
@@ -61,7 +66,7 @@ def render_feeds(snapshot: Snapshot) -> dict[str, bytes]:
         fe.link(href=f"{base}/incidents/{item.number}.html", rel="alternate", type="text/html")
         fe.published(_seconds(item.created_at, tz))
         fe.updated(_seconds(_updated(item), tz))
-        content = _content(item, tz)
+        content = _CONTENT.get((item,), (tz,), partial(_content, item, tz))
         if content:
             fe.content(content, type="html")
 

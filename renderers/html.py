@@ -16,8 +16,8 @@ import logging
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache, partial
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -207,7 +207,7 @@ _short_day_label = lru_cache(maxsize=512)(short_day_label)
 _STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
 _STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
 _HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
-_MONTH_OF: ByIdentity[str] = ByIdentity(32_768)
+_HISTORY_MONTH: ByIdentity[Markup] = ByIdentity(1024)
 _CHARTS: ByIdentity[Markup] = ByIdentity(256)
 
 
@@ -309,8 +309,15 @@ def timeline_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
 
 
 def history_lines(items: Iterable[IncidentView], tz: tzinfo) -> Markup:
-    """The lines of one month of history.html, each on its own line."""
-    return Markup("\n".join(history_line(i, tz) for i in items))
+    """The lines of one month of history.html, each on its own line.
+
+    Remembered by the identity of the month's items: after one change, every
+    other month of a long history is the same objects, and is not joined again.
+    """
+    shown = tuple(items)
+    return _HISTORY_MONTH.get(
+        shown, (tz,), lambda: Markup("\n".join(history_line(i, tz) for i in shown))
+    )
 
 
 def history_line(item: IncidentView, tz: tzinfo) -> Markup:
@@ -521,9 +528,15 @@ def past_days(snapshot: Snapshot, days: int = PAST_DAYS) -> list[PastDay]:
     tz = snapshot.tz
     today = local_day(snapshot.generated_at, tz)
     first = today - timedelta(days=days - 1)
+    # Most of a long history ended before these days: one comparison, made in UTC (a
+    # day early, whatever the zone's offset), leaves it out before any zone arithmetic.
+    cutoff = snapshot.generated_at.astimezone(UTC) - timedelta(days=days + 1)
     by_day: dict[date, list[IncidentView]] = {}
     for item in snapshot.incidents + snapshot.maintenances:
-        day = local_day(item.last_update_at, tz)
+        at = item.last_update_at
+        if at < cutoff:
+            continue
+        day = local_day(at, tz)
         if first <= day <= today:
             by_day.setdefault(day, []).append(item)
     out = []
@@ -549,22 +562,24 @@ def months(snapshot: Snapshot) -> list[Month]:
         reverse=True,
     )
     out: list[Month] = []
-    current: str | None = None
+    current: tuple[int, int] | None = None
     bucket: list[IncidentView] = []
     for item in items:
-        label = _MONTH_OF.get((item,), (tz,), partial(_month_of, item, tz))
-        if label != current:
+        local = started(item).astimezone(tz)
+        month = (local.year, local.month)
+        if month != current:
             if current is not None:
-                out.append(Month(current, tuple(bucket)))
-            current, bucket = label, []
+                out.append(Month(_month_label(*current), tuple(bucket)))
+            current, bucket = month, []
         bucket.append(item)
     if current is not None:
-        out.append(Month(current, tuple(bucket)))
+        out.append(Month(_month_label(*current), tuple(bucket)))
     return out
 
 
-def _month_of(item: IncidentView, tz: tzinfo) -> str:
-    return month_label(local_day(started(item), tz))
+@lru_cache(maxsize=1024)
+def _month_label(year: int, month: int) -> str:
+    return month_label(date(year, month, 1))
 
 
 def affected_text(snapshot: Snapshot, item: IncidentView) -> str:

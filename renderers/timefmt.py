@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -26,9 +27,18 @@ def local_day(at: datetime, tz: tzinfo) -> date:
     return at.astimezone(tz).date()
 
 
+# What %b writes for each month, looked up rather than formatted: these run for every
+# instant a page shows. Taken from strftime itself, so they are what %b would give.
+_MONTH_ABBR = ("", *(date(2000, month, 1).strftime("%b") for month in range(1, 13)))
+
+
 def zone_name(at: datetime) -> str:
     """The zone abbreviation of a local time: 'AEST', or 'UTC-3' where the zone has none."""
-    name = at.tzname() or ""
+    return _zone_label(at.tzname() or "")
+
+
+@lru_cache(maxsize=256)
+def _zone_label(name: str) -> str:
     match = _NUMERIC.match(name)
     if not match:
         return name
@@ -37,10 +47,26 @@ def zone_name(at: datetime) -> str:
     return text + (f":{minutes}" if minutes and minutes != "00" else "")
 
 
+# A page shows the same instants again and again (an update's time on its incident's
+# page, on index.html, in the feeds; a publish after one change shows them all again):
+# each is formatted once per zone. Equal instants format alike in a zone, so keys that
+# compare equal (the same moment in two zones) share an entry safely.
+_INSTANTS = 32_768
+
+
 def when(at: datetime, tz: tzinfo) -> str:
     """An instant as the page shows it: 'Sep 15, 06:56 AEST'."""
-    t = at.astimezone(tz)
-    return f"{t:%b} {t.day}, {t:%H:%M} {zone_name(t)}"
+    return _when(at, tz)
+
+
+@lru_cache(maxsize=_INSTANTS)
+def _when(at: datetime, tz: tzinfo) -> str:
+    return _shown(at.astimezone(tz))
+
+
+def _shown(t: datetime) -> str:
+    """A local time as `when` shows it ('Sep 15, 06:56 AEST')."""
+    return f"{_MONTH_ABBR[t.month]} {t.day}, {t.hour:02d}:{t.minute:02d} {zone_name(t)}"
 
 
 def clock(at: datetime, tz: tzinfo) -> str:
@@ -71,10 +97,16 @@ def iso(at: datetime, tz: tzinfo) -> str:
 
 def time_tag(at: datetime, tz: tzinfo, text: str | None = None) -> Markup:
     """`<time datetime="ISO">Sep 15, 06:56 AEST</time>` (or with the given text)."""
+    return _time_tag(at, tz, text)
+
+
+@lru_cache(maxsize=_INSTANTS, typed=True)  # typed: a Markup `text` is not a str one
+def _time_tag(at: datetime, tz: tzinfo, text: str | None) -> Markup:
     # Plain f-strings: this runs thousands of times a render, and only `text` may
     # come from elsewhere (the rest is digits, month names and zone letters).
-    shown = when(at, tz) if text is None else escape(text)
-    return Markup(f'<time datetime="{iso(at, tz)}">{shown}</time>')
+    t = at.astimezone(tz)
+    shown = _shown(t) if text is None else escape(text)
+    return Markup(f'<time datetime="{t.replace(microsecond=0).isoformat()}">{shown}</time>')
 
 
 def day_tag(day: date) -> Markup:
@@ -87,6 +119,11 @@ def window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
 
     The zone is written once when both ends share it, at both ends across a DST change.
     """
+    return _window_tag(start, end, tz)
+
+
+@lru_cache(maxsize=_INSTANTS)
+def _window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
     if end is None:
         return time_tag(start, tz)
     a, b = start.astimezone(tz), end.astimezone(tz)

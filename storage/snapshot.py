@@ -12,14 +12,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
-from storage.incidents import pending_states
 from storage.metrics import MetricView
-from storage.models import Component, Group, Incident, Postmortem
 from storage.rules import (
     IncidentStatus,
     Kind,
@@ -28,6 +24,11 @@ from storage.rules import (
     is_closed,
     worst,
 )
+
+if TYPE_CHECKING:  # the views are made from rows; the ORM is for Slack's one-incident views
+    from sqlalchemy.orm import Session
+
+    from storage.models import Component, Group, Incident, Postmortem
 
 __all__ = [
     "UPTIME_DAYS",
@@ -322,7 +323,10 @@ def build_snapshot(
 
 def incident_view(incident: Incident) -> IncidentView:
     """One incident or maintenance as frozen values, updates newest first."""
-    # Slack's announcements and modals need one incident, not a whole snapshot.
+    # Slack's announcements and modals need one incident, not a whole snapshot; a
+    # render never calls this, so it does not load the incident queries' ORM options.
+    from storage.incidents import pending_states
+
     components = tuple(
         affected_view(a.component, a.component.group.code if a.component.group else None)
         for a in sorted(incident.affected, key=lambda a: a.id)

@@ -118,6 +118,11 @@ class SnapshotCache:
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
         self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
         self._points_mark = -1
+        # The incidents open at some time since the uptime window's start, as (that
+        # start, {incident id: (window, affected component ids)}), and the incident ids
+        # reloaded or gone since it was brought up to date.
+        self._open_since: tuple[datetime, dict[int, tuple[Window, tuple[int, ...]]]] | None = None
+        self._open_stale: set[int] = set()
 
     def build(
         self,
@@ -209,6 +214,7 @@ class SnapshotCache:
         }
         gone = self._entries.keys() - current.keys()
         removed = frozenset(self._entries[iid].row.number for iid in gone)
+        self._open_stale |= reload | gone
         for iid in gone:
             del self._entries[iid]
 
@@ -262,7 +268,8 @@ class SnapshotCache:
 
         update_views = []
         for u, changes in sorted(updates, key=_update_order, reverse=True):
-            refs.update(c[0] for c in changes)
+            if changes:  # most updates change no component
+                refs.update(c[0] for c in changes)
             update_views.append(
                 UpdateView(
                     code=u.code,
@@ -272,7 +279,7 @@ class SnapshotCache:
                     created_at=u.created_at,
                     updated_at=u.updated_at,
                     deliver_notifications=u.deliver_notifications,
-                    changes=tuple(change_view(c) for c in changes),
+                    changes=tuple(map(change_view, changes)) if changes else (),
                 )
             )
         view = IncidentView(
@@ -336,17 +343,29 @@ class SnapshotCache:
 
     def _windows(self, *, now: datetime, since: datetime) -> dict[int, tuple[Window, ...]]:
         """For each component, the incidents open at some time since `since`."""
+        # Kept from build to build, redone only for the incidents reloaded since: most
+        # of a long history ended before the window opened, and a build after one
+        # change reloads one incident.
+        if self._open_since is None or self._open_since[0] != since:
+            self._open_since = (since, {})
+            stale: Collection[int] = self._entries.keys()
+        else:
+            stale = self._open_stale
+        found = self._open_since[1]
+        for iid in stale:
+            e = self._entries.get(iid)
+            window = _window(e.row, since) if e is not None else None
+            if e is None or window is None:
+                found.pop(iid, None)
+            else:
+                found[iid] = (window, e.affected)
+        self._open_stale = set()
         out: dict[int, list[Window]] = defaultdict(list)
-        for e in self._entries.values():
-            row = e.row
-            if row.kind != Kind.INCIDENT or row.started_at > now:
+        for window, affected in found.values():
+            if window[0] > now:
                 continue
-            end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
-            if end is not None and end < since:
-                continue
-            ref = IncidentRef(number=row.number, title=row.title, impact=row.impact)
-            for cid in e.affected:
-                out[cid].append((row.started_at, end, ref))
+            for cid in affected:
+                out[cid].append(window)
         return {cid: tuple(sorted(w, key=_window_order)) for cid, w in out.items()}
 
     def _component_view(
@@ -505,6 +524,16 @@ def _maintenance_order(i: IncidentView) -> tuple[datetime, int]:
 
 def _update_order(item: tuple[UpdateRow, tuple[Change, ...]]) -> tuple[datetime, int]:
     return (item[0].display_at, item[0].id)
+
+
+def _window(row: IncidentRow, since: datetime) -> Window | None:
+    """When an incident was open, if it was open at some time since `since`."""
+    if row.kind != Kind.INCIDENT:
+        return None
+    end = row.resolved_at if row.status == IncidentStatus.RESOLVED else None
+    if end is not None and end < since:
+        return None
+    return (row.started_at, end, IncidentRef(number=row.number, title=row.title, impact=row.impact))
 
 
 def _window_order(w: Window) -> tuple[datetime, int]:

@@ -8,12 +8,13 @@ checks what changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Dialect, func, select
+from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, func, select
 from sqlalchemy.orm import Session
 
 from storage import postmortems as postmortem_store
@@ -28,6 +29,7 @@ from storage.models import (
 )
 from storage.rules import ComponentStatus
 from storage.snapshot import UPTIME_DAYS
+from storage.types import UTCDateTime
 
 
 class ComponentRow(NamedTuple):
@@ -145,45 +147,131 @@ def _signature_sql(dialect: Dialect) -> tuple[str, str]:
 Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]
 
 
+_INCIDENTS = select(*INCIDENT_COLUMNS).where(PUBLIC)
+_UPDATES = select(*UPDATE_COLUMNS)
+_CHANGES = (
+    select(
+        ComponentChange.update_id,
+        ComponentChange.component_id,
+        ComponentChange.old_status,
+        ComponentChange.new_status,
+    )
+    .join(IncidentUpdate, IncidentUpdate.id == ComponentChange.update_id)
+    .order_by(ComponentChange.id)
+)
+_AFFECTED = select(AffectedComponent.incident_id, AffectedComponent.component_id).order_by(
+    AffectedComponent.id
+)
+_EVERYTHING: dict[str, Select[Any]] = {
+    "incidents": _INCIDENTS,
+    "updates": _UPDATES,
+    "changes": _CHANGES,
+    "affected": _AFFECTED,
+}
+
+
 def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict[int, Loaded]:
     """Incidents with their updates, component changes and affected components, as rows."""
-    incidents = select(*INCIDENT_COLUMNS).where(PUBLIC)
-    updates = select(*UPDATE_COLUMNS)
-    changes = (
-        select(
-            ComponentChange.update_id,
-            ComponentChange.component_id,
-            ComponentChange.old_status,
-            ComponentChange.new_status,
+    changes: Iterable[Sequence[Any]]
+    updates: Iterable[Sequence[Any]]
+    affected: Iterable[Sequence[Any]]
+    incidents: Iterable[Sequence[Any]]
+    if everything:
+        # Every incident (a first build): read through the driver's cursor, converting
+        # the few typed columns here; SQLAlchemy's processing of some 50,000 values,
+        # one call each, was a fifth of the whole build.
+        read = _driver_reader(session)
+        changes, updates, affected, incidents = (
+            read(name) for name in ("changes", "updates", "affected", "incidents")
         )
-        .join(IncidentUpdate, IncidentUpdate.id == ComponentChange.update_id)
-        .order_by(ComponentChange.id)
-    )
-    affected = select(AffectedComponent.incident_id, AffectedComponent.component_id).order_by(
-        AffectedComponent.id
-    )
-    if not everything:
+    else:
         chosen = sorted(ids)
-        incidents = incidents.where(Incident.id.in_(chosen))
-        updates = updates.where(IncidentUpdate.incident_id.in_(chosen))
-        changes = changes.where(IncidentUpdate.incident_id.in_(chosen))
-        affected = affected.where(AffectedComponent.incident_id.in_(chosen))
+        changes = session.execute(_CHANGES.where(IncidentUpdate.incident_id.in_(chosen)))
+        updates = session.execute(_UPDATES.where(IncidentUpdate.incident_id.in_(chosen)))
+        affected = session.execute(_AFFECTED.where(AffectedComponent.incident_id.in_(chosen)))
+        incidents = session.execute(_INCIDENTS.where(Incident.id.in_(chosen)))
 
     by_update: dict[int, list[Change]] = defaultdict(list)
-    for update_id, cid, old, new in session.execute(changes):
+    for update_id, cid, old, new in changes:
         by_update[update_id].append((cid, old, new))
     by_incident: dict[int, list[tuple[UpdateRow, tuple[Change, ...]]]] = defaultdict(list)
-    for r in session.execute(updates):
+    for r in updates:
         u = UpdateRow(*r)
         by_incident[u.incident_id].append((u, tuple(by_update.get(u.id, ()))))
     touched: dict[int, list[int]] = defaultdict(list)
-    for iid, cid in session.execute(affected):
+    for iid, cid in affected:
         touched[iid].append(cid)
     out: dict[int, Loaded] = {}
-    for r in session.execute(incidents):
+    for r in incidents:
         row = IncidentRow(*r)
         out[row.id] = (row, tuple(by_incident.get(row.id, ())), tuple(touched.get(row.id, ())))
     return out
+
+
+def _driver_reader(session: Session) -> Callable[[str], list[list[Any]]]:
+    """Read one of the unfiltered statements through the session's own DBAPI connection.
+
+    Same transaction (and so, on PostgreSQL, the same REPEATABLE READ snapshot) as
+    every other read of the build; each UTC time and boolean becomes what the
+    column's SQLAlchemy type would have made of it.
+    """
+    dialect = session.get_bind().dialect
+    connection = session.connection().connection
+    times: dict[object, datetime] = {}  # equal stored times: parsed once, shared
+
+    def utc(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        found = times.get(value)
+        if found is None:
+            at = datetime.fromisoformat(value) if isinstance(value, str) else value
+            # As storage.types.UTCDateTime reads it: naive (SQLite) is UTC.
+            found = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            times[value] = found
+        return found
+
+    def read(name: str) -> list[list[Any]]:
+        sql, kinds = _driver_sql(dialect, name)
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql)
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        stamps = [k for k, kind in enumerate(kinds) if kind == "time"]
+        flags = [k for k, kind in enumerate(kinds) if kind == "bool"]
+        out = []
+        for raw in fetched:
+            row = list(raw)
+            for k in stamps:
+                row[k] = utc(row[k])
+            for k in flags:
+                row[k] = bool(row[k]) if row[k] is not None else None
+            out.append(row)
+        return out
+
+    return read
+
+
+@lru_cache(maxsize=16)
+def _driver_sql(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
+    """An unfiltered load statement as SQL for this dialect (no parameters), and how to
+    read each column: "time" (a UTC datetime), "bool", or "" (as the driver returns it)."""
+    statement = _EVERYTHING[name]
+    return str(statement.compile(dialect=dialect)), tuple(
+        _kind(column) for column in statement.selected_columns
+    )
+
+
+def _kind(column: ColumnElement[Any]) -> str:
+    if isinstance(column.type, UTCDateTime):
+        return "time"
+    if isinstance(column.type, Boolean):
+        return "bool"
+    # Integers and text come from both drivers as SQLAlchemy would return them.
+    if not isinstance(column.type, Integer | String):
+        raise TypeError(f"{column} needs a conversion the snapshot's driver read lacks")
+    return ""
 
 
 def window_start(now: datetime, tz: ZoneInfo) -> datetime:
@@ -199,26 +287,23 @@ def recent_history(
     out: dict[int, History] = {}
     if not component_ids:
         return out
-    # The newest change before the window gives each component's starting state.
-    ranked = (
-        select(
-            StatusChange.component_id,
-            StatusChange.status,
-            func.row_number()
-            .over(
-                partition_by=StatusChange.component_id,
-                order_by=(StatusChange.at.desc(), StatusChange.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(StatusChange.component_id.in_(component_ids), StatusChange.at < since)
-        .subquery()
+    # The newest change before the window gives each component's starting state: one
+    # step down the (component_id, at) index per component. Ranking every older row
+    # instead (a window function) sorted years of history on each full build.
+    newest = (
+        select(StatusChange.status)
+        .where(StatusChange.component_id == Component.id, StatusChange.at < since)
+        .order_by(StatusChange.at.desc(), StatusChange.id.desc())
+        .limit(1)
+        .correlate(Component)
+        .scalar_subquery()
     )
     initial = {
         component_id: ComponentStatus(status)
         for component_id, status in session.execute(
-            select(ranked.c.component_id, ranked.c.status).where(ranked.c["rank"] == 1)
+            select(Component.id, newest).where(Component.id.in_(component_ids))
         )
+        if status is not None
     }
     recent = (
         select(StatusChange.component_id, StatusChange.at, StatusChange.status)
