@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from bench.machine import describe
 from bot.publish import Publisher, Report
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -423,32 +424,6 @@ def verdict(value: float, target: float) -> str:
     return "ok" if value <= target else "OVER TARGET"
 
 
-def load() -> str:
-    """The machine's load averages, to read the figures by."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
-
-
-CALIBRATION_LOOP = 10_000_000
-
-
-def calibration() -> str:
-    """The CPU time of a fixed pure-Python loop, to compare figures across machines and hours.
-
-    A shared VM's speed drifts (its neighbours, its host): a figure is read
-    against this one, taken in the same run. The best of three, as the loop
-    itself does not vary.
-    """
-    times = []
-    for _ in range(3):
-        started = time.process_time()
-        total = 0
-        for i in range(CALIBRATION_LOOP):
-            total += i
-        times.append(time.process_time() - started)
-    return f"calibration: `for i in range(10_000_000): s += i` takes {min(times):.2f} s CPU"
-
-
 def spread(values: list[float], scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
     """'0.81 s (min 0.78, max 0.95)'."""
     low, mid, high = (
@@ -721,7 +696,7 @@ def main() -> int:
         generate(args.generate)
         return 0
 
-    print(f"before: {load()}; {calibration()}")
+    print(f"before: {describe().strip()}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         if args.database == "sqlite":
@@ -746,7 +721,7 @@ def main() -> int:
             if schema is not None:
                 drop_schema(args.database, schema)
     measure_demo()
-    print(f"after: {load()}; {calibration()}")
+    print(f"after: {describe().strip()}")
     return 0
 
 
