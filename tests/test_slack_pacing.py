@@ -292,11 +292,24 @@ def test_a_reply_does_not_wait_for_the_workspaces_edit_allowance(
         assert len(thread) == 2 and "Two." in thread[-1], "the reply went without its edit"
         assert "Two." not in shown(edits(limited, channel)[-1])
     assert len(limited.calls_to("chat.update")) == allowance, "no edit beyond the allowance"
+    # The edit left for later heads the incident's line (tried, and put back until the
+    # allowance returns); the next update must not wait behind it for the allowance.
+    clock.advance(seconds=1.1)
+    d.deliver_pending()
+    assert len(limited.calls_to("chat.update")) == allowance
+    run(rt, "/incident update 1 -- Three.")
+    for _ in range(8):  # four seconds
+        clock.advance(seconds=0.5)
+        d.deliver_pending()
+    for channel in CHANNELS:
+        thread = [shown(c) for c in posts(limited, channel) if "thread_ts" in c.params]
+        assert len(thread) == 3 and "Three." in thread[-1], "not held back by the left-over edit"
+    assert len(limited.calls_to("chat.update")) == allowance
     drain(d, rt, clock, step=5.0)  # the minute passes
     d.close()
     assert pending(rt) == 0
     assert [c for c in limited.calls if c.status == 429] == []
-    assert_once_in_order(limited, ["One.", "Two."])
+    assert_once_in_order(limited, ["One.", "Two.", "Three."])
     for channel in CHANNELS:
         (_, caught_up) = edits(limited, channel)
-        assert "Two." in shown(caught_up), "the announcement caught up, with one edit"
+        assert "Three." in shown(caught_up), "the announcement caught up, with one edit"

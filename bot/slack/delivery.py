@@ -122,6 +122,7 @@ EDIT_EVENT = "incident.edited"
 # chat.update allowance was spent when its reply went: an edit, nothing else, and
 # none at all once a newer change of the incident is waiting (it edits instead).
 REFRESH_EVENT = "announcement.refresh"
+REFRESH_RECHECK = 2.0  # seconds
 
 BACKOFF_BASE = 2.0  # seconds before the first retry of a transient failure
 BACKOFF_CAP = 300.0
@@ -396,9 +397,14 @@ class Deliverer:
             self._wake_in(exc.retry_after)
             return False
         except NotYet as exc:
-            # Our own pacing: not an error, and no attempt spent.
-            self._release(job, token, next_attempt_at=self.clock() + timedelta(seconds=exc.seconds))
-            self._wake_in(exc.seconds)
+            # Our own pacing: not an error, and no attempt spent. A left-over edit
+            # heads its incident's line, so it looks again every few seconds: once a
+            # newer change waits behind it, it is superseded and steps aside.
+            seconds = (
+                min(exc.seconds, REFRESH_RECHECK) if job.event == REFRESH_EVENT else exc.seconds
+            )
+            self._release(job, token, next_attempt_at=self.clock() + timedelta(seconds=seconds))
+            self._wake_in(seconds)
             return False
         except Transient as exc:
             self._retry(job, token, exc, delay=self._backoff(job.attempts + 1), counts=True)
