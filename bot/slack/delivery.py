@@ -68,6 +68,17 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot import instruments
 from bot.delivery_worker import DeliveryWorker
 from bot.runtime import Runtime
+from bot.slack.events import (
+    BROADCAST_EVENTS,
+    COMPONENT_EVENT,
+    EDIT_EVENT,
+    INTERNAL_NOTE,
+    NOTE_EVENTS,
+    POSTMORTEM_EVENT,
+    REFRESH_EVENT,
+    REFRESH_RECHECK,
+    REPLY_EVENTS,
+)
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
 from bot.slack.pacing import NO_LIMITS, POST, UPDATE, NotYet, Pacer
 from renderers import slack as render
@@ -80,49 +91,6 @@ from storage.snapshot import IncidentView, UpdateView, incident_view
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-COMPONENT_EVENT = "component.changed"
-# Events whose update is also posted as a reply in the announcement's thread.
-REPLY_EVENTS = frozenset(
-    {
-        "incident.published",
-        "incident.updated",
-        "incident.resolved",
-        "incident.reopened",
-        "maintenance.updated",
-        "maintenance.started",
-        "maintenance.completed",
-        "maintenance.cancelled",
-    }
-)
-# Replies the whole channel should see, not only the thread: an incident that
-# closes or comes back, and a maintenance that is about to start, starts or ends.
-BROADCAST_EVENTS = frozenset(
-    {
-        "incident.published",
-        "incident.resolved",
-        "incident.reopened",
-        "maintenance.notice",
-        "maintenance.started",
-        "maintenance.completed",
-        "maintenance.cancelled",
-    }
-)
-# Events that change nothing shown in the announcement: no edit needed.
-NOTE_EVENTS = frozenset({"incident.stale", "maintenance.notice", "incident.note"})
-# An internal note (commands/notes.py): a thread reply marked internal, nothing else.
-INTERNAL_NOTE = "incident.note"
-# A published postmortem, with --notify: a reply in the thread linking to it.
-POSTMORTEM_EVENT = "postmortem.published"
-# A fixed title or update text: the announcement is edited, and when it names an
-# update, so is the thread reply that carried that update.
-EDIT_EVENT = "incident.edited"
-
-# The announcement's edit that an entry left for later, because the workspace's
-# chat.update allowance was spent when its reply went: an edit, nothing else, and
-# none at all once a newer change of the incident is waiting (it edits instead).
-REFRESH_EVENT = "announcement.refresh"
-REFRESH_RECHECK = 2.0  # seconds
 
 BACKOFF_BASE = 2.0  # seconds before the first retry of a transient failure
 BACKOFF_CAP = 300.0
