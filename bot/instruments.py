@@ -18,10 +18,10 @@ or STATUSBOT_METRICS_PORT is set (a port of its own); see bot/http/prometheus.py
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,9 +50,26 @@ class Instruments:
     rate_limited: Counter
 
 
-@functools.cache
+_built: Instruments | None = None
+_building = threading.Lock()
+
+
 def instruments() -> Instruments:
-    """This process's metrics, built on first use (after the multi-process choice)."""
+    """This process's metrics, built on first use (after the multi-process choice).
+
+    Once per process, under a lock: a worker's first commands arrive on several
+    threads at once, and a second build would register every metric twice
+    (prometheus_client's DuplicateTimeseries, which failed those commands).
+    """
+    global _built
+    if _built is None:
+        with _building:
+            if _built is None:
+                _built = _build()
+    return _built
+
+
+def _build() -> Instruments:
     return Instruments(
         commands=Counter(
             "statusbot_commands",
@@ -108,7 +125,9 @@ def use_multiprocess_dir(path: str | None = None) -> str:
         old.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = folder
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    instruments.cache_clear()
+    global _built
+    with _building:
+        _built = None  # built again on first use, counting in the folder
     return folder
 
 

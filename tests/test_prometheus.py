@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +25,7 @@ from sqlalchemy import Engine
 from bot.settings import Settings, SettingsError
 from storage import migrate
 from tests.fake_slack import FakeSlack
-from tests.helpers import free_port, serve_env, slash_command, start_serve, wait_healthy
+from tests.helpers import ROOT, free_port, serve_env, slash_command, start_serve, wait_healthy
 
 SECRET = "metrics-secret"
 TRIGGERS = itertools.count(1)
@@ -89,9 +92,11 @@ class Serving:
         wait_healthy(self.base, self.process)
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, error: type[BaseException] | None, *_: Any) -> None:
         self.process.terminate()
-        self.process.communicate(timeout=30)
+        log, _ = self.process.communicate(timeout=30)
+        if error is not None:  # pytest shows what a failed test printed: the server's side
+            print(log.decode(errors="replace"))
 
 
 def test_metrics_are_summed_over_two_workers_and_read_by_prometheus(
@@ -133,6 +138,50 @@ def test_metrics_are_summed_over_two_workers_and_read_by_prometheus(
             assert ("statusbot_outbox_pending", (("kind", kind),)) in samples
             assert ("statusbot_outbox_oldest_pending_seconds", (("kind", kind),)) in samples
         assert status_code(f"{server.base}/metrics") == 200
+
+
+def test_a_workers_first_commands_on_many_threads_build_the_metrics_once() -> None:
+    # A worker's first commands arrive on several threads at once; each counts itself.
+    # Each of 20 forked processes (fresh, nothing built yet) races 16 threads, with
+    # thread switches every microsecond: an unguarded build is all but sure to run
+    # twice somewhere and hit prometheus_client's DuplicateTimeseries.
+    program = textwrap.dedent(
+        """
+        import os, sys, threading
+        from bot import instruments
+
+        def race():
+            sys.setswitchinterval(1e-6)
+            start = threading.Barrier(16)
+            errors = []
+            def first_command():
+                start.wait()
+                try:
+                    instruments.count_command("/status", "ok")
+                except Exception as error:
+                    errors.append(repr(error))
+            threads = [threading.Thread(target=first_command) for _ in range(16)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            counted = instruments.instruments().commands.labels(command="/status", outcome="ok")
+            return not errors and counted._value.get() == 16
+
+        failed = 0
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if race() else 1)
+            failed += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
+        print(f"{failed} of 20 failed")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 of 20 failed"
 
 
 def test_metrics_are_off_unless_asked_for(
