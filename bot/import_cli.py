@@ -24,7 +24,7 @@ from storage.escaping import CONTROL_CHARS
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
-    from commands.importer import ImportReport
+    from commands.import_report import ImportReport
 
 CLI_ACTOR = "cli"
 API_KEY_ENV = "STATUSPAGE_API_KEY"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from commands.addresses import check_email, validate_endpoint
 from commands.common import audit_change, authorise
 from commands.context import Context
 from commands.errors import CommandError
+from commands.import_report import ImportReport, Tally
 from commands.statuspage_data import (
     IncidentData,
     Notes,
@@ -74,76 +74,9 @@ Progress = Callable[[str, int, int], None]
 
 # A maintenance the page gave no window: as long as this from its start.
 DEFAULT_WINDOW = timedelta(hours=1)
-ORDER = (
-    "groups",
-    "components",
-    "incidents",
-    "maintenances",
-    "updates",
-    "history",
-    "subscribers",
-    "templates",
-    "postmortems",
-)
 # What a template name becomes: statusbot's are one word (/incident open --template NAME).
 _NAME_GAP = re.compile(r"[^A-Za-z0-9_.-]+")
 TEMPLATE_STATE = ComponentStatus.MAJOR  # a component a template lists without a state
-
-
-@dataclass
-class Tally:
-    """How many of one kind of thing a run added, changed and found as they were."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def count(self, *, new: bool, changed: bool) -> None:
-        if new:
-            self.added += 1
-        elif changed:
-            self.updated += 1
-        else:
-            self.unchanged += 1
-
-    @property
-    def total(self) -> int:
-        return self.added + self.updated + self.unchanged
-
-
-@dataclass
-class ImportReport:
-    """What a run did (or, dry, would do), kind by kind, and what it noticed."""
-
-    source: str
-    page_id: str
-    tallies: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
-    notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return any(t.added or t.updated for t in self.tallies.values())
-
-    def lines(self) -> list[str]:
-        """The summary, a line per kind, then the skipped steps and the notes."""
-        order = {k: n for n, k in enumerate(ORDER)}
-        out = [
-            f"{kind}: {t.added:,} added, {t.updated:,} updated, {t.unchanged:,} unchanged"
-            for kind, t in sorted(self.tallies.items(), key=lambda kv: order.get(kv[0], 99))
-        ]
-        out.extend(self.skipped)
-        if self.notes:
-            out.append("Noticed on the way (each handled as said):")
-            out.extend(f"  {line}" for line in self.notes)
-        return out
-
-    def audit(self) -> dict[str, object]:
-        return {
-            "source": self.source[:200],
-            "page_id": self.page_id,
-            **{k: [t.added, t.updated, t.unchanged] for k, t in self.tallies.items()},
-        }
 
 
 def import_page(
