@@ -319,9 +319,18 @@ class FakeSlack:
             return {"ok": True, "user": {"id": user, "tz": zone, "name": user.lower()}}
         if method in ("conversations.history", "conversations.replies"):
             found = self._history(method, params)
-            # Slack answers a page of at most `limit` messages (100 unless asked).
+            # Slack answers a page of at most `limit` messages (100 unless asked), and a
+            # cursor for the next page while there is more.
             limit = int(params.get("limit") or DEFAULT_LIMIT)
-            return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+            start = int(str(params.get("cursor") or "page:0").removeprefix("page:"))
+            answer: dict[str, Any] = {
+                "ok": True,
+                "messages": found[start : start + limit],
+                "has_more": len(found) > start + limit,
+            }
+            if answer["has_more"]:
+                answer["response_metadata"] = {"next_cursor": f"page:{start + limit}"}
+            return answer
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
                 return {"ok": False, "error": "not_allowed_token_type"}
@@ -345,9 +354,12 @@ class FakeSlack:
             if method == "conversations.history":
                 found = [m for m in self.posted if m.channel == channel and m.thread_ts is None]
                 found = [m for m in reversed(found) if float(m.ts) > oldest]
-            else:
+            else:  # the thread's parent first, then its replies after `oldest`
                 found = [
-                    m for m in self.posted if m.channel == channel and thread in (m.ts, m.thread_ts)
+                    m
+                    for m in self.posted
+                    if m.channel == channel
+                    and (m.ts == thread or (m.thread_ts == thread and float(m.ts) > oldest))
                 ]
         metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
         out = []

@@ -715,6 +715,46 @@ def test_a_reply_whose_answer_was_lost_is_posted_once(
     assert fake.calls_to("conversations.replies")[0].params["ts"] == announcement_ts(rt, 1)
 
 
+@pytest.mark.parametrize(
+    ("ours_before", "chatter", "pages", "posts"),
+    [
+        (False, 450, 3, 1),  # the parent and 450 replies come first: found on page 3
+        (True, 450, 3, 1),  # asked for what came after our last reply: the same 450
+        (False, 1000, 5, 2),  # past 5 pages of 200: posted again (at least once beats never)
+    ],
+)
+def test_a_lost_reply_is_looked_for_through_a_long_thread(
+    rt: Runtime,
+    deliverer: Deliverer,
+    fake: FakeSlack,
+    clock: FakeClock,
+    ours_before: bool,
+    chatter: int,
+    pages: int,
+    posts: int,
+) -> None:
+    # People talk in the announcement's thread; Slack lists a thread oldest first.
+    run(rt, "/incident open API errors -- One.")
+    assert deliverer.deliver_pending() == 1
+    parent = announcement_ts(rt, 1)
+    if ours_before:
+        run(rt, "/incident update 1 -- Two.")
+        assert deliverer.deliver_pending() == 1
+    ours = [m.ts for m in fake.messages("C0INCIDENTS") if m.thread_ts]
+    fake.chatter("C0INCIDENTS", chatter, thread_ts=parent)
+    run(rt, "/incident update 1 -- Three.")
+    fake.fail("chat.postMessage", status=502, lost_answer=True)
+    assert deliverer.deliver_pending() == 0
+    clock.advance(seconds=2)
+    assert deliverer.deliver_pending() == 1
+    asked = fake.calls_to("conversations.replies")
+    assert len(asked) == pages
+    assert {c.params.get("oldest") for c in asked} == ({ours[-1]} if ours_before else {None})
+    threes = [m for m in fake.messages("C0INCIDENTS") if m.thread_ts and "Three" in m.text]
+    assert len(threes) == posts
+    assert entries(rt)[-1].message_ts == threes[-1].ts
+
+
 def test_without_the_history_scope_a_lost_answer_means_a_second_post(
     rt: Runtime, deliverer: Deliverer, fake: FakeSlack, clock: FakeClock
 ) -> None:

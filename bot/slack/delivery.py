@@ -57,13 +57,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import instruments
 from bot.delivery_worker import DeliveryWorker
@@ -71,7 +70,6 @@ from bot.runtime import Runtime
 from bot.slack.events import (
     BROADCAST_EVENTS,
     COMPONENT_EVENT,
-    EDIT_EVENT,
     INTERNAL_NOTE,
     NOTE_EVENTS,
     POSTMORTEM_EVENT,
@@ -80,13 +78,13 @@ from bot.slack.events import (
     REPLY_EVENTS,
 )
 from bot.slack.gateway import Permanent, RateLimited, SlackError, SlackGateway, Transient
+from bot.slack.jobs import Job, load_job
 from bot.slack.pacing import NO_LIMITS, POST, UPDATE, NotYet, Pacer
 from renderers import slack as render
-from storage import incidents as incident_store
 from storage import outbox
 from storage.db import transaction
 from storage.models import Announcement, OutboxEntry
-from storage.snapshot import IncidentView, UpdateView, incident_view
+from storage.snapshot import IncidentView
 
 log = logging.getLogger(__name__)
 
@@ -113,25 +111,6 @@ class LostClaim(RuntimeError):
 
 class Unrecorded(RuntimeError):
     """Slack took a message but the database would not record it."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One outbox entry and everything needed to send it, read in one transaction."""
-
-    id: int
-    channel: str
-    event: str
-    incident_id: int | None
-    payload: dict[str, Any]
-    attempts: int
-    view: IncidentView | None
-    update: UpdateView | None
-    announcement_ts: str | None
-    superseded: bool  # a newer entry of the same incident and channel will edit it anyway
-    edited_reply_ts: str | None = None  # the thread reply an edit corrects
-    # An earlier attempt may have posted without recording it: ask Slack before posting.
-    uncertain: bool = False
 
 
 class Deliverer:
@@ -262,76 +241,13 @@ class Deliverer:
             won = outbox.claim(session, head, now=now, until=now + self.lease, token=token)
         return token if won else None
 
-    def _load(self, session: Session, entry_id: int, token: str, stale: bool) -> _Job | None:
-        entry = session.get(OutboxEntry, entry_id)
-        if entry is None or entry.claimed_by != token or entry.delivered_at is not None:
-            return None
-        view: IncidentView | None = None
-        reply: UpdateView | None = None
-        ts: str | None = None
-        edited_ts: str | None = None
-        superseded = False
-        if entry.incident_id is not None:
-            incident = incident_store.get_by_id(session, entry.incident_id)
-            view = incident_view(incident) if incident is not None else None
-            if incident is not None and view is not None and entry.update_id is not None:
-                code = next((u.code for u in incident.updates if u.id == entry.update_id), None)
-                reply = next((u for u in view.updates if u.code == code), None)
-            ts = session.scalar(
-                select(Announcement.ts).where(
-                    Announcement.incident_id == entry.incident_id,
-                    Announcement.channel == entry.channel,
-                )
-            )
-            if entry.event == EDIT_EVENT and entry.update_id is not None:
-                edited_ts = session.scalar(
-                    select(OutboxEntry.message_ts)
-                    .where(
-                        OutboxEntry.channel == entry.channel,
-                        OutboxEntry.update_id == entry.update_id,
-                        OutboxEntry.event.in_(REPLY_EVENTS),
-                        OutboxEntry.message_ts.is_not(None),
-                    )
-                    .order_by(OutboxEntry.id)
-                    .limit(1)
-                )
-            newer = aliased(OutboxEntry)
-            superseded = bool(
-                session.scalar(
-                    select(
-                        exists().where(
-                            newer.channel == entry.channel,
-                            newer.incident_id == entry.incident_id,
-                            newer.id > entry.id,
-                            newer.delivered_at.is_(None),
-                            newer.failed_at.is_(None),
-                            newer.event.not_in(NOTE_EVENTS),
-                        )
-                    )
-                )
-            )
-        return _Job(
-            id=entry.id,
-            channel=entry.channel,
-            event=entry.event,
-            incident_id=entry.incident_id,
-            payload=dict(entry.payload or {}),
-            attempts=entry.attempts,
-            view=view,
-            update=reply,
-            announcement_ts=ts,
-            superseded=superseded,
-            edited_reply_ts=edited_ts,
-            uncertain=stale or entry.attempts > 0,
-        )
-
     # -- one entry ----------------------------------------------------------------------
     def _deliver(self, entry_id: int, token: str, *, stale: bool = False) -> bool:
         """Send one claimed entry (`stale`: an earlier claim of it ran out); whether it was
         delivered."""
         try:
             with self.factory() as session:
-                job = self._load(session, entry_id, token, stale)
+                job = load_job(session, entry_id, token, stale=stale)
         except Exception:
             # Unreadable (a bug, or the database went away): leave the claim to
             # run out, so it is tried again in a while rather than at once.
@@ -391,7 +307,7 @@ class Deliverer:
         instruments.count_delivery(outbox.Kind.SLACK, "delivered")
         return True
 
-    def _send_plain(self, job: _Job, token: str) -> None:
+    def _send_plain(self, job: Job, token: str) -> None:
         if job.event == COMPONENT_EVENT:
             message = render.component_change(job.payload, page_url=self.page_url)
         elif isinstance(job.payload.get("text"), str) and job.payload["text"].strip():
@@ -401,7 +317,7 @@ class Deliverer:
         ts = self._post(job, token, "message", message)
         self._finish(job, token, message_ts=ts)
 
-    def _send_incident(self, job: _Job, token: str) -> None:
+    def _send_incident(self, job: Job, token: str) -> None:
         view = job.view
         if view is None:
             raise Permanent("statusbot", f"incident {job.incident_id} no longer exists")
@@ -442,7 +358,7 @@ class Deliverer:
 
     def _post(
         self,
-        job: _Job,
+        job: Job,
         token: str,
         role: str,
         message: dict[str, Any],
@@ -460,8 +376,13 @@ class Deliverer:
         self._renew(job, token)
         if job.uncertain:
             lookup = "conversations.replies" if thread_ts else "conversations.history"
-            self.pacer.acquire(lookup, job.channel)
-            found = self.gateway.find_posted(job.channel, key, thread_ts=thread_ts)
+            found = self.gateway.find_posted(
+                job.channel,
+                key,
+                thread_ts=thread_ts,
+                after=job.last_reply_ts,
+                pace=lambda: self.pacer.acquire(lookup, job.channel),
+            )
             if found is not None:
                 log.info(
                     "Outbox entry %s: Slack already has its %s; not posting it again", job.id, role
@@ -480,7 +401,7 @@ class Deliverer:
         finally:
             self.pacer.answered(POST, job.channel)
 
-    def _edit(self, job: _Job, token: str, ts: str, message: dict[str, Any]) -> bool:
+    def _edit(self, job: Job, token: str, ts: str, message: dict[str, Any]) -> bool:
         """Edit a message in place; False if it was deleted in Slack."""
         self._renew(job, token)
         self.pacer.acquire(UPDATE, job.channel)
@@ -494,7 +415,7 @@ class Deliverer:
             return False
         return True
 
-    def _reply(self, job: _Job, view: IncidentView) -> dict[str, Any] | None:
+    def _reply(self, job: Job, view: IncidentView) -> dict[str, Any] | None:
         """The thread reply an entry posts, if any."""
         if job.event == POSTMORTEM_EVENT and view.postmortem is not None:
             return render.postmortem_reply(view, page_url=self.page_url)
@@ -510,7 +431,7 @@ class Deliverer:
         return None
 
     def _post_announcement(
-        self, job: _Job, token: str, view: IncidentView, *, delivered: bool
+        self, job: Job, token: str, view: IncidentView, *, delivered: bool
     ) -> str:
         """Post the announcement and commit its ts at once (with the delivery, if that's all)."""
         message = render.announcement(view, page_url=self.page_url, tz=self.tz)
@@ -547,7 +468,7 @@ class Deliverer:
     def _mark(
         self,
         session: Session,
-        job: _Job,
+        job: Job,
         token: str,
         *,
         delivered: bool,
@@ -572,7 +493,7 @@ class Deliverer:
         if _rowcount(result) != 1:
             raise LostClaim(job.id)
 
-    def _renew(self, job: _Job, token: str) -> None:
+    def _renew(self, job: Job, token: str) -> None:
         """Before a Slack call: make sure the lease is still ours and has time left."""
         now = self.clock()
         if now - self._renewed.get(token, now - self.lease) < self.lease / 2:
@@ -582,7 +503,7 @@ class Deliverer:
         self._renewed[token] = now
 
     def _finish(
-        self, job: _Job, token: str, *, message_ts: str | None = None, refresh: bool = False
+        self, job: Job, token: str, *, message_ts: str | None = None, refresh: bool = False
     ) -> None:
         """Record the entry delivered; with `refresh`, queue the announcement's edit it
         left for later (REFRESH_EVENT, at the end of its line) in the same commit."""
@@ -613,7 +534,7 @@ class Deliverer:
                 log.warning("Recording a sent message failed (%s); trying again", exc)
                 self.sleep(0.5 * (attempt + 1))
 
-    def _retry(self, job: _Job, token: str, exc: SlackError, *, delay: float, counts: bool) -> None:
+    def _retry(self, job: Job, token: str, exc: SlackError, *, delay: float, counts: bool) -> None:
         """Put the entry back for later; give it up after too many transient failures."""
         attempts = job.attempts + (1 if counts else 0)
         if attempts >= self.max_attempts:
@@ -629,7 +550,7 @@ class Deliverer:
             last_error=str(exc),
         )
 
-    def _give_up(self, job: _Job, token: str, error: str, attempts: int | None = None) -> None:
+    def _give_up(self, job: Job, token: str, error: str, attempts: int | None = None) -> None:
         log.error("Outbox entry %s (%s to %s) failed: %s", job.id, job.event, job.channel, error)
         instruments.count_delivery(outbox.Kind.SLACK, "failed")
         self._release(
@@ -640,7 +561,7 @@ class Deliverer:
             last_error=error,
         )
 
-    def _release(self, job: _Job, token: str, **values: Any) -> None:
+    def _release(self, job: Job, token: str, **values: Any) -> None:
         with transaction(self.factory) as session:
             session.execute(
                 update(OutboxEntry)

@@ -55,6 +55,8 @@ MAX_RETRY_AFTER = 3600.0
 # The metadata event type of statusbot's posts; its payload's "key" names the
 # notification (outbox entry) and the message's role in it.
 POSTED_EVENT = "statusbot_notification"
+# A lost thread reply is looked for among at most this many pages of 200 replies.
+LOOKUP_PAGES = 5
 LOOKUP_TTL = 60.0  # seconds a user group's members stay cached: a removal counts soon
 LOOKUP_TIMEOUT = 1.5  # seconds a lookup waits for Slack, so a refusal still fits the ack
 TIMEZONE_TTL = 3600.0  # seconds a user's time zone stays cached
@@ -161,39 +163,63 @@ class SlackGateway:
         response = self._call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return str(response["ts"])
 
-    def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None) -> str | None:
-        """The ts of a message posted with `key` (in the thread of `thread_ts`, or among the
-        channel's latest 200), or None if Slack has none, or can't say.
+    def find_posted(
+        self,
+        channel: str,
+        key: str,
+        *,
+        thread_ts: str | None = None,
+        after: str | None = None,
+        pace: Callable[[], object] = lambda: None,
+    ) -> str | None:
+        """The ts of a message posted with `key`, or None if Slack has none, or can't say.
+
+        In the thread of `thread_ts`: its replies since `after` (the thread's latest
+        reply we know of), which Slack lists oldest first, read page by page up to
+        LOOKUP_PAGES pages, so that a long thread's newest replies are seen too.
+        Otherwise among the channel's latest 200 messages (Slack lists those newest
+        first). `pace` is called before each request (the caller's rate limit).
 
         Reading a channel needs the channels:history (groups:history for a private
         channel) scope and the bot in the channel; without them this answers None
         and the caller posts, as it would have anyway.
         """
-        method = "conversations.replies" if thread_ts else "conversations.history"
-        try:
-            if thread_ts:
-                response = self._call(
-                    method,
-                    lambda: self.client.conversations_replies(
-                        channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
-                    ),
-                )
-            else:
-                response = self._call(
-                    method,
-                    lambda: self.client.conversations_history(
-                        channel=channel, include_all_metadata=True, limit=200
-                    ),
-                )
-        except Permanent as exc:
-            log.warning("Could not check %s for a message already posted: %s", channel, exc)
-            return None
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == POSTED_EVENT and payload.get("key") == key:
-                return str(message["ts"])
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES if thread_ts else 1):
+            pace()
+            try:
+                response = self._history_page(channel, thread_ts, after, cursor)
+            except Permanent as exc:
+                log.warning("Could not check %s for a message already posted: %s", channel, exc)
+                return None
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == POSTED_EVENT and payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not response.get("has_more") or not cursor:
+                break
         return None
+
+    def _history_page(
+        self, channel: str, thread_ts: str | None, after: str | None, cursor: str | None
+    ) -> SlackResponse:
+        """One page of a thread's replies (since `after`) or of a channel's latest messages."""
+        page: dict[str, Any] = {"include_all_metadata": True, "limit": 200}
+        if cursor:
+            page["cursor"] = cursor
+        if thread_ts is None:
+            return self._call(
+                "conversations.history",
+                lambda: self.client.conversations_history(channel=channel, **page),
+            )
+        if after:
+            page["oldest"] = after
+        return self._call(
+            "conversations.replies",
+            lambda: self.client.conversations_replies(channel=channel, ts=thread_ts, **page),
+        )
 
     def update_message(
         self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]] | None = None
