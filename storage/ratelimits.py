@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Integer, bindparam, delete, text
 from sqlalchemy.orm import Session
 
 from storage.models import RateLimit
@@ -25,22 +24,31 @@ class Count:
     resets_at: datetime
 
 
+# Written out, because SQLAlchemy never caches a statement with ON CONFLICT: built with
+# its insert() construct, this was compiled afresh for every API request. A window that
+# began one window ago or more (or, after the clock stepped back, in the future) is
+# over: this hit opens a new one. Both SET expressions read the row as it was.
+_STALE = "rate_limits.window_start <= :over_before OR rate_limits.window_start > :now"
+_HIT = (
+    text(
+        "INSERT INTO rate_limits (key, window_start, count) VALUES (:key, :now, 1) "
+        "ON CONFLICT (key) DO UPDATE SET "
+        f"window_start = CASE WHEN {_STALE} THEN :now ELSE rate_limits.window_start END, "
+        f"count = CASE WHEN {_STALE} THEN 1 ELSE rate_limits.count + 1 END "
+        "RETURNING count, window_start"
+    )
+    .bindparams(
+        bindparam("now", type_=RateLimit.__table__.c.window_start.type),
+        bindparam("over_before", type_=RateLimit.__table__.c.window_start.type),
+    )
+    .columns(count=Integer, window_start=RateLimit.__table__.c.window_start.type)
+)
+
+
 def hit(session: Session, *, key: str, window: timedelta, now: datetime) -> Count:
     """Count one more for `key` in the caller's transaction; the count includes this one."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(RateLimit).values(key=key, window_start=now, count=1)
-    # A window that began one window ago or more (or, after the clock stepped back,
-    # in the future) is over: this hit opens a new one.
-    stale = (RateLimit.window_start <= now - window) | (RateLimit.window_start > now)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[RateLimit.key],
-        set_={
-            "window_start": case((stale, now), else_=RateLimit.window_start),
-            "count": case((stale, 1), else_=RateLimit.count + 1),
-        },
-    ).returning(RateLimit.count, RateLimit.window_start)
-    count, start = session.execute(upsert).one()
+    found = session.execute(_HIT, {"key": key, "now": now, "over_before": now - window})
+    count, start = found.one()
     return Count(int(count), start + window)
 
 
