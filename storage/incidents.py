@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 
 from storage import components as component_store
 from storage.counters import next_value
@@ -60,19 +60,57 @@ _LOAD = (
 _GET = select(Incident).where(Incident.number == bindparam("number")).options(*_LOAD)
 _GET_FOR_UPDATE = _GET.with_for_update(of=Incident).execution_options(populate_existing=True)
 
+# What a command that only appends an update reads: the incident and the components it
+# affects, in one statement. Its updates are left unread (reading them all was most of
+# such a command's CPU); the claims an update settles on come from one query
+# (`claimed_states`). Lazy, not raising: the re-read (populate_existing) of an incident
+# that a form or the API read whole earlier in the transaction resets its updates to
+# this strategy, and they must still be there for whoever reads them next.
+_LIGHT = (
+    joinedload(Incident.affected).joinedload(AffectedComponent.component, innerjoin=True),
+    lazyload(Incident.updates),
+)
+_GET_LIGHT_FOR_UPDATE = (
+    select(Incident)
+    .where(Incident.number == bindparam("number"))
+    .options(*_LIGHT)
+    .with_for_update(of=Incident)
+    .execution_options(populate_existing=True)
+)
+
+# The component states an incident's updates set, oldest first (see `claimed_states`).
+_CLAIMS = (
+    select(ComponentChange.component_id, ComponentChange.new_status)
+    .join(IncidentUpdate, IncidentUpdate.id == ComponentChange.update_id)
+    .where(
+        IncidentUpdate.incident_id == bindparam("incident_id"),
+        IncidentUpdate.status != IncidentStatus.RESOLVED.value,
+    )
+    .order_by(IncidentUpdate.id, ComponentChange.id)
+)
+
 
 def get_by_id(session: Session, incident_id: int) -> Incident | None:
     """An incident or maintenance by its row id, with everything its view shows loaded."""
     return session.get(Incident, incident_id, options=_LOAD)
 
 
-def get(session: Session, *, number: int, for_update: bool = False) -> Incident | None:
+def get(
+    session: Session, *, number: int, for_update: bool = False, updates: bool = True
+) -> Incident | None:
     """The incident or maintenance with this number, with its updates loaded.
 
     With `for_update` the row is locked until the transaction ends (PostgreSQL;
     SQLite's BEGIN IMMEDIATE already serialises writers) and re-read, so two
     writers changing one incident at once act one after the other on fresh state.
+    Without `updates` (for_update only: a command that appends an update) only the
+    incident and its affected components are read; its updates load if touched, and
+    `add_update` does not touch them.
     """
+    if not updates:
+        assert for_update, "a light read is for a command that changes the incident"
+        found = session.scalars(_GET_LIGHT_FOR_UPDATE, {"number": number}).unique()
+        return found.first()
     return session.scalars(_GET_FOR_UPDATE if for_update else _GET, {"number": number}).first()
 
 
@@ -184,8 +222,10 @@ def add_update(
         deliver_notifications=notify,
         changes=[],
     )
-    incident.updates.append(update)
-    session.flush()
+    # Set from the update's side, so that the incident's updates are appended to if
+    # loaded and left unread if not (`get(..., updates=False)`).
+    update.incident = incident
+    session.add(update)
     if incident.draft:
         # A draft's states wait for its publication: the page's components don't move.
         for component, _state in changes:
@@ -193,7 +233,7 @@ def add_update(
         incident.draft_components = [[c.id, new.value] for c, new in changes]
     else:
         apply_changes(session, incident, update, changes, cause=cause, actor=actor)
-    settle(incident, status=status, display_at=display_at, now=now)
+    settle(incident, status=status, display_at=display_at, now=now, session=session)
     session.flush()
     return update
 
@@ -230,8 +270,16 @@ def apply_changes(
             )
 
 
-def settle(incident: Incident, *, status: str, display_at: datetime, now: datetime) -> None:
-    """After an update: the incident's status, timestamps and derived impact."""
+def settle(
+    incident: Incident,
+    *,
+    status: str,
+    display_at: datetime,
+    now: datetime,
+    session: Session | None = None,
+) -> None:
+    """After an update: the incident's status, timestamps and derived impact (with
+    `session`, from the database if the incident's updates were not loaded)."""
     kind = Kind(incident.kind)
     incident.status = status
     incident.updated_at = now
@@ -244,7 +292,7 @@ def settle(incident: Incident, *, status: str, display_at: datetime, now: dateti
     else:
         incident.resolved_at = None
     if kind is Kind.INCIDENT and not incident.impact_override and not is_closed(kind, status):
-        incident.impact = impact_for(claimed_states(incident).values()).value
+        incident.impact = impact_for(claimed_states(incident, session=session).values()).value
 
 
 def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]]:
@@ -258,11 +306,21 @@ def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]
     return out
 
 
-def claimed_states(incident: Incident) -> dict[int, ComponentStatus]:
+def claimed_states(
+    incident: Incident, *, session: Session | None = None
+) -> dict[int, ComponentStatus]:
     """The state this incident last set on each component it changed (component id → state);
-    for a draft, the states it will set."""
+    for a draft, the states it will set.
+
+    An incident read without its updates (`get(..., updates=False)`) has them asked of
+    the database through `session`, in one query, after what is pending is flushed.
+    """
     if incident.draft:
         return {c.id: state for c, state in pending_states(incident)}
+    if session is not None and "updates" not in inspect(incident).dict:  # not loaded
+        session.flush()
+        rows = session.execute(_CLAIMS, {"incident_id": incident.id})
+        return {component_id: ComponentStatus(state) for component_id, state in rows}
     states: dict[int, ComponentStatus] = {}
     for update in incident.updates:
         if update.status == IncidentStatus.RESOLVED:
