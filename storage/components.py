@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.models import Component, Group, StatusChange
 from storage.rules import Cause, ComponentStatus
@@ -33,6 +33,20 @@ def live(session: Session, *, groups: bool = True) -> list[Component]:
         )
     )
     return list(session.scalars(stmt))
+
+
+# Built once (a statement's cache key is worked out anew for each new statement object).
+_NAMED = (
+    select(Component)
+    .where(Component.name_key == bindparam("name_key"), Component.removed_at.is_(None))
+    .options(joinedload(Component.group))
+)
+
+
+def live_named(session: Session, name: str) -> Component | None:
+    """The live component called `name` (any case; its group not part of it), with its
+    group loaded: one probe of the live names' unique index."""
+    return session.scalars(_NAMED, {"name_key": name_key(name)}).first()
 
 
 def groups(session: Session) -> list[Group]:
