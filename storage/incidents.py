@@ -7,10 +7,11 @@ incident's own timestamps and derived impact right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
@@ -346,6 +347,13 @@ def unresolved(
     Their own columns only (the listings show no more); their updates and
     components load if touched.
     """
+    return list(session.scalars(_unresolved_statement(kind, drafts)))
+
+
+@functools.cache
+def _unresolved_statement(kind: Kind | None, drafts: bool) -> Select[tuple[Incident]]:
+    """unresolved()'s SELECT, built once per kind (every /status asks): a statement built
+    anew has its cache key worked out anew."""
     stmt = (
         select(Incident)
         .where(Incident.status.not_in(_CLOSED), Incident.discarded_at.is_(None))
@@ -355,7 +363,7 @@ def unresolved(
         stmt = stmt.where(Incident.draft.is_(False))
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
-    return list(session.scalars(stmt))
+    return stmt
 
 
 def search(
