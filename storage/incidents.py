@@ -234,7 +234,7 @@ def add_update(
         incident.draft_components = [[c.id, new.value] for c, new in changes]
     else:
         apply_changes(session, incident, update, changes, cause=cause, actor=actor)
-    settle(incident, status=status, display_at=display_at, now=now, session=session)
+    settle(incident, status=status, display_at=display_at, now=now, session=session, new=update)
     session.flush()
     return update
 
@@ -278,9 +278,11 @@ def settle(
     display_at: datetime,
     now: datetime,
     session: Session | None = None,
+    new: IncidentUpdate | None = None,
 ) -> None:
     """After an update: the incident's status, timestamps and derived impact (with
-    `session`, from the database if the incident's updates were not loaded)."""
+    `session` and the `new` update, from the database if the incident's updates were
+    not loaded: see `claimed_states`)."""
     kind = Kind(incident.kind)
     incident.status = status
     incident.updated_at = now
@@ -293,7 +295,8 @@ def settle(
     else:
         incident.resolved_at = None
     if kind is Kind.INCIDENT and not incident.impact_override and not is_closed(kind, status):
-        incident.impact = impact_for(claimed_states(incident, session=session).values()).value
+        claims = claimed_states(incident, session=session, new=new)
+        incident.impact = impact_for(claims.values()).value
 
 
 def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]]:
@@ -308,22 +311,27 @@ def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]
 
 
 def claimed_states(
-    incident: Incident, *, session: Session | None = None
+    incident: Incident, *, session: Session | None = None, new: IncidentUpdate | None = None
 ) -> dict[int, ComponentStatus]:
     """The state this incident last set on each component it changed (component id → state);
     for a draft, the states it will set.
 
-    An incident read without its updates (`get(..., updates=False)`) has them asked of
-    the database through `session`, in one query, after what is pending is flushed.
+    An incident read without its updates (`get(..., updates=False)`) has those written
+    so far asked of the database through `session`, in one query, and `new` (appended
+    in this session, not yet written) counted after them: one flush for the whole
+    update, later, instead of one here too.
     """
     if incident.draft:
         return {c.id: state for c, state in pending_states(incident)}
-    if session is not None and "updates" not in inspect(incident).dict:  # not loaded
-        session.flush()
-        rows = session.execute(_CLAIMS, {"incident_id": incident.id})
-        return {component_id: ComponentStatus(state) for component_id, state in rows}
-    states: dict[int, ComponentStatus] = {}
-    for update in incident.updates:
+    if session is None or "updates" in inspect(incident).dict:  # loaded: `new` is in it
+        updates: Sequence[IncidentUpdate] = incident.updates
+        states: dict[int, ComponentStatus] = {}
+    else:
+        with session.no_autoflush:
+            rows = session.execute(_CLAIMS, {"incident_id": incident.id})
+            states = {component_id: ComponentStatus(state) for component_id, state in rows}
+        updates = [new] if new is not None else []
+    for update in updates:
         if update.status == IncidentStatus.RESOLVED:
             continue
         for change in update.changes:
