@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands.context import Context, NotAllowed
@@ -33,11 +33,23 @@ CLASH = (
 DATABASE_DOWN = "The database did not answer, so nothing was saved. Please try again in a moment."
 
 
-def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: str) -> Result:
+# Runs first in a command's transaction and may answer instead of the command: the
+# Slack gate's replay check, so that a request is taken in with what it changes.
+First = Callable[[Session], Result | None]
+
+
+def execute(
+    factory: sessionmaker[Session],
+    ctx: Context,
+    command: str,
+    text: str,
+    *,
+    first: First | None = None,
+) -> Result:
     """Run `/command text` in one transaction: all of it is written, or none of it.
 
     Bad input and refusals come back as a Result with ok=False and a reply that
-    says what was wrong; only a refusal writes (its audit event).
+    says what was wrong; only a refusal writes (its audit event). `first`: see run().
     """
     name = command.strip().lstrip("/").lower()
     handler = HANDLERS.get(name)
@@ -52,6 +64,7 @@ def execute(factory: sessionmaker[Session], ctx: Context, command: str, text: st
         lambda session: handler(session, ctx, text),
         what=f"/{name}",
         note={"command": f"/{name}", "text": text[:500]},
+        first=first,
     )
 
 
@@ -63,6 +76,7 @@ def run(
     what: str,
     note: dict[str, str],
     usage: bool = True,
+    first: First | None = None,
 ) -> Result:
     """Run one use case in one transaction: all of it is written, or none of it.
 
@@ -70,12 +84,26 @@ def run(
     shell): bad input and refusals come back as a Result with ok=False and a
     reply that says what was wrong (with the usage, unless `usage` is off, as
     for a form); only a refusal writes (its audit event, with `note`).
+
+    `first` runs first in the transaction, and its answer, if any, is the result
+    instead of the use case's. What it writes stands whatever becomes of the use
+    case: when that is refused or fails, `first` runs again on its own.
     """
+    kept = first is None
     try:
         with transaction(factory) as session:
-            return change(session)
+            if first is not None:
+                answer = first(session)
+                if answer is not None:
+                    kept = True
+                    return answer
+            result = change(session)
+        kept = True
+        return result
     except NotAllowed as refusal:
         with transaction(factory) as session:
+            if first is not None:
+                first(session)  # taken in with its refusal
             audit.record(
                 session,
                 actor=ctx.actor,
@@ -84,6 +112,7 @@ def run(
                 at=ctx.now,
                 after=dict(note),
             )
+        kept = True
         log.info("refused %s for %s", refusal.action, ctx.actor)
         return Result(ok=False, reply=refusal.reply() if usage else refusal.message)
     except CommandError as error:
@@ -94,6 +123,20 @@ def run(
     except OperationalError:
         log.exception("database unavailable for %s", what)
         return Result(ok=False, reply=DATABASE_DOWN)
+    finally:
+        if not kept:
+            _first_alone(factory, first)
+
+
+def _first_alone(factory: sessionmaker[Session], first: First | None) -> None:
+    """Write what `first` writes in a transaction of its own (its command's was undone)."""
+    if first is None:
+        return
+    try:
+        with transaction(factory) as session:
+            first(session)
+    except SQLAlchemyError:
+        log.warning("could not keep what came first of an undone command", exc_info=True)
 
 
 def execute_line(factory: sessionmaker[Session], ctx: Context, line: str) -> Result:

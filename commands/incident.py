@@ -42,13 +42,16 @@ DEFAULT_RESOLVED = "This incident has been resolved."
 DEFAULT_REOPENED = "This incident has been reopened."
 
 
-def get_incident(session: Session, number: int, usage: str, *, drafts: bool = False) -> Incident:
+def get_incident(
+    session: Session, number: int, usage: str, *, drafts: bool = False, updates: bool = True
+) -> Incident:
     """The incident with this number, or an error that says what there is instead.
 
     A draft is found only when the caller handles drafts (`drafts`); a discarded
-    draft never is.
+    draft never is. Without `updates`, its updates are not read (for a use case that
+    only appends one: see storage.incidents.get).
     """
-    incident = store.get(session, number=number, for_update=True)
+    incident = store.get(session, number=number, for_update=True, updates=updates)
     if incident is None:
         raise CommandError(f"There is no incident #{number}. See /incident list.", usage)
     if incident.kind != Kind.INCIDENT:
@@ -164,7 +167,7 @@ def update_incident(
     """Post an update: maybe a new status, impact or component states, always a message."""
     usage = words.USAGE["incident update"]
     authorise(ctx, action="incident.update", target=f"#{number}")
-    incident = get_incident(session, number, usage)
+    incident = get_incident(session, number, usage, updates=False)
     if status is IncidentStatus.RESOLVED:
         return resolve_incident(session, ctx, number=number, message=message, at=at, notify=notify)
     body = check_message(message, usage, required=True)
@@ -218,7 +221,7 @@ def resolve_incident(
     """Resolve: affected components go back to operational unless something else holds them."""
     usage = words.USAGE["incident resolve"]
     authorise(ctx, action="incident.resolve", target=f"#{number}")
-    incident = get_incident(session, number, usage)
+    incident = get_incident(session, number, usage, updates=False)
     if incident.status == IncidentStatus.RESOLVED:
         raise CommandError(f"#{number} is already resolved.", usage)
     body = check_message(message, usage) or DEFAULT_RESOLVED

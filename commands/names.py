@@ -65,6 +65,13 @@ def find_component(session: Session, name: str, *, usage: str) -> Component:
     wanted = component_store.name_key(name)
     if not wanted:
         raise CommandError("Name a component.", usage)
+    if "/" not in wanted:
+        # Names hold no '/', so only a grouped component's `Group/Name` has one: a name
+        # without it can match a component's own name alone, which is unique among the
+        # live ones. Looked up directly; the page's whole list only when it is not found.
+        named = component_store.live_named(session, wanted)
+        if named is not None and component_store.name_key(named.name) == wanted:
+            return named
     live = component_store.live(session)
     for component in live:
         full = component_store.name_key(_display(component))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from storage.models import AuditEvent
+from storage.models import AuditEvent, Base
 
 
 def record(
@@ -27,7 +27,10 @@ def record(
     session.execute(_INSERT, [row | {"after": after}])
 
 
-_INSERT = insert(AuditEvent)
+# Into the table, not the mapped class: the ORM's bulk INSERT works out the statement's
+# cache key anew on every call, which cost more than the INSERT itself. Nothing it
+# refers to can be pending, so there is nothing to flush first either.
+_INSERT = insert(Base.metadata.tables[AuditEvent.__tablename__])
 
 
 def recent(session: Session, *, limit: int = 50) -> list[AuditEvent]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.models import Component, Group, StatusChange
 from storage.rules import Cause, ComponentStatus
@@ -19,20 +19,37 @@ def name_key(name: str) -> str:
 def live(session: Session, *, groups: bool = True) -> list[Component]:
     """Components that are not removed, in page order (ungrouped by position, grouped by group);
     with their groups loaded unless `groups` is off."""
-    stmt = (
-        select(Component)
-        .where(Component.removed_at.is_(None))
-        .options(*([selectinload(Component.group)] if groups else []))
-        .outerjoin(Group, Component.group_id == Group.id)
-        .order_by(
-            func.coalesce(Group.position, Component.position),
-            Group.id.is_not(None),
-            Group.id,
-            Component.position,
-            Component.id,
-        )
+    return list(session.scalars(_LIVE_WITH_GROUPS if groups else _LIVE))
+
+
+# Built once: SQLAlchemy works out a statement's cache key each time a new statement
+# object is executed (a walk over it and its options), and keeps it on the object.
+_LIVE = (
+    select(Component)
+    .where(Component.removed_at.is_(None))
+    .outerjoin(Group, Component.group_id == Group.id)
+    .order_by(
+        func.coalesce(Group.position, Component.position),
+        Group.id.is_not(None),
+        Group.id,
+        Component.position,
+        Component.id,
     )
-    return list(session.scalars(stmt))
+)
+_LIVE_WITH_GROUPS = _LIVE.options(selectinload(Component.group))
+
+
+_NAMED = (
+    select(Component)
+    .where(Component.name_key == bindparam("name_key"), Component.removed_at.is_(None))
+    .options(joinedload(Component.group))
+)
+
+
+def live_named(session: Session, name: str) -> Component | None:
+    """The live component called `name` (any case; its group not part of it), with its
+    group loaded: one probe of the live names' unique index."""
+    return session.scalars(_NAMED, {"name_key": name_key(name)}).first()
 
 
 def groups(session: Session) -> list[Group]:
@@ -101,9 +118,12 @@ def change_status(
 def last_change_id(session: Session, component: Component) -> int | None:
     """The id of the component's newest status change (flushed first, so it has one)."""
     session.flush()
-    return session.scalar(
-        select(func.max(StatusChange.id)).where(StatusChange.component_id == component.id)
-    )
+    return session.scalar(_LAST_CHANGE, {"component_id": component.id})
+
+
+_LAST_CHANGE = select(func.max(StatusChange.id)).where(
+    StatusChange.component_id == bindparam("component_id")
+)
 
 
 def history(session: Session, component_ids: list[int] | None = None) -> list[StatusChange]:

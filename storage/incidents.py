@@ -7,13 +7,14 @@ incident's own timestamps and derived impact right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 
 from storage import components as component_store
 from storage.counters import next_value
@@ -60,19 +61,57 @@ _LOAD = (
 _GET = select(Incident).where(Incident.number == bindparam("number")).options(*_LOAD)
 _GET_FOR_UPDATE = _GET.with_for_update(of=Incident).execution_options(populate_existing=True)
 
+# What a command that only appends an update reads: the incident and the components it
+# affects, in one statement. Its updates are left unread (reading them all was most of
+# such a command's CPU); the claims an update settles on come from one query
+# (`claimed_states`). Lazy, not raising: the re-read (populate_existing) of an incident
+# that a form or the API read whole earlier in the transaction resets its updates to
+# this strategy, and they must still be there for whoever reads them next.
+_LIGHT = (
+    joinedload(Incident.affected).joinedload(AffectedComponent.component, innerjoin=True),
+    lazyload(Incident.updates),
+)
+_GET_LIGHT_FOR_UPDATE = (
+    select(Incident)
+    .where(Incident.number == bindparam("number"))
+    .options(*_LIGHT)
+    .with_for_update(of=Incident)
+    .execution_options(populate_existing=True)
+)
+
+# The component states an incident's updates set, oldest first (see `claimed_states`).
+_CLAIMS = (
+    select(ComponentChange.component_id, ComponentChange.new_status)
+    .join(IncidentUpdate, IncidentUpdate.id == ComponentChange.update_id)
+    .where(
+        IncidentUpdate.incident_id == bindparam("incident_id"),
+        IncidentUpdate.status != IncidentStatus.RESOLVED.value,
+    )
+    .order_by(IncidentUpdate.id, ComponentChange.id)
+)
+
 
 def get_by_id(session: Session, incident_id: int) -> Incident | None:
     """An incident or maintenance by its row id, with everything its view shows loaded."""
     return session.get(Incident, incident_id, options=_LOAD)
 
 
-def get(session: Session, *, number: int, for_update: bool = False) -> Incident | None:
+def get(
+    session: Session, *, number: int, for_update: bool = False, updates: bool = True
+) -> Incident | None:
     """The incident or maintenance with this number, with its updates loaded.
 
     With `for_update` the row is locked until the transaction ends (PostgreSQL;
     SQLite's BEGIN IMMEDIATE already serialises writers) and re-read, so two
     writers changing one incident at once act one after the other on fresh state.
+    Without `updates` (for_update only: a command that appends an update) only the
+    incident and its affected components are read; its updates load if touched, and
+    `add_update` does not touch them.
     """
+    if not updates:
+        assert for_update, "a light read is for a command that changes the incident"
+        found = session.scalars(_GET_LIGHT_FOR_UPDATE, {"number": number}).unique()
+        return found.first()
     return session.scalars(_GET_FOR_UPDATE if for_update else _GET, {"number": number}).first()
 
 
@@ -184,8 +223,10 @@ def add_update(
         deliver_notifications=notify,
         changes=[],
     )
-    incident.updates.append(update)
-    session.flush()
+    # Set from the update's side, so that the incident's updates are appended to if
+    # loaded and left unread if not (`get(..., updates=False)`).
+    update.incident = incident
+    session.add(update)
     if incident.draft:
         # A draft's states wait for its publication: the page's components don't move.
         for component, _state in changes:
@@ -193,7 +234,7 @@ def add_update(
         incident.draft_components = [[c.id, new.value] for c, new in changes]
     else:
         apply_changes(session, incident, update, changes, cause=cause, actor=actor)
-    settle(incident, status=status, display_at=display_at, now=now)
+    settle(incident, status=status, display_at=display_at, now=now, session=session, new=update)
     session.flush()
     return update
 
@@ -230,8 +271,18 @@ def apply_changes(
             )
 
 
-def settle(incident: Incident, *, status: str, display_at: datetime, now: datetime) -> None:
-    """After an update: the incident's status, timestamps and derived impact."""
+def settle(
+    incident: Incident,
+    *,
+    status: str,
+    display_at: datetime,
+    now: datetime,
+    session: Session | None = None,
+    new: IncidentUpdate | None = None,
+) -> None:
+    """After an update: the incident's status, timestamps and derived impact (with
+    `session` and the `new` update, from the database if the incident's updates were
+    not loaded: see `claimed_states`)."""
     kind = Kind(incident.kind)
     incident.status = status
     incident.updated_at = now
@@ -244,7 +295,8 @@ def settle(incident: Incident, *, status: str, display_at: datetime, now: dateti
     else:
         incident.resolved_at = None
     if kind is Kind.INCIDENT and not incident.impact_override and not is_closed(kind, status):
-        incident.impact = impact_for(claimed_states(incident).values()).value
+        claims = claimed_states(incident, session=session, new=new)
+        incident.impact = impact_for(claims.values()).value
 
 
 def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]]:
@@ -258,13 +310,28 @@ def pending_states(incident: Incident) -> list[tuple[Component, ComponentStatus]
     return out
 
 
-def claimed_states(incident: Incident) -> dict[int, ComponentStatus]:
+def claimed_states(
+    incident: Incident, *, session: Session | None = None, new: IncidentUpdate | None = None
+) -> dict[int, ComponentStatus]:
     """The state this incident last set on each component it changed (component id → state);
-    for a draft, the states it will set."""
+    for a draft, the states it will set.
+
+    An incident read without its updates (`get(..., updates=False)`) has those written
+    so far asked of the database through `session`, in one query, and `new` (appended
+    in this session, not yet written) counted after them: one flush for the whole
+    update, later, instead of one here too.
+    """
     if incident.draft:
         return {c.id: state for c, state in pending_states(incident)}
-    states: dict[int, ComponentStatus] = {}
-    for update in incident.updates:
+    if session is None or "updates" in inspect(incident).dict:  # loaded: `new` is in it
+        updates: Sequence[IncidentUpdate] = incident.updates
+        states: dict[int, ComponentStatus] = {}
+    else:
+        with session.no_autoflush:
+            rows = session.execute(_CLAIMS, {"incident_id": incident.id})
+            states = {component_id: ComponentStatus(state) for component_id, state in rows}
+        updates = [new] if new is not None else []
+    for update in updates:
         if update.status == IncidentStatus.RESOLVED:
             continue
         for change in update.changes:
@@ -288,6 +355,13 @@ def unresolved(
     Their own columns only (the listings show no more); their updates and
     components load if touched.
     """
+    return list(session.scalars(_unresolved_statement(kind, drafts)))
+
+
+@functools.cache
+def _unresolved_statement(kind: Kind | None, drafts: bool) -> Select[tuple[Incident]]:
+    """unresolved()'s SELECT, built once per kind (every /status asks): a statement built
+    anew has its cache key worked out anew."""
     stmt = (
         select(Incident)
         .where(Incident.status.not_in(_CLOSED), Incident.discarded_at.is_(None))
@@ -297,7 +371,7 @@ def unresolved(
         stmt = stmt.where(Incident.draft.is_(False))
     if kind is not None:
         stmt = stmt.where(Incident.kind == kind.value)
-    return list(session.scalars(stmt))
+    return stmt
 
 
 def search(

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from storage.models import OutboxEntry
+from storage.models import Base, OutboxEntry
 
 
 class Kind:
@@ -85,7 +85,11 @@ def enqueue(
     return list(session.scalars(_ENQUEUE, rows))
 
 
-_ENQUEUE = insert(OutboxEntry).returning(OutboxEntry.id, sort_by_parameter_order=True)
+# Into the table, not the mapped class: the ORM's bulk INSERT works out the statement's
+# cache key anew on every call. The rows an entry refers to (incident, update) have ids,
+# so they are flushed already.
+_TABLE = Base.metadata.tables[OutboxEntry.__tablename__]
+_ENQUEUE = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def pending(session: Session, *, limit: int = 100, kind: str = Kind.SLACK) -> list[OutboxEntry]:

@@ -23,13 +23,15 @@ _FIRST_TIME = text(
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
-def first_time(session: Session, *, key: str, expires_at: datetime) -> bool:
+def first_time(session: Session, *, key: str, expires_at: datetime, alone: bool = True) -> bool:
     """Remember `key` until `expires_at`; False when it was remembered already.
 
     One INSERT that does nothing on a conflict and returns a row only when it
-    inserted (rowcount is unreliable here), on SQLite and PostgreSQL alike.
+    inserted (rowcount is unreliable here), on SQLite and PostgreSQL alike. `alone`:
+    the transaction writes nothing else (not so when a command's own transaction
+    takes its request in), so its commit need not wait for the WAL.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if alone and session.get_bind().dialect.name == "postgresql":
         # The ack need not wait for this row's own WAL flush: the command that follows
         # commits synchronously, and PostgreSQL's WAL is flushed in order, so that
         # commit makes this row durable too. A crash in between loses only a request

@@ -109,3 +109,26 @@ def test_list_groups_components(runtime: Runtime) -> None:
             "Email",
             "Web",
         ]
+
+
+def test_set_finds_the_live_component_by_name_or_group_and_name(runtime: Runtime) -> None:
+    """A name is looked up directly; a removed component of the same name is not it, and
+    `Group/Name`, a group's name or a near miss still get their answers."""
+    for line in [
+        "/component add Web",
+        "/component remove Web",
+        "/component add Web",
+        "/component add Newsletter --group Email",
+    ]:
+        assert runtime.run_line(line, user="U1").ok, line
+    assert runtime.run_line("/component set  WEB  down", user="U1").ok
+    assert runtime.run_line("/component set email/newsletter degraded", user="U1").ok
+    with runtime.factory() as s:
+        states = s.execute(select(Component.name, Component.status, Component.removed_at))
+        assert sorted((n, st, r is None) for n, st, r in states) == [
+            ("Newsletter", "degraded_performance", True),
+            ("Web", "major_outage", True),
+            ("Web", "operational", False),
+        ]
+    assert "is a group" in runtime.run_line("/component set Email down", user="U1").reply
+    assert "Did you mean 'Web'" in runtime.run_line("/component set Webb down", user="U1").reply

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 
 from bot.runtime import Runtime
+from commands import incident as uc
+from storage import incidents
 from storage.models import AuditEvent, Component, OutboxEntry, StatusChange
 from tests.conftest import FakeClock
 from tests.helpers import incident_of
@@ -200,3 +204,82 @@ def test_help_for_every_command(rt: Runtime) -> None:
         reply = rt.run_line(f"{command} help", user="U1")
         assert reply.ok
         assert command in reply.reply
+
+
+# --- what an update reads (issue 13's ack target) ---
+
+
+def test_an_update_settles_on_the_claims_of_every_earlier_update(rt: Runtime) -> None:
+    """Updates read without their history derive the impact as the full read does: the
+    last state each update set, the resolved ones left out."""
+    lines = [
+        "/incident open Mail --components API=degraded, Newsletter emails=major -- Looking.",
+        "/incident update 1 --components Newsletter emails=partial -- Better.",
+        "/incident update 1 --components Transactional emails=degraded -- Spreading.",
+        "/incident resolve 1 -- Fixed.",
+        "/incident reopen 1 -- Back.",
+    ]
+    for line in lines:
+        assert rt.run_line(line, user="U1").ok, line
+    assert rt.run_line("/incident update 1 --status identified -- Found it.", user="U1").ok
+    full = incident_of(rt, 1)
+    # Newsletter's later partial outage wins over its major one; the resolve's changes
+    # (back to operational) claim nothing.
+    assert full.impact == "major"
+    with rt.factory() as session:
+        light = incidents.get(session, number=1, for_update=True, updates=False)
+        assert light is not None
+        assert incidents.claimed_states(light, session=session) == incidents.claimed_states(full)
+
+
+@contextmanager
+def statements(rt: Runtime) -> Iterator[list[str]]:
+    """The SQL the runtime's engine sends while the block runs."""
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        sent.append(sql)
+
+    event.listen(rt.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", note)
+
+
+def test_update_and_resolve_leave_the_earlier_updates_unread(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Slow --components API=major -- Looking.", user="U1").ok
+    for n in range(3):
+        assert rt.run_line(f"/incident update 1 -- Still {n}.", user="U1").ok
+    with statements(rt) as sent:
+        assert rt.run_line("/incident update 1 --status identified -- Found.", user="U1").ok
+        assert rt.run_line("/incident resolve 1 -- Fixed.", user="U1").ok
+    selects = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert selects
+    # Only the claims' query touches the updates, and it reads no update's text.
+    assert not [s for s in selects if "incident_updates.body" in s]
+
+
+def test_a_light_read_has_its_updates_if_touched(rt: Runtime) -> None:
+    assert rt.run_line("/incident open Slow -- Looking.", user="U1").ok
+    with rt.factory() as session, session.begin():
+        light = incidents.get(session, number=1, for_update=True, updates=False)
+        assert light is not None
+        assert "updates" not in inspect(light).dict
+        assert light.affected == []  # what a command shows and audits is there
+        assert [u.body for u in light.updates] == ["Looking."]
+
+
+def test_an_update_after_a_full_read_in_one_transaction_keeps_the_updates(
+    rt: Runtime,
+) -> None:
+    """Someone who read the incident whole (a form, the API) and then posts an update
+    through the use case still has every update, the new one last."""
+    assert rt.run_line("/incident open Slow -- Looking.", user="U1").ok
+    with rt.factory() as session, session.begin():
+        full = incidents.get(session, number=1, for_update=True)
+        assert full is not None
+        ctx = rt.context("U1")
+        result = uc.update_incident(session, ctx, number=1, message="Still looking.")
+        assert result.ok
+        assert [u.body for u in full.updates] == ["Looking.", "Still looking."]

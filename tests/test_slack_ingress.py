@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_bolt.request import BoltRequest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -32,7 +33,7 @@ from bot.slack.ingress import ALREADY_DONE, CLOCK_MARGIN, PURGE_EVERY, WINDOW, S
 from renderers import slack_modals as ui
 from storage import seen_requests
 from storage.db import transaction
-from storage.models import Incident, SeenRequest
+from storage.models import AuditEvent, Incident, SeenRequest
 from tests.conftest import FakeClock
 from tests.fake_slack import FakeSlack
 from tests.helpers import slash_command
@@ -412,3 +413,75 @@ def test_the_seen_window_in_storage(runtime: Runtime) -> None:
         assert seen_requests.forget_expired(session, now=at + timedelta(seconds=1)) == 1
     with transaction(runtime.factory) as session:
         assert seen_requests.first_time(session, key="a" * 64, expires_at=at)
+
+
+# --- a slash command is taken in by its own transaction -------------------------------------
+
+
+def test_a_slash_command_is_taken_in_by_its_own_transaction(
+    slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay check rides in the command's transaction (one transaction on the ack's
+    path, not two); a button's is the gate's own, as before."""
+    alone: list[bool] = []
+    real = seen_requests.first_time
+
+    def noted(session: Session, **kw: Any) -> bool:
+        alone.append(kw.get("alone", True))
+        return real(session, **kw)
+
+    monkeypatch.setattr(seen_requests, "first_time", noted)
+    assert "Opened incident #1" in slack.reply("/incident", "open Slow -- Looking.")
+    assert "Posted an update" in slack.reply("/incident", "update 1 -- Still.")
+    assert alone == [False, False]
+    assert send(slack, payload(button())).status == 200
+    assert alone == [False, False, True]
+    assert _seen(slack) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "settings_change", "answer"),
+    [
+        ("update 9 -- No such incident.", {}, "There is no incident #9"),
+        (
+            "open Slow -- Looking.",
+            {"editors": frozenset({"U9"})},
+            "only the editors set in STATUSBOT_EDITORS",
+        ),
+    ],
+    ids=["bad-input", "not-an-editor"],
+)
+def test_a_replay_of_a_command_that_changed_nothing_is_still_already_done(
+    settings: Settings,
+    engine: Engine,
+    clock: FakeClock,
+    fake: FakeSlack,
+    tmp_path: Path,
+    text: str,
+    settings_change: dict[str, object],
+    answer: str,
+) -> None:
+    """The command's transaction was undone, but its request stays taken in (and a
+    refusal is audited once)."""
+    for slack in start(
+        slack_settings(settings, fake, tmp_path, **settings_change), engine, clock, fake
+    ):
+        body, ts = open_command(text), str(int(time.time()))
+        signature = sign_bytes(ts, body)
+        first = send(slack, body, timestamp=ts, signature=signature)
+        assert answer in first.json()["text"]
+        again = send(slack, body, timestamp=ts, signature=signature)
+        assert again.json() == {"response_type": "ephemeral", "text": ALREADY_DONE}
+        with slack.runtime.factory() as session:
+            denied = select(func.count()).where(AuditEvent.action.startswith("denied."))
+            assert session.scalar(denied) == (1 if settings_change else 0)
+
+
+def test_a_replayed_empty_incident_opens_one_form(slack: Slack) -> None:
+    body, ts = open_command(""), str(int(time.time()))
+    signature = sign_bytes(ts, body)
+    assert send(slack, body, timestamp=ts, signature=signature).status == 200
+    slack.wait_view()
+    again = send(slack, body, timestamp=ts, signature=signature)
+    assert again.json() == {"response_type": "ephemeral", "text": ALREADY_DONE}
+    assert len(slack.opened_views()) == 1

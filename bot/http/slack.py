@@ -2,7 +2,8 @@
 
 The gate (signature, timestamp, body shape, replays) reads the body first and
 either answers itself or hands bolt the environ it prepared; bolt's answer is
-copied onto Falcon's response as it came.
+copied onto Falcon's response as it came. A slash command's replay check is
+handed over with it, for the command's own transaction (bot/slack/ingress.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import falcon
 
 from bot import instruments
 from bot.http.errors import Refuse, error_reply, json_reply, plain_reply, read_body
-from bot.slack.ingress import SlackIngress
+from bot.slack.ingress import TAKE_IN, SlackIngress, TakeIn, handing_over
 
 PATH = "/slack/events"
 SLACK_OFF = "Slack is off: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET."
@@ -37,8 +38,13 @@ class SlackEvents(Refuse):
         raw = read_body(req)
         verdict = self.ingress.admit(req.env, raw)
         if verdict is None:
-            self._to_bolt(req.env, resp)
-            instruments.instruments().ack.observe(time.perf_counter() - started)
+            take_in: TakeIn | None = req.env.get(TAKE_IN)  # a slash command's
+            with handing_over(take_in):
+                self._to_bolt(req.env, resp)
+            if take_in is not None:
+                self.ingress.after_bolt(take_in)
+            if take_in is None or not take_in.replayed:  # a repeat is no command's ack
+                instruments.instruments().ack.observe(time.perf_counter() - started)
         elif verdict.payload is None:
             plain_reply(resp, verdict.status, "")
         else:

@@ -11,7 +11,10 @@ In order, and before anything parses the body:
 4. it was not taken in before: one INSERT into the seen-request window, which
    every process shares (storage/seen_requests.py). A repeat, whether replayed
    or retried by Slack (`X-Slack-Retry-Num`), gets the ack Slack expects (200)
-   and is not applied again.
+   and is not applied again. A slash command is taken in by its command's own
+   transaction (`TakeIn`, claimed by bot/slack/listeners/commands.py): one
+   transaction instead of two on the ack's path, and the request is remembered
+   exactly when what it changed is written. Everything else is taken in here.
 
 A refusal is logged as one line with every untrusted part escaped, so a body
 can never forge a log line. Socket Mode does not come through here: its
@@ -26,7 +29,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +39,7 @@ from urllib.parse import parse_qsl
 
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
 from storage import seen_requests
@@ -57,8 +63,8 @@ LOGGED_BODY = 200
 # ASCII digits only: int() would also take " 12", "1_000" and other scripts' digits.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}\Z")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}\Z")
-_FORM = "application/x-www-form-urlencoded"
-_JSON = "application/json"
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_JSON_TYPE = "application/json"
 # Parts of an interactive payload bolt reads as objects without looking first.
 _OBJECTS = ("user", "team", "channel", "view", "container", "message", "enterprise", "event")
 
@@ -69,6 +75,64 @@ class Verdict:
 
     status: int
     payload: dict[str, Any] | None = None
+
+
+class TakeIn:
+    """One signed request's entry in the seen-request window, to write in a transaction."""
+
+    def __init__(self, ingress: SlackIngress, headers: _Headers, timestamp: int) -> None:
+        # The signature covers the timestamp and the body: it names this request exactly.
+        self.key = hashlib.sha256(str(headers.signature).encode()).hexdigest()
+        self.expires_at = datetime.fromtimestamp(timestamp + WINDOW + CLOCK_MARGIN, UTC)
+        self.now = ingress.clock()
+        self.retry = headers.retry
+        self.ingress = ingress
+        self.claimed = False  # a listener writes it with its command
+        self.replayed = False  # it was found taken in already
+
+    def __call__(self, session: Session, *, alone: bool = False) -> bool:
+        """Take the request in within `session`'s transaction; False if it was before
+        (logged). `alone`: the transaction holds nothing else."""
+        first = seen_requests.first_time(
+            session, key=self.key, expires_at=self.expires_at, alone=alone
+        )
+        self.ingress.purge_if_due(session, self.now)
+        if not first:
+            self.replayed = True
+            log.info(
+                "a Slack request seen before was answered without applying it again (retry %r)",
+                self.retry,
+            )
+        return first
+
+    def alone(self) -> bool:
+        """Take the request in with a transaction of its own; False if it was before."""
+        with transaction(self.ingress.runtime.factory) as session:
+            return self(session, alone=True)
+
+
+# The slash command bolt is handling in this thread, for its listener to claim.
+_PENDING: ContextVar[TakeIn | None] = ContextVar("statusbot_take_in", default=None)
+
+
+@contextmanager
+def handing_over(take_in: TakeIn | None) -> Iterator[None]:
+    """While bolt handles a request: the slash command's TakeIn, for `claim`."""
+    token = _PENDING.set(take_in)
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+
+
+def claim() -> TakeIn | None:
+    """The slash command being handled, for its listener to take in with its own
+    transaction (bolt runs listeners in the request's thread); None where the gate was
+    not passed (Socket Mode, or bolt called directly)."""
+    take_in = _PENDING.get()
+    if take_in is not None:
+        take_in.claimed = True
+    return take_in
 
 
 class _Refused(Exception):
@@ -91,14 +155,36 @@ class SlackIngress:
         headers = _Headers(environ)
         try:
             timestamp = self._verify(headers, raw)
-            form = _parse(headers.content_type, raw)
+            kind = _parse(headers.content_type, raw)
         except _Refused as refusal:
             _log_refusal(refusal, headers, raw)
             return refusal.verdict
-        verdict = self._first_time(headers, timestamp, form=form)
+        form = kind is not _PAYLOAD
+        take_in = TakeIn(self, headers, timestamp)
+        if kind is _COMMAND:
+            # Taken in by the command's transaction: the listener claims it (`claim`).
+            environ[TAKE_IN] = take_in
+            verdict = None
+        else:
+            verdict = self._first_time(take_in, form=form)
         if verdict is None:
             self._hand_over(environ, raw, str(headers.timestamp), form=form)
         return verdict
+
+    def after_bolt(self, take_in: TakeIn) -> None:
+        """A slash command bolt answered with no listener claiming it: taken in now."""
+        if take_in.claimed:
+            return
+        try:
+            take_in.alone()
+        except SQLAlchemyError as error:
+            log.error("could not remember a Slack request as seen: %s", error)
+
+    def purge_if_due(self, session: Session, now: float) -> None:
+        """Forget the expired requests, at most once every PURGE_EVERY in this process."""
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            seen_requests.forget_expired(session, now=datetime.fromtimestamp(now, UTC))
 
     def _hand_over(
         self, environ: dict[str, Any], raw: bytes, timestamp: str, *, form: bool
@@ -149,17 +235,9 @@ class SlackIngress:
             raise _Refused(401, "bad_signature", "The signature does not match the request.")
         return timestamp
 
-    def _first_time(self, headers: _Headers, timestamp: int, *, form: bool) -> Verdict | None:
-        # The signature covers the timestamp and the body: it names this request exactly.
-        key = hashlib.sha256(str(headers.signature).encode()).hexdigest()
-        expires_at = datetime.fromtimestamp(timestamp + WINDOW + CLOCK_MARGIN, UTC)
-        now = self.clock()
+    def _first_time(self, take_in: TakeIn, *, form: bool) -> Verdict | None:
         try:
-            with transaction(self.runtime.factory) as session:
-                first = seen_requests.first_time(session, key=key, expires_at=expires_at)
-                if now >= self._next_purge:
-                    self._next_purge = now + PURGE_EVERY
-                    seen_requests.forget_expired(session, now=datetime.fromtimestamp(now, UTC))
+            first = take_in.alone()
         except SQLAlchemyError as error:
             log.error("could not check a Slack request against the seen ones: %s", error)
             return Verdict(
@@ -167,10 +245,6 @@ class SlackIngress:
             )
         if first:
             return None
-        log.info(
-            "a Slack request seen before was answered without applying it again (retry %r)",
-            headers.retry,
-        )
         if form:  # a slash command
             return Verdict(200, {"response_type": "ephemeral", "text": ALREADY_DONE})
         return Verdict(200)  # the ack Slack waits for; a modal simply closes
@@ -196,18 +270,27 @@ class _Headers:
         self.content_type = str(environ.get("CONTENT_TYPE") or "")
 
 
-def _parse(content_type: str, raw: bytes) -> bool:
-    """True for a plain form (a slash command), False for a payload; _Refused (400) if
-    the signed body is malformed."""
+# What a signed body is, by _parse.
+_COMMAND = "command"  # a slash command's form
+_FORM = "form"  # another plain form (Slack's ssl_check)
+_PAYLOAD = "payload"  # an interactive or event payload
+# Where the gate leaves a slash command's TakeIn in the WSGI environ.
+TAKE_IN = "statusbot.take_in"
+
+
+def _parse(content_type: str, raw: bytes) -> str:
+    """_COMMAND, _FORM or _PAYLOAD; _Refused (400) if the signed body is malformed."""
     kind = content_type.split(";", 1)[0].strip().lower()
     try:
         text = raw.decode("utf-8")  # checked before the signature was
-        if kind == _JSON:
+        if kind == _JSON_TYPE:
             _payload(json.loads(text))
-            return False
-        if kind != _FORM:
+            return _PAYLOAD
+        if kind != _FORM_TYPE:
             raise _Refused(
-                400, "bad_request", f"Send {_FORM} or {_JSON}, as Slack does; not {kind!r}."
+                400,
+                "bad_request",
+                f"Send {_FORM_TYPE} or {_JSON_TYPE}, as Slack does; not {kind!r}.",
             )
         fields = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
@@ -215,12 +298,14 @@ def _parse(content_type: str, raw: bytes) -> bool:
     if "payload" in fields:
         try:
             _payload(json.loads(fields["payload"]))
-            return False
+            return _PAYLOAD
         except ValueError as error:
             raise _Refused(400, "bad_request", f"The payload is not JSON: {error}.") from error
-    if not fields.get("command", "").startswith("/") and "ssl_check" not in fields:
+    if fields.get("command", "").startswith("/"):
+        return _COMMAND
+    if "ssl_check" not in fields:
         raise _Refused(400, "bad_request", "The form has neither a slash command nor a payload.")
-    return True
+    return _FORM
 
 
 def _payload(data: object) -> None:
