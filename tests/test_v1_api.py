@@ -529,7 +529,11 @@ def test_subscribers_are_told_unless_deliver_notifications_is_false(api: Api) ->
     def fanned() -> list[str]:
         with api.runtime.factory() as session:
             return list(
-                session.scalars(select(OutboxEntry.event).where(OutboxEntry.kind == "fanout"))
+                session.scalars(
+                    select(OutboxEntry.event)
+                    .where(OutboxEntry.kind == "fanout")
+                    .order_by(OutboxEntry.id)  # PostgreSQL returns an updated row last
+                )
             )
 
     assert api(
