@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.runtime import Clock, Runtime, SchemaOutOfDate
@@ -19,6 +20,8 @@ log = logging.getLogger("statusbot")
 DEFAULT_USER = "U0LOCAL"
 # The commands through which people change the status page, so STATUSBOT_EDITORS matters.
 EDITING = ("serve", "run", "shell")
+# One-off commands that, run as the program, end without the interpreter's teardown.
+EXIT_AT_ONCE = ("render",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,11 +147,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.warning(EVERYONE_MAY_EDIT)  # shown at WARNING, the level of one-off commands
         clock = _fixed_clock(os.environ.get("STATUSBOT_NOW")) if quiet else None
         runtime = Runtime(settings, clock=clock) if clock else Runtime(settings)
-        return _dispatch(args, runtime)
+        code = _dispatch(args, runtime)
+        if argv is None and args.command in EXIT_AT_ONCE:
+            runtime.engine.dispose()
+            _exit_at_once(code)
+        return code
     except (SettingsError, SchemaOutOfDate, CommandError) as error:
         message = error.reply() if isinstance(error, CommandError) else str(error)
         print(f"statusbot: {message}", file=sys.stderr)
         return 2
+
+
+def _exit_at_once(code: int) -> NoReturn:
+    """End the program now, skipping the interpreter's teardown (a quarter of a second).
+
+    Safe once the command is done: every file of the page is in place (renamed,
+    its directory fsynced), the database connections are closed, no thread runs
+    and nothing of ours waits at exit. What teardown would still do is free the
+    snapshot's heap object by object and unload every module, which the kernel
+    does at once. Only the buffered output and log records are left: flushed here.
+    Never from a test calling main(argv) in its own process: only when argv is None.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _dispatch(args: argparse.Namespace, runtime: Runtime) -> int:
