@@ -268,8 +268,10 @@ def _clock(runtime: Runtime) -> int:
 
 def _render(runtime: Runtime) -> int:
     from bot.publish import Publisher
+    from renderers.parallel import render_site_in_parallel
 
-    report = Publisher(runtime).publish_all()
+    # One thread, one full render, then the exit: the incident pages may go to a fork.
+    report = Publisher(runtime, render=render_site_in_parallel).publish_all()
     if report is None:
         print("statusbot: the page could not be rendered; see the log above.", file=sys.stderr)
         return 1
