@@ -267,11 +267,14 @@ def _clock(runtime: Runtime) -> int:
 
 
 def _render(runtime: Runtime) -> int:
+    from pathlib import Path
+
     from bot.publish import Publisher
-    from renderers.parallel import render_site_in_parallel
+    from renderers.parallel import ParallelSite
 
     # One thread, one full render, then the exit: the incident pages may go to a fork.
-    report = Publisher(runtime, render=render_site_in_parallel).publish_all()
+    site = ParallelSite(Path(runtime.settings.page_dir))
+    report = Publisher(runtime, render=site.render, write=site.write).publish_all()
     if report is None:
         print("statusbot: the page could not be rendered; see the log above.", file=sys.stderr)
         return 1

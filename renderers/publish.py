@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 # Files a web server must read, whoever runs it.
@@ -99,7 +99,7 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     checked: dict[Path, None] = {}
     found = {name: _found(base, name, checked) for name in files}
     targets = {name: target for name, (target, _) in found.items()}
-    todo = [name for name in _write_order(files) if _differs(*found[name], files[name])]
+    todo = [name for name in write_order(files) if _differs(*found[name], files[name])]
     for directory in {targets[name].parent for name in todo}:
         directory.mkdir(parents=True, exist_ok=True)
         _inside(base, directory.resolve(), str(directory))
@@ -195,9 +195,10 @@ def _inside(base: Path, resolved: Path, name: str) -> None:
         raise UnsafePath(f"{name!r} resolves outside the page directory")
 
 
-def _write_order(files: Mapping[str, bytes]) -> list[str]:
-    """Deeper files first and index.html last, so the front page never links to a missing page."""
-    return sorted(files, key=lambda n: (-n.count("/"), n == "index.html", n))
+def write_order(names: Iterable[str]) -> list[str]:
+    """The order to write files in: deeper first and index.html last, so the front page
+    never links to a missing page."""
+    return sorted(names, key=lambda n: (-n.count("/"), n == "index.html", n))
 
 
 def _differs(target: Path, info: os.stat_result | None, data: bytes) -> bool:

@@ -1,15 +1,19 @@
-"""renderers/parallel.py: the page rendered on two cores is the page rendered on one."""
+"""renderers/parallel.py: the page rendered and written on two cores is the page of one."""
 
 from __future__ import annotations
 
 import os
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from bot.publish import Publisher
+from bot.runtime import Runtime
 from renderers import parallel
-from renderers.parallel import WorkerFailed, render_site_in_parallel
+from renderers.parallel import ParallelSite, WorkerFailed
+from renderers.publish import write_files
 from renderers.site import render_site
 from storage.snapshot import Snapshot
 from tests.test_render_html import NOW, component, demo_snapshot, incident, snapshot
@@ -32,6 +36,10 @@ def many_incidents(count: int = 12) -> Snapshot:
     return snapshot([api], incidents=items)
 
 
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 @pytest.fixture
 def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Fork for any number of pages; the list gathers the children's pids."""
@@ -49,45 +57,74 @@ def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("incidents", [None, {3, 4, 5, 11}, set()])
-def test_the_same_bytes_as_in_one_process(forking: list[int], incidents: set[int] | None) -> None:
+@pytest.mark.parametrize("incidents", [None, {3, 4, 5, 11}])
+def test_the_same_files_written_as_in_one_process(
+    forking: list[int], tmp_path: Path, incidents: set[int] | None
+) -> None:
     snap = many_incidents()
+    site = ParallelSite(tmp_path / "two")
 
-    files = render_site_in_parallel(snap, incidents=incidents)
+    files = site.render(snap, incidents=incidents)
+    written = site.write(tmp_path / "two", files)
 
-    assert files == render_site(snap, incidents=incidents)
     assert len(forking) == 1
+    assert files == render_site(snap, incidents=incidents)
+    assert written == write_files(tmp_path / "one", files)  # the same names, in the same order
+    assert tree(tmp_path / "two") == tree(tmp_path / "one")
+    # Again: nothing differs, so nothing is written, by the child or the parent.
+    assert site.write(tmp_path / "two", site.render(snap, incidents=incidents)) == []
 
 
-def test_the_demo_page_too(forking: list[int]) -> None:
+def test_the_demo_page_too(forking: list[int], tmp_path: Path) -> None:
     snap = demo_snapshot()
-    assert render_site_in_parallel(snap) == render_site(snap)
+    site = ParallelSite(tmp_path)
+    files = site.render(snap)
+    assert files == render_site(snap)
+    assert site.write(tmp_path, files) == write_files(tmp_path / "one", files)
 
 
-def test_a_small_page_is_rendered_without_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writing_elsewhere_writes_everything(forking: list[int], tmp_path: Path) -> None:
+    site = ParallelSite(tmp_path / "two")
+    files = site.render(many_incidents())
+    assert site.write(tmp_path / "other", files) == write_files(tmp_path / "one", files)
+    assert tree(tmp_path / "other") == tree(tmp_path / "one")
+
+
+def test_a_small_page_is_rendered_without_a_fork(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(parallel.os, "fork", lambda: pytest.fail("forked"))
     snap = many_incidents()
     assert parallel.MIN_PAGES > 12
-    assert render_site_in_parallel(snap) == render_site(snap)
+    site = ParallelSite(tmp_path)
+    files = site.render(snap)
+    assert files == render_site(snap)
+    assert len(site.write(tmp_path, files)) == len(files)
 
 
-def test_a_process_with_other_threads_never_forks(
-    forking: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_process_with_other_threads_never_forks(forking: list[int], tmp_path: Path) -> None:
     snap = many_incidents()
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert render_site_in_parallel(snap) == render_site(snap)
+        assert ParallelSite(tmp_path).render(snap) == render_site(snap)
     finally:
         stop.set()
         other.join()
     assert forking == []
 
 
+def reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
 def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
-    forking: list[int], monkeypatch: pytest.MonkeyPatch
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken(snap: Snapshot, item: object) -> str:
         raise ValueError("a template bug")
@@ -95,22 +132,23 @@ def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
     monkeypatch.setattr(parallel, "render_incident", broken)
 
     with pytest.raises(WorkerFailed, match=r"(?s)in the child failed.*ValueError: a template bug"):
-        render_site_in_parallel(many_incidents())
-    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
-        os.waitpid(forking[0], os.WNOHANG)
+        ParallelSite(tmp_path).render(many_incidents())
+    assert reaped(forking[0])
+    assert not tmp_path.joinpath("incidents").exists()
 
 
 def test_a_child_that_dies_fails_the_render(
-    forking: list[int], monkeypatch: pytest.MonkeyPatch
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(parallel, "render_incident", lambda snap, item: os._exit(3))
 
     with pytest.raises(WorkerFailed, match="died"):
-        render_site_in_parallel(many_incidents())
+        ParallelSite(tmp_path).render(many_incidents())
+    assert reaped(forking[0])
 
 
 def test_a_failure_in_the_parent_still_reaps_the_child(
-    forking: list[int], monkeypatch: pytest.MonkeyPatch
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken(snap: Snapshot, *, incidents: object = None) -> dict[str, bytes]:
         raise ValueError("the index broke")
@@ -118,6 +156,36 @@ def test_a_failure_in_the_parent_still_reaps_the_child(
     monkeypatch.setattr(parallel, "render_site", broken)
 
     with pytest.raises(ValueError, match="the index broke"):
-        render_site_in_parallel(many_incidents())
-    with pytest.raises(ChildProcessError):
-        os.waitpid(forking[0], os.WNOHANG)
+        ParallelSite(tmp_path).render(many_incidents())
+    assert reaped(forking[0])
+
+
+def test_the_childs_failure_to_write_is_the_writes_failure(
+    forking: list[int], tmp_path: Path
+) -> None:
+    root = tmp_path / "file"
+    root.write_text("not a directory")
+    site = ParallelSite(root)
+
+    files = site.render(many_incidents())
+
+    assert files == render_site(many_incidents())
+    with pytest.raises(OSError, match="writing incident pages in the child failed"):
+        site.write(root, files)
+
+
+def test_the_publisher_reports_what_it_wrote_as_before(
+    forking: list[int], runtime: Runtime, tmp_path: Path
+) -> None:
+    for line in ("/component add API", "/incident open Errors -- Looking.", "/incident open Slow"):
+        assert runtime.run_line(line, user="U1").ok
+    site = ParallelSite(tmp_path / "two")
+    two = Publisher(runtime, root=tmp_path / "two", render=site.render, write=site.write)
+    one = Publisher(runtime, root=tmp_path / "one")
+
+    both = two.publish_all(), one.publish_all()
+
+    assert len(forking) == 1
+    assert both[0] is not None and both[1] is not None
+    assert both[0].written == both[1].written and both[0].rendered == both[1].rendered
+    assert tree(tmp_path / "two") == tree(tmp_path / "one")
