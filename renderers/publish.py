@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 FILE_MODE = 0o644
 _TEMP_PREFIX = ".statusbot-"
 _TEMP_SUFFIX = ".tmp"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # The list of the files the page has, beside them. Its name starts with a dot, so the
 # web server (which serves only what it lists) can never be asked for it, and the S3
 # mirror, which copies only rendered files, never uploads it.
@@ -214,23 +215,25 @@ def _stage(target: Path, data: bytes) -> str:
     """
     # A name of its own per process and thread (one publish at a time in each, under
     # the page lock); mkstemp's random names cost more than the write of a small file.
-    temp = str(
-        target.with_name(
-            f"{_TEMP_PREFIX}{target.name}.{os.getpid()}-{threading.get_ident()}{_TEMP_SUFFIX}"
-        )
-    )
+    folder, _, name = str(target).rpartition("/")
+    temp = f"{folder}/{_TEMP_PREFIX}{name}.{os.getpid()}-{threading.get_ident()}{_TEMP_SUFFIX}"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = os.open(temp, _CREATE, FILE_MODE)
     except FileExistsError:
         # Left by a process that died mid-write and had this id: a random name instead.
         fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            os.fchmod(out.fileno(), FILE_MODE)  # whatever the umask: the web server reads it
+        # The file descriptor itself, not a file object: no buffer to fill, no seek,
+        # no terminal check; a page is written in one call (more only if cut short).
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, FILE_MODE)  # whatever the umask: the web server reads it
     except BaseException:
+        os.close(fd)
         _discard(temp)
         raise
+    os.close(fd)
     return temp
 
 
