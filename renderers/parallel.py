@@ -1,16 +1,17 @@
-"""The whole page rendered and written on two cores: a forked child does most incident pages.
+"""The whole page rendered and written on two cores: a forked child shares the incident pages.
 
 For `statusbot render` (bot/cli.py): a process with one thread that renders
-every file once and exits. While the parent renders the page-wide files (the
-index, the history, the JSON, the feeds, the calendar) and a fifth of the
-incident pages, a child forked from it renders the other incident pages from
-the very same snapshot (inherited, not copied), writes them with the one writer
-(renderers/publish.py's write_files: atomic renames, unchanged files left
-alone) and hands their bytes back through a pipe. Creating a file is most of
-writing one, and costs the kernel far more than rendering it costs Python on
-some disks; here it overlaps the parent's rendering. The parent then writes
-the rest: the child's files are the deepest, so the front page, written last,
-never links to a page not yet there.
+every file once and exits. A child forked from it after the snapshot renders
+incident pages from the very same snapshot (inherited, not copied) and writes
+them at once with the one writer (renderers/publish.py's write_files: atomic
+renames, unchanged files left alone), while the parent renders the page-wide
+files (the index, the history, the JSON, the feeds, the calendar) and then
+takes incident pages too. They share the pages out in chunks, each taken by
+whichever process is free first, so the split suits the disk: creating a file
+costs the kernel anything from a tenth to four times what rendering it costs
+Python, here. The child hands what it rendered back through a pipe, and the
+parent writes the rest: the child's files are the deepest, so the front page,
+written last, never links to a page not yet there.
 
 A process with other threads renders as `render_site` does, in one process:
 forking it could leave the child waiting on a lock one of those held.
@@ -22,17 +23,17 @@ import os
 import pickle
 import threading
 import traceback
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from renderers.html import render_incident
-from renderers.publish import write_files, write_order
+from renderers.publish import sync_directories, write_files, write_order
 from renderers.site import incident_page, render_site
 from storage.snapshot import IncidentView, Snapshot
 
-# Of every five incident pages, the child does four: the page-wide files take the
-# parent about as long as the fifth's worth (on bench/render.py's large page).
-PARENT_EVERY = 5
+# The incident pages go in this many chunks at most, each to whichever process is
+# free first (one byte a chunk in a pipe: 255 at most).
+MAX_TICKETS = 200
 # Fewer pages than this are rendered in one process: the fork would cost more.
 MIN_PAGES = 200
 
@@ -46,14 +47,15 @@ class ParallelSite:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._done: dict[str, bytes] = {}  # what the child put in place (or found so)
-        self._written: list[str] = []  # of those, the files it replaced
-        self._failed: str | None = None  # why its writing failed
+        # The incident pages already put in place (or found so), by either process.
+        self._done: dict[str, bytes] = {}
+        self._written: list[str] = []  # of those, the files replaced
+        self._failed: str | None = None  # why writing them failed
 
     def render(
         self, snapshot: Snapshot, *, incidents: Collection[int] | None = None
     ) -> dict[str, bytes]:
-        """Path → bytes as `render_site` gives them; most incident pages already written."""
+        """Path → bytes as `render_site` gives them; the incident pages already written."""
         self._done, self._written, self._failed = {}, [], None
         items = [
             item
@@ -62,28 +64,37 @@ class ParallelSite:
         ]
         if len(items) < MIN_PAGES or not _may_fork():
             return render_site(snapshot, incidents=incidents)
-        theirs = [item for k, item in enumerate(items) if k % PARENT_EVERY]
-        mine = {item.number for k, item in enumerate(items) if not k % PARENT_EVERY}
+        size = -(-len(items) // MAX_TICKETS)
+        chunks = [items[k : k + size] for k in range(0, len(items), size)]
+        tickets = _tickets(len(chunks))
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child ends in os._exit, where coverage can't see)
             os.close(read_end)
-            _child(write_end, snapshot, theirs, self.root)
+            _child(write_end, snapshot, _claimed(tickets, chunks), self.root)
         os.close(write_end)
         try:
-            own = render_site(snapshot, incidents=mine)
+            own = render_site(snapshot, incidents=())
+            pages, written, failed = _share(snapshot, _claimed(tickets, chunks), self.root)
+            if failed is None:
+                sync_directories(self.root, written)
         except BaseException:
             os.close(read_end)  # the child, if still sending, stops at the closed pipe
             os.waitpid(pid, 0)
             raise
+        finally:
+            os.close(tickets)
         with os.fdopen(read_end, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
-        self._done, self._written, self._failed = _received(data, status)
+        theirs, their_written, their_failure = _received(data, status)
+        self._done = {**pages, **theirs}
+        self._written = [*written, *their_written]
+        self._failed = failed or their_failure
         return {**own, **self._done}
 
     def write(self, root: Path, files: Mapping[str, bytes]) -> list[str]:
-        """`write_files` for what the child did not write already; returns every file written."""
+        """`write_files` for what `render` did not write already; returns every file written."""
         if self._failed is not None:
             raise OSError(self._failed)
         same = Path(root) == self.root
@@ -99,8 +110,64 @@ def _may_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _child(fd: int, snapshot: Snapshot, items: Sequence[IncidentView], root: Path) -> None:
-    """Render and write `items`' pages, send what it did (or its traceback) down `fd`, and end.
+def _tickets(count: int) -> int:
+    """A pipe holding one byte per chunk of pages, 0 to count - 1; returns its read end.
+
+    Whoever reads a byte renders that chunk: a read takes bytes from a pipe one
+    reader at a time, so each chunk goes to exactly one of the two processes, and
+    the one that is ahead (the child, while the parent renders the page-wide
+    files; the parent, while the child waits on the disk) takes more of them.
+    """
+    read_end, write_end = os.pipe()
+    os.write(write_end, bytes(range(count)))  # ≤ 255 bytes: far below a pipe's buffer
+    os.close(write_end)  # once they are all taken, a read finds the end
+    return read_end
+
+
+def _claimed(
+    tickets: int, chunks: Sequence[Sequence[IncidentView]]
+) -> Iterator[Sequence[IncidentView]]:
+    """Every chunk this process takes a ticket for, until none is left."""
+    while ticket := os.read(tickets, 1):
+        yield chunks[ticket[0]]
+
+
+def _pages(snapshot: Snapshot, items: Iterable[IncidentView]) -> dict[str, bytes]:
+    return {
+        incident_page(item.number): render_incident(snapshot, item).encode("utf-8")
+        for item in items
+    }
+
+
+def _share(
+    snapshot: Snapshot, chunks: Iterable[Sequence[IncidentView]], root: Path
+) -> tuple[dict[str, bytes], list[str], str | None]:
+    """Render chunks of pages while there are any, writing each at once (the directory's
+    fsync is left for the end); returns the pages, those written, and why writing stopped.
+
+    Written as they come, the files keep the kernel creating them all along (its
+    share of the work, and on some disks most of it), and a process the disk
+    slows takes fewer chunks. After a failed write it still renders what it took:
+    the page comes out whole, and the publish fails as a write, to be retried.
+    """
+    pages: dict[str, bytes] = {}
+    written: list[str] = []
+    failed = None
+    for chunk in chunks:
+        batch = _pages(snapshot, chunk)
+        pages.update(batch)
+        if failed is None:
+            try:
+                written += write_files(root, batch, sync=False)
+            except (OSError, ValueError) as error:
+                failed = f"writing incident pages failed: {error}"
+    return pages, written, failed
+
+
+def _child(
+    fd: int, snapshot: Snapshot, chunks: Iterable[Sequence[IncidentView]], root: Path
+) -> None:
+    """Take its share of the pages, send what it did (or its traceback) down `fd`, and end.
 
     os._exit: the child must not run the parent's exit work, nor close the
     database connections it inherited (the parent's still use them).
@@ -108,17 +175,12 @@ def _child(fd: int, snapshot: Snapshot, items: Sequence[IncidentView], root: Pat
     code = 0
     try:
         try:
-            pages = {
-                incident_page(item.number): render_incident(snapshot, item).encode("utf-8")
-                for item in items
-            }
+            pages, written, failed = _share(snapshot, chunks, root)
+            if failed is None:
+                sync_directories(root, written)
         except BaseException:
             payload = pickle.dumps((False, traceback.format_exc()))
         else:
-            try:
-                written, failed = write_files(root, pages), None
-            except (OSError, ValueError) as error:
-                written, failed = [], f"writing incident pages in the child failed: {error}"
             payload = pickle.dumps((True, (pages, written, failed)), pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as pipe:
             pipe.write(payload)

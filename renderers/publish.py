@@ -91,8 +91,12 @@ class UnsafePath(ValueError):
     """A file name that would land outside the page directory."""
 
 
-def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
-    """Write each file under `root` atomically, skipping unchanged ones; returns those written."""
+def write_files(root: Path, files: Mapping[str, bytes], *, sync: bool = True) -> list[str]:
+    """Write each file under `root` atomically, skipping unchanged ones; returns those written.
+
+    `sync=False` leaves the directories' fsync to the caller (`sync_directories`),
+    to make once after several writes.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
@@ -113,9 +117,15 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     finally:
         for temp in temps[done:]:
             _discard(temp)
-    for directory in {targets[name].parent for name in todo}:
-        _sync_directory(directory)
+    if sync:
+        sync_directories(root, todo)
     return todo
+
+
+def sync_directories(root: Path, written: Collection[str]) -> None:
+    """Fsync, once each, the directories these files of the page were renamed into."""
+    for directory in {(Path(root) / name).parent for name in written}:
+        _sync_directory(directory)
 
 
 def write_manifest(root: Path, names: Collection[str]) -> bool:

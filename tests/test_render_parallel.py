@@ -12,10 +12,11 @@ import pytest
 from bot.publish import Publisher
 from bot.runtime import Runtime
 from renderers import parallel
+from renderers.html import render_incident
 from renderers.parallel import ParallelSite, WorkerFailed
 from renderers.publish import write_files
 from renderers.site import render_site
-from storage.snapshot import Snapshot
+from storage.snapshot import IncidentView, Snapshot
 from tests.test_render_html import NOW, component, demo_snapshot, incident, snapshot
 
 
@@ -126,21 +127,31 @@ def reaped(pid: int) -> bool:
 def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
     forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def broken(snap: Snapshot, item: object) -> str:
-        raise ValueError("a template bug")
+    parent = os.getpid()
+
+    def broken(snap: Snapshot, item: IncidentView) -> str:
+        if os.getpid() != parent:
+            raise ValueError("a template bug")
+        return render_incident(snap, item)
 
     monkeypatch.setattr(parallel, "render_incident", broken)
 
     with pytest.raises(WorkerFailed, match=r"(?s)in the child failed.*ValueError: a template bug"):
         ParallelSite(tmp_path).render(many_incidents())
     assert reaped(forking[0])
-    assert not tmp_path.joinpath("incidents").exists()
 
 
 def test_a_child_that_dies_fails_the_render(
     forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(parallel, "render_incident", lambda snap, item: os._exit(3))
+    parent = os.getpid()
+
+    def dying(snap: Snapshot, item: IncidentView) -> str:
+        if os.getpid() != parent:
+            os._exit(3)
+        return render_incident(snap, item)
+
+    monkeypatch.setattr(parallel, "render_incident", dying)
 
     with pytest.raises(WorkerFailed, match="died"):
         ParallelSite(tmp_path).render(many_incidents())
@@ -170,7 +181,7 @@ def test_the_childs_failure_to_write_is_the_writes_failure(
     files = site.render(many_incidents())
 
     assert files == render_site(many_incidents())
-    with pytest.raises(OSError, match="writing incident pages in the child failed"):
+    with pytest.raises(OSError, match="writing incident pages failed"):
         site.write(root, files)
 
 
@@ -189,3 +200,28 @@ def test_the_publisher_reports_what_it_wrote_as_before(
     assert both[0] is not None and both[1] is not None
     assert both[0].written == both[1].written and both[0].rendered == both[1].rendered
     assert tree(tmp_path / "two") == tree(tmp_path / "one")
+
+
+def test_a_child_slowed_down_leaves_the_parent_more_pages(
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parent = os.getpid()
+    by: list[int] = []
+
+    def slow_in_the_child(snap: Snapshot, item: IncidentView) -> str:
+        if os.getpid() != parent:
+            threading.Event().wait(0.05)  # as a slow disk would
+        else:
+            by.append(item.number)
+        return render_incident(snap, item)
+
+    monkeypatch.setattr(parallel, "render_incident", slow_in_the_child)
+    snap = many_incidents(40)
+    site = ParallelSite(tmp_path / "two")
+
+    files = site.render(snap)
+
+    assert files == render_site(snap)
+    assert site.write(tmp_path / "two", files) == write_files(tmp_path / "one", files)
+    assert tree(tmp_path / "two") == tree(tmp_path / "one")
+    assert 10 <= len(by) < 40  # most, not all: the child took a chunk or more
