@@ -38,6 +38,8 @@ from storage.snapshot_cache import SnapshotCache
 log = logging.getLogger(__name__)
 
 Render = Callable[..., dict[str, bytes]]
+# Puts rendered files under a directory; returns those it replaced (write_files).
+Write = Callable[[Path, Mapping[str, bytes]], list[str]]
 
 _INCIDENT_PAGE = re.compile(r"\d+\.html")
 
@@ -107,6 +109,7 @@ class Publisher:
         *,
         root: Path | None = None,
         render: Render = render_site,
+        write: Write | None = None,  # None: write_files
         mirror: Mirror | _FromSettings | None = FROM_SETTINGS,
     ) -> None:
         self.runtime = runtime
@@ -114,6 +117,7 @@ class Publisher:
         self.root = Path(root if root is not None else runtime.settings.page_dir)
         self.page = page_info(runtime.settings)
         self._render = render
+        self._write = write
         self._cache = SnapshotCache()
         self._lock = threading.Lock()
         # Incident pages a failed publish did not get to write; the next one renders them.
@@ -181,7 +185,7 @@ class Publisher:
             return None
         rendered = time.perf_counter()
         try:
-            written = write_files(self.root, files)
+            written = (self._write or write_files)(self.root, files)
             removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.

@@ -26,13 +26,14 @@ import re
 import stat
 import tempfile
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 # Files a web server must read, whoever runs it.
 FILE_MODE = 0o644
 _TEMP_PREFIX = ".statusbot-"
 _TEMP_SUFFIX = ".tmp"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # The list of the files the page has, beside them. Its name starts with a dot, so the
 # web server (which serves only what it lists) can never be asked for it, and the S3
 # mirror, which copies only rendered files, never uploads it.
@@ -90,8 +91,12 @@ class UnsafePath(ValueError):
     """A file name that would land outside the page directory."""
 
 
-def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
-    """Write each file under `root` atomically, skipping unchanged ones; returns those written."""
+def write_files(root: Path, files: Mapping[str, bytes], *, sync: bool = True) -> list[str]:
+    """Write each file under `root` atomically, skipping unchanged ones; returns those written.
+
+    `sync=False` leaves the directories' fsync to the caller (`sync_directories`),
+    to make once after several writes.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
@@ -99,7 +104,7 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     checked: dict[Path, None] = {}
     found = {name: _found(base, name, checked) for name in files}
     targets = {name: target for name, (target, _) in found.items()}
-    todo = [name for name in _write_order(files) if _differs(*found[name], files[name])]
+    todo = [name for name in write_order(files) if _differs(*found[name], files[name])]
     for directory in {targets[name].parent for name in todo}:
         directory.mkdir(parents=True, exist_ok=True)
         _inside(base, directory.resolve(), str(directory))
@@ -112,9 +117,15 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
     finally:
         for temp in temps[done:]:
             _discard(temp)
-    for directory in {targets[name].parent for name in todo}:
-        _sync_directory(directory)
+    if sync:
+        sync_directories(root, todo)
     return todo
+
+
+def sync_directories(root: Path, written: Collection[str]) -> None:
+    """Fsync, once each, the directories these files of the page were renamed into."""
+    for directory in {(Path(root) / name).parent for name in written}:
+        _sync_directory(directory)
 
 
 def write_manifest(root: Path, names: Collection[str]) -> bool:
@@ -195,9 +206,10 @@ def _inside(base: Path, resolved: Path, name: str) -> None:
         raise UnsafePath(f"{name!r} resolves outside the page directory")
 
 
-def _write_order(files: Mapping[str, bytes]) -> list[str]:
-    """Deeper files first and index.html last, so the front page never links to a missing page."""
-    return sorted(files, key=lambda n: (-n.count("/"), n == "index.html", n))
+def write_order(names: Iterable[str]) -> list[str]:
+    """The order to write files in: deeper first and index.html last, so the front page
+    never links to a missing page."""
+    return sorted(names, key=lambda n: (-n.count("/"), n == "index.html", n))
 
 
 def _differs(target: Path, info: os.stat_result | None, data: bytes) -> bool:
@@ -213,23 +225,25 @@ def _stage(target: Path, data: bytes) -> str:
     """
     # A name of its own per process and thread (one publish at a time in each, under
     # the page lock); mkstemp's random names cost more than the write of a small file.
-    temp = str(
-        target.with_name(
-            f"{_TEMP_PREFIX}{target.name}.{os.getpid()}-{threading.get_ident()}{_TEMP_SUFFIX}"
-        )
-    )
+    folder, _, name = str(target).rpartition("/")
+    temp = f"{folder}/{_TEMP_PREFIX}{name}.{os.getpid()}-{threading.get_ident()}{_TEMP_SUFFIX}"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = os.open(temp, _CREATE, FILE_MODE)
     except FileExistsError:
         # Left by a process that died mid-write and had this id: a random name instead.
         fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            os.fchmod(out.fileno(), FILE_MODE)  # whatever the umask: the web server reads it
+        # The file descriptor itself, not a file object: no buffer to fill, no seek,
+        # no terminal check; a page is written in one call (more only if cut short).
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, FILE_MODE)  # whatever the umask: the web server reads it
     except BaseException:
+        os.close(fd)
         _discard(temp)
         raise
+    os.close(fd)
     return temp
 
 

@@ -195,3 +195,23 @@ def test_help_for_every_program_command(program: Program) -> None:
         done = program(*args)
         assert done.returncode == 0
         assert "usage: statusbot" in done.stdout
+
+
+def test_commands_kept_in_their_own_modules_are_there_whenever_asked_for(
+    program: Program,
+) -> None:
+    from bot.cli import _parser
+
+    listed = program("--help").stdout
+    wrong = program("nonsense")
+    assert wrong.returncode == 2
+    for name in ("subscribers", "api-key", "import"):
+        assert name in listed and name in wrong.stderr  # every choice, as before
+        assert _parser(name).parse_args([name, *ARGS[name]]).command == name
+    # `statusbot render` parses its line without them (nor the modules behind them).
+    assert _parser("render").parse_args(["render"]).command == "render"
+    with pytest.raises(SystemExit):
+        _parser("render").parse_args(["import", "statuspage"])
+
+
+ARGS = {"subscribers": ["list"], "api-key": ["list"], "import": ["statuspage", "--from", "d"]}

@@ -221,8 +221,16 @@ def reference(
     ]
 
 
+@pytest.fixture(params=["unixepoch", "strftime"])
+def sqlite_epoch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """On SQLite, bucket by unixepoch() and by the strftime('%s') of SQLite before 3.38."""
+    if request.param == "strftime":
+        monkeypatch.setattr(store.sqlite3, "sqlite_version_info", (3, 37, 2))
+    return str(request.param)
+
+
 def test_views_have_their_resolution_and_average_each_bucket(
-    runtime: Runtime, engine: Engine
+    runtime: Runtime, engine: Engine, sqlite_epoch: str
 ) -> None:
     add(runtime)
     # A point every 10 minutes for 31 days, its value the minute of the hour plus a
@@ -258,7 +266,7 @@ def test_views_have_their_resolution_and_average_each_bucket(
 
 
 def test_a_point_late_in_a_bucket_is_not_rounded_into_the_next(
-    runtime: Runtime, engine: Engine
+    runtime: Runtime, engine: Engine, sqlite_epoch: str
 ) -> None:
     add(runtime)
     late = datetime(2026, 6, 10, 9, 4, 59, 900_000, tzinfo=UTC)

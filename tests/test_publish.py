@@ -117,6 +117,35 @@ def test_a_failed_write_leaves_no_temporary_files_and_the_old_files(
     assert contents == [b"new"] + [b"old"] * (count - 1)  # each file whole, old or new
 
 
+@pytest.mark.parametrize("fail", ["full", "short"])
+def test_a_disk_that_fills_while_staging_leaves_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: str
+) -> None:
+    old = {f"p{n}.html": b"old" for n in range(5)}
+    write_files(tmp_path, old)
+    calls: list[int] = []
+    real_write = os.write
+
+    def filling_write(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        # A short write first, as a signal or a nearly full disk can make: the rest follows.
+        return real_write(fd, bytes(data[:2]) if fail == "short" else data)
+
+    monkeypatch.setattr(publish_module.os, "write", filling_write)
+    new = {name: b"new page" for name in old}
+    with pytest.raises(OSError, match="No space"):
+        write_files(tmp_path, new)
+    assert temporaries(tmp_path) == []
+    assert all((tmp_path / name).read_bytes() == b"old" for name in old)  # none replaced
+    monkeypatch.undo()
+    if fail == "short":  # and a short write, uninterrupted, still writes every byte
+        monkeypatch.setattr(publish_module.os, "write", lambda fd, d: real_write(fd, d[:3]))
+        assert write_files(tmp_path, new) == sorted(new)
+        assert all((tmp_path / name).read_bytes() == b"new page" for name in new)
+
+
 def test_remove_files(tmp_path: Path) -> None:
     write_files(tmp_path, {"incidents/1.html": b"1", "incidents/2.html": b"2"})
     assert remove_files(tmp_path, ["incidents/2.html", "incidents/3.html"]) == ["incidents/2.html"]

@@ -554,3 +554,24 @@ def test_large_history_keeps_the_lists_short() -> None:
     assert len(files["api/v2/incidents.json"]["incidents"]) == 50
     assert files["api/v2/incidents.json"]["incidents"][0]["id"] == "1"
     assert files["api/v2/summary.json"]["incidents"] == []
+
+
+def test_each_file_is_the_compact_json_of_its_objects() -> None:
+    """The files are assembled from pieces encoded once per incident: the text is still
+    what one json.dumps of the whole file gives, byte for byte."""
+    for path, text in render_api(example()).items():
+        compact = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+        assert text == compact, path
+
+
+def test_a_changed_incident_is_encoded_afresh() -> None:
+    before = example()
+    first = render(before)["api/v2/incidents.json"]["incidents"]
+    changed = replace(before.incidents[0], title="Renamed <once>")
+    after = replace(before, incidents=(changed, *before.incidents[1:]))
+
+    again = render(after)["api/v2/incidents.json"]["incidents"]
+
+    assert again[0]["name"] == "Renamed <once>" != first[0]["name"]
+    assert again[1:] == first[1:]
+    assert render(before)["api/v2/incidents.json"]["incidents"] == first  # the old view: old text
