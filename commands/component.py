@@ -32,13 +32,14 @@ def set_component(
     authorise(ctx, action="component.set", target=component.name)
     body = check_message(message, usage)
     before = component_state(component)
-    old = store.change_status(
+    changed = store.change_status(
         session, component, state, at=ctx.now, cause=Cause.MANUAL, actor=ctx.actor
     )
-    if old is None:
+    if changed is None:
         raise CommandError(
             f"{escape(component.name)} is already {words.component_label(state)}.", usage
         )
+    old = changed.old
     audit_change(
         session,
         ctx,
@@ -73,7 +74,7 @@ def set_component(
             "component_id": component.id,
             "old_status": old.value,
             "new_status": state.value,
-            "change_id": store.last_change_id(session, component),
+            "change_id": changed.change_id,
         },
     )
     return Result(

@@ -251,7 +251,7 @@ def apply_changes(
     """Set the components' states as `update` says, writing their history at its time."""
     for component, new in changes:
         add_affected(incident, component)
-        old = component_store.change_status(
+        changed = component_store.change_status(
             session,
             component,
             new,
@@ -260,12 +260,12 @@ def apply_changes(
             actor=actor,
             incident_id=incident.id,
         )
-        if old is not None:
+        if changed is not None:
             update.changes.append(
                 ComponentChange(
                     component=component,
                     component_id=component.id,
-                    old_status=old.value,
+                    old_status=changed.old.value,
                     new_status=new.value,
                 )
             )
