@@ -40,6 +40,21 @@ _LIVE = (
 _LIVE_WITH_GROUPS = _LIVE.options(selectinload(Component.group))
 
 
+class NameAndState(NamedTuple):
+    """A live component as /status shows it."""
+
+    name: str
+    status: str
+
+
+def live_states(session: Session) -> list[NameAndState]:
+    """The live components' names and states, in page order: rows, not ORM objects."""
+    return [NameAndState(name, status) for name, status in session.execute(_LIVE_STATES)]
+
+
+_LIVE_STATES = _LIVE.with_only_columns(Component.name, Component.status)
+
+
 _NAMED = (
     select(Component)
     .where(Component.name_key == bindparam("name_key"), Component.removed_at.is_(None))
