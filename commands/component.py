@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,7 @@ def set_component(
         f"{escape(component.name)}: {words.component_label(old)} → {words.component_label(state)}"
         + (f"\n  {escape(body)}" if body else "")
     )
+    rows: list[dict[str, Any]] = []  # the channels' and the subscribers': one INSERT
     outbox.enqueue(
         session,
         channels=ctx.notify_channels,
@@ -65,6 +67,7 @@ def set_component(
             "message": body,
             "actor": ctx.actor,
         },
+        into=rows,
     )
     fan_out(
         session,
@@ -76,7 +79,9 @@ def set_component(
             "new_status": state.value,
             "change_id": changed.change_id,
         },
+        into=rows,
     )
+    outbox.add(session, rows)
     return Result(
         reply=f"{escape(component.name)} is now {words.component_label(state)} "
         f"(was {words.component_label(old)}).",
