@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,14 @@ class Drains(Protocol):
     """What a DeliveryWorker runs: the Slack deliverer, or bot/notify's for subscribers."""
 
     def deliver_pending(self, limit: int = ...) -> int: ...
+
+
+@runtime_checkable
+class Quiet(Protocol):
+    """A deliverer that can tell its last pass's work reached nobody (the fan-out, when
+    nobody is subscribed): whoever it was for is not waiting on the next."""
+
+    def quiet(self) -> bool: ...
 
 
 class DeliveryWorker:
@@ -36,6 +44,7 @@ class DeliveryWorker:
         next_wake: Callable[[], float | None] | None = None,
         held_rest: float = 0.1,
         min_gap: float = 0.05,
+        quiet_rest: float = 0.5,
     ) -> None:
         self.deliverer = deliverer
         self.name = name
@@ -55,6 +64,11 @@ class DeliveryWorker:
         self.held_rest = held_rest
         # The shortest time between the starts of two passes that pokes started.
         self.min_gap = min_gap
+        # After a pass whose work reached nobody (the deliverer's `quiet()`), the shortest
+        # time before a poke may start another: its entries only need marking done, so a
+        # few passes a second do what a pass every `min_gap` did.
+        self.quiet_rest = quiet_rest
+        self._quiet = deliverer.quiet if isinstance(deliverer, Quiet) else None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,6 +114,8 @@ class DeliveryWorker:
             # Under load every change pokes: passes start at most every `min_gap`,
             # each taking all that the pokes in between brought.
             rest = self.min_gap - (time.monotonic() - started)
+            if delivered and self._quiet is not None and self._quiet():
+                rest = max(rest, self.quiet_rest - (time.monotonic() - started))
             if soon is not None:
                 wait = min(wait, soon)
                 if not delivered:

@@ -143,6 +143,7 @@ def announce(
     and its fan-out to subscribers (as `fanout_event` when they hear of it by another
     name); nothing of a draft is ever fanned out."""
     update_id = update.id if update is not None else None
+    rows: list[dict[str, Any]] = []  # the channels' and the subscribers': one INSERT
     outbox.enqueue(
         session,
         channels=ctx.notify_channels,
@@ -151,20 +152,22 @@ def announce(
         incident_id=incident.id,
         update_id=update_id,
         payload={"number": incident.number},
+        into=rows,
     )
-    if incident.draft:
-        return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
-    fan_out(
-        session,
-        ctx,
-        fanout_event or event,
-        incident_id=incident.id,
-        update_id=update_id,
-        payload={
-            "number": incident.number,
-            "components": sorted(a.component_id for a in incident.affected),
-        },
-    )
+    if not incident.draft:
+        fan_out(
+            session,
+            ctx,
+            fanout_event or event,
+            incident_id=incident.id,
+            update_id=update_id,
+            payload={
+                "number": incident.number,
+                "components": sorted(a.component_id for a in incident.affected),
+            },
+            into=rows,
+        )
+    outbox.add(session, rows)
     return Notice(event=event, number=incident.number, text=summary(incident, update, ctx))
 
 
@@ -176,9 +179,11 @@ def fan_out(
     payload: dict[str, Any],
     incident_id: int | None = None,
     update_id: int | None = None,
+    into: list[dict[str, Any]] | None = None,
 ) -> None:
     """Queue ONE fan-out entry for subscribers (if they hear of `event`): the deliverer
-    expands it later, so a change's transaction does not grow with the subscribers."""
+    expands it later, so a change's transaction does not grow with the subscribers.
+    With `into`, its row joins that list, as with `outbox.enqueue`."""
     if event not in FANOUT_EVENTS or not ctx.tell_subscribers:
         return
     outbox.enqueue(
@@ -190,6 +195,7 @@ def fan_out(
         update_id=update_id,
         payload=payload,
         kind=outbox.Kind.FANOUT,
+        into=into,
     )
 
 

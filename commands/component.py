@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,13 +33,14 @@ def set_component(
     authorise(ctx, action="component.set", target=component.name)
     body = check_message(message, usage)
     before = component_state(component)
-    old = store.change_status(
+    changed = store.change_status(
         session, component, state, at=ctx.now, cause=Cause.MANUAL, actor=ctx.actor
     )
-    if old is None:
+    if changed is None:
         raise CommandError(
             f"{escape(component.name)} is already {words.component_label(state)}.", usage
         )
+    old = changed.old
     audit_change(
         session,
         ctx,
@@ -51,6 +53,7 @@ def set_component(
         f"{escape(component.name)}: {words.component_label(old)} → {words.component_label(state)}"
         + (f"\n  {escape(body)}" if body else "")
     )
+    rows: list[dict[str, Any]] = []  # the channels' and the subscribers': one INSERT
     outbox.enqueue(
         session,
         channels=ctx.notify_channels,
@@ -64,6 +67,7 @@ def set_component(
             "message": body,
             "actor": ctx.actor,
         },
+        into=rows,
     )
     fan_out(
         session,
@@ -73,9 +77,11 @@ def set_component(
             "component_id": component.id,
             "old_status": old.value,
             "new_status": state.value,
-            "change_id": store.last_change_id(session, component),
+            "change_id": changed.change_id,
         },
+        into=rows,
     )
+    outbox.add(session, rows)
     return Result(
         reply=f"{escape(component.name)} is now {words.component_label(state)} "
         f"(was {words.component_label(old)}).",

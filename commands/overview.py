@@ -18,7 +18,7 @@ from storage.rules import ComponentStatus, Impact, Kind, MaintenanceStatus, page
 
 def status(session: Session, ctx: Context) -> Result:
     """The overall status, open incidents, upcoming maintenance and the page link."""
-    live = component_store.live(session, groups=False)  # names and states are all it shows
+    live = component_store.live_states(session)  # names and states are all it shows
     open_items = store.unresolved(session)
     incidents = [i for i in open_items if i.kind == Kind.INCIDENT]
     maintenances = [i for i in open_items if i.kind == Kind.MAINTENANCE]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from storage.models import Component, Group, StatusChange
+from storage.models import Base, Component, Group, StatusChange
 from storage.rules import Cause, ComponentStatus
 
 
@@ -37,6 +38,21 @@ _LIVE = (
     )
 )
 _LIVE_WITH_GROUPS = _LIVE.options(selectinload(Component.group))
+
+
+class NameAndState(NamedTuple):
+    """A live component as /status shows it."""
+
+    name: str
+    status: str
+
+
+def live_states(session: Session) -> list[NameAndState]:
+    """The live components' names and states, in page order: rows, not ORM objects."""
+    return [NameAndState(name, status) for name, status in session.execute(_LIVE_STATES)]
+
+
+_LIVE_STATES = _LIVE.with_only_columns(Component.name, Component.status)
 
 
 _NAMED = (
@@ -85,6 +101,13 @@ def next_position(session: Session, group: Group | None) -> int:
     return highest + 1
 
 
+class Changed(NamedTuple):
+    """A status change just written: the state before it, and its history row's id."""
+
+    old: ComponentStatus
+    change_id: int
+
+
 def change_status(
     session: Session,
     component: Component,
@@ -94,36 +117,32 @@ def change_status(
     cause: Cause,
     actor: str,
     incident_id: int | None = None,
-) -> ComponentStatus | None:
-    """Set a component's status and write its history; returns the old status, None if unchanged."""
+) -> Changed | None:
+    """Set a component's status and write its history; the old status and the history
+    row's id, None if unchanged."""
     old = ComponentStatus(component.status)
     if old is status:
         return None
     component.status = status.value
     component.updated_at = at
-    session.add(
-        StatusChange(
-            component_id=component.id,
-            at=at,
-            old_status=old.value,
-            status=status.value,
-            cause=cause.value,
-            incident_id=incident_id,
-            actor=actor,
-        )
-    )
-    return old
+    row = {
+        "component_id": component.id,
+        "at": at,
+        "old_status": old.value,
+        "status": status.value,
+        "cause": cause.value,
+        "incident_id": incident_id,
+        "actor": actor,
+    }
+    return Changed(old, session.execute(_INSERT_CHANGE, row).scalar_one())
 
 
-def last_change_id(session: Session, component: Component) -> int | None:
-    """The id of the component's newest status change (flushed first, so it has one)."""
-    session.flush()
-    return session.scalar(_LAST_CHANGE, {"component_id": component.id})
-
-
-_LAST_CHANGE = select(func.max(StatusChange.id)).where(
-    StatusChange.component_id == bindparam("component_id")
-)
+# An INSERT into the table, not an ORM object: nothing maps a relationship to the
+# history, and RETURNING hands back the id that `component.changed` carries, with no
+# flush and no max() query to learn it. The component and incident it names have ids,
+# so they are in the database already.
+_HISTORY = Base.metadata.tables[StatusChange.__tablename__]
+_INSERT_CHANGE = insert(_HISTORY).returning(_HISTORY.c.id)
 
 
 def history(session: Session, component_ids: list[int] | None = None) -> list[StatusChange]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import Counter
+from storage.models import Base, Counter
 
 INCIDENT_COUNTER = "incident"
 
@@ -17,8 +17,7 @@ def next_value(session: Session, name: str = INCIDENT_COUNTER) -> int:
     The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until
     the transaction ends, so two writers can never be handed the same value.
     """
-    stmt = update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-    value = session.execute(stmt.returning(Counter.value)).scalar_one_or_none()
+    value: int | None = session.execute(_BUMP, {"counter": name}).scalar_one_or_none()
     if value is not None:
         return value
     try:
@@ -27,7 +26,20 @@ def next_value(session: Session, name: str = INCIDENT_COUNTER) -> int:
         return 1
     except IntegrityError:
         # Another writer created the row first; its lock now orders us after it.
-        return session.execute(stmt.returning(Counter.value)).scalar_one()
+        bumped: int = session.execute(_BUMP, {"counter": name}).scalar_one()
+        return bumped
+
+
+# Built once, on the table rather than the mapped class: SQLAlchemy works out a new
+# statement object's cache key each time it is executed, and an ORM UPDATE also
+# works out how to bring loaded rows in line (no Counter is ever loaded).
+_COUNTERS = Base.metadata.tables[Counter.__tablename__]
+_BUMP = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == bindparam("counter"))
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
 
 
 def next_values(session: Session, count: int, name: str = INCIDENT_COUNTER) -> range:

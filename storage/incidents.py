@@ -132,7 +132,8 @@ def create(
     draft: bool = False,
     source_link: str | None = None,
 ) -> Incident:
-    """A new incident or maintenance with the next number; it has no update yet."""
+    """A new incident or maintenance with the next number; it has no update yet, and is
+    written with its first one (`add_update` flushes them together)."""
     incident = Incident(
         number=next_value(session),
         kind=kind.value,
@@ -159,7 +160,6 @@ def create(
         affected=[],
     )
     session.add(incident)
-    session.flush()
     return incident
 
 
@@ -249,9 +249,11 @@ def apply_changes(
     actor: str,
 ) -> None:
     """Set the components' states as `update` says, writing their history at its time."""
+    if changes and incident.id is None:
+        session.flush()  # a new incident: its history rows name it
     for component, new in changes:
         add_affected(incident, component)
-        old = component_store.change_status(
+        changed = component_store.change_status(
             session,
             component,
             new,
@@ -260,12 +262,12 @@ def apply_changes(
             actor=actor,
             incident_id=incident.id,
         )
-        if old is not None:
+        if changed is not None:
             update.changes.append(
                 ComponentChange(
                     component=component,
                     component_id=component.id,
-                    old_status=old.value,
+                    old_status=changed.old.value,
                     new_status=new.value,
                 )
             )

@@ -59,9 +59,12 @@ def enqueue(
     update_id: int | None = None,
     payload: dict[str, Any] | None = None,
     kind: str = Kind.SLACK,
+    into: list[dict[str, Any]] | None = None,
 ) -> list[int]:
     """Queue one notification per channel (or subscriber) in the caller's transaction;
-    the new entries' ids, in the order of `channels`.
+    the new entries' ids, in the order of `channels`. With `into`, the entries' rows
+    are added to that list instead (and no ids returned), for a caller that queues
+    several notifications and writes them all with one `add`.
 
     One INSERT, not ORM objects: nothing reads the entries back in the transaction
     that writes them, and a command's flush is most of its CPU.
@@ -80,6 +83,14 @@ def enqueue(
         }
         for channel in channels
     ]
+    if into is not None:
+        into.extend(rows)
+        return []
+    return add(session, rows)
+
+
+def add(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Write the rows that `enqueue(..., into=rows)` gathered, in one INSERT; their ids."""
     if not rows:
         return []
     return list(session.scalars(_ENQUEUE, rows))

@@ -219,7 +219,7 @@ def recipients(
 
 def anyone_active(session: Session) -> bool:
     """Whether any subscriber at all is told anything now (a fan-out's first question)."""
-    return bool(session.execute(select(exists().where(*_active()))).scalar())
+    return bool(session.scalar(_ANYONE_ACTIVE))
 
 
 def iter_recipients(
@@ -273,6 +273,10 @@ def _active() -> tuple[ColumnElement[bool], ...]:
         Subscriber.quarantined_at.is_(None),
         Subscriber.bounced_at.is_(None),
     )
+
+
+# Built once: every fan-out pass asks, and a new statement has its cache key worked out.
+_ANYONE_ACTIVE = select(exists().where(*_active()))
 
 
 def is_active(subscriber: Subscriber) -> bool:

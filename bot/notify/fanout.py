@@ -44,7 +44,7 @@ KIND_OF = {subscribers.EMAIL: outbox.Kind.EMAIL, subscribers.WEBHOOK: outbox.Kin
 class FanOut:
     """Expands fan-out entries; safe to run in many threads and processes at once.
 
-    Fits bot.delivery_worker.DeliveryWorker (`deliver_pending`, `paused`).
+    Fits bot.delivery_worker.DeliveryWorker (`deliver_pending`, `paused`, `quiet`).
     `on_expanded` is called after a pass that wrote recipients' entries (to poke
     the email and webhook workers).
     """
@@ -63,10 +63,16 @@ class FanOut:
         self.lease = lease
         self.page = page
         self.on_expanded = on_expanded
+        self._quiet = False
 
     def paused(self) -> bool:
         """Never paused."""
         return False
+
+    def quiet(self) -> bool:
+        """Whether the last pass told nobody: the entries it did were marked done because
+        nobody is subscribed, so the next pass may wait for more of them."""
+        return self._quiet
 
     def deliver_pending(self, limit: int = 50) -> int:
         """Expand up to `limit` due fan-out entries; how many were expanded.
@@ -81,6 +87,7 @@ class FanOut:
         with self.factory() as session:
             heads = outbox.due(session, now=now, limit=limit, kind=outbox.Kind.FANOUT)
         done = told = 0
+        nobody = False
         while heads:
             taken: list[outbox.Head] = []
             try:
@@ -91,6 +98,7 @@ class FanOut:
                     if not subscribers.anyone_active(session):
                         taken, heads = heads, []
                         expanded = _mark_all(session, [h.id for h in taken], now)
+                        nobody = True
                     while heads and written < self.page:
                         head = heads.pop(0)
                         taken.append(head)
@@ -115,6 +123,7 @@ class FanOut:
                 self._refresh_statistics()
         if told and self.on_expanded is not None:
             self.on_expanded()
+        self._quiet = nobody and not told
         return done
 
     def _alone(self, head: outbox.Head) -> bool:

@@ -1,0 +1,67 @@
+"""A fan-out pass that reached nobody lets the next wait: pokes under load fold into
+a few passes a second instead of one every `min_gap`."""
+
+from __future__ import annotations
+
+from bot.delivery_worker import DeliveryWorker
+from bot.notify.fanout import FanOut
+from bot.runtime import Runtime
+from storage import subscribers as store
+from tests.conftest import FakeClock
+from tests.test_slack_delivery import CountingDrain, poked
+
+
+class BusyDrain(CountingDrain):
+    """A deliverer that does one entry a pass and says whether that reached nobody."""
+
+    def __init__(self, quiet: bool) -> None:
+        super().__init__(held=False)
+        self._quiet = quiet
+
+    def deliver_pending(self, limit: int = 50) -> int:
+        super().deliver_pending(limit)
+        return 1
+
+    def quiet(self) -> bool:
+        return self._quiet
+
+
+def test_pokes_after_passes_that_reached_nobody_wait_for_the_quiet_rest() -> None:
+    drain = BusyDrain(quiet=True)
+    worker = DeliveryWorker(drain, interval=60, rest_ratio=0, min_gap=0.01, quiet_rest=0.3)
+    assert poked(drain, worker) <= 1 + 0.5 / 0.3 + 1
+
+
+def test_pokes_after_passes_that_told_someone_start_one_every_min_gap() -> None:
+    drain = BusyDrain(quiet=False)
+    worker = DeliveryWorker(drain, interval=60, rest_ratio=0, min_gap=0.01, quiet_rest=0.3)
+    assert poked(drain, worker) > 1 + 0.5 / 0.3 + 1
+
+
+def ok(rt: Runtime, line: str) -> None:
+    result = rt.run_line(line, user="U0IC")
+    assert result.ok, result.reply
+
+
+def test_the_fanout_is_quiet_only_after_a_pass_with_nobody_subscribed(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    fanout = FanOut(runtime.factory, clock=clock)
+    assert not fanout.quiet()
+    ok(runtime, "/incident open Errors 1")
+    assert fanout.deliver_pending() == 1
+    assert fanout.quiet(), "marked done, told nobody"
+    with runtime.factory.begin() as session:
+        store.add(
+            session,
+            kind=store.EMAIL,
+            email="a@example.com",
+            endpoint=None,
+            components=[],
+            source="cli",
+            now=clock(),
+            confirmed=True,
+        )
+    ok(runtime, "/incident open Errors 2")
+    assert fanout.deliver_pending() == 1
+    assert not fanout.quiet(), "a subscriber was told"
