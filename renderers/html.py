@@ -24,50 +24,40 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from renderers.charts import render_chart_svg, unavailable_chart
+from renderers.labels import component_label, status_label
 from renderers.markdown import render_markdown
 from renderers.memo import ByIdentity
 from renderers.timefmt import (
-    day_label,
     day_tag,
     days_back,
     local_day,
     month_label,
-    short_day_label,
     time_tag,
     window_tag,
 )
+from renderers.uptime_strips import (
+    NO_DATA_CLASS,
+    STATUS_CLASS,
+    Strip,
+    group_strip,
+    strip_html,
+)
+from renderers.uptime_strips import strip as strip_of
 from storage.rules import (
-    COMPONENT_LABELS,
-    SEVERITY,
-    STATUS_LABELS,
-    ComponentStatus,
     Kind,
 )
 from storage.snapshot import (
     ComponentView,
     GroupView,
-    IncidentRef,
     IncidentView,
     MetricView,
     Snapshot,
     UpdateView,
-    UptimeDay,
 )
 
 log = logging.getLogger(__name__)
 
 PAST_DAYS = 15
-
-# One-letter classes keep 90 bars a component small: the CSS gives them colour.
-STATUS_CLASS: dict[str, str] = {
-    ComponentStatus.OPERATIONAL: "o",
-    ComponentStatus.DEGRADED: "d",
-    ComponentStatus.PARTIAL: "p",
-    ComponentStatus.MAJOR: "m",
-    ComponentStatus.MAINTENANCE: "u",
-}
-NO_DATA_CLASS = "n"
-OPERATIONAL_CLASS = STATUS_CLASS[ComponentStatus.OPERATIONAL]
 
 IMPACT_LABELS: dict[str, str] = {
     "none": "No impact",
@@ -93,29 +83,6 @@ FAVICON: dict[str, str] = {
 }
 
 # ---------------------------------------------------------------- view values
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One day of an uptime strip, as its tooltip tells it."""
-
-    cls: str
-    day: date
-    lines: tuple[str, ...]  # empty: nothing beyond "No downtime recorded" / "No data"
-    incidents: tuple[IncidentRef, ...]
-
-    @property
-    def label(self) -> str:
-        return _day_label(self.day)
-
-
-@dataclass(frozen=True, slots=True)
-class Strip:
-    """A component's (or a group's) 90 days of bars and the percentage under them."""
-
-    label: str
-    bars: tuple[Bar, ...]
-    uptime: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,37 +122,6 @@ class Month:
 # ---------------------------------------------------------------- formatting
 
 
-def component_label(status: str) -> str:
-    """'partial_outage' → 'Partial Outage'."""
-    try:
-        return COMPONENT_LABELS[ComponentStatus(status)]
-    except ValueError:
-        return status.replace("_", " ").title()
-
-
-def status_label(status: str) -> str:
-    """'in_progress' → 'In progress'."""
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
-
-
-def uptime_text(uptime: float | None) -> str:
-    """'99.99 % uptime', never rounded up to 100 while anything was down."""
-    if uptime is None:
-        return "No data"
-    if uptime >= 1:
-        return "100.0 % uptime"
-    hundredths = int(uptime * 10_000)  # floor: 99.996 % shows as 99.99 %
-    return f"{hundredths // 100}.{hundredths % 100:02d} % uptime"
-
-
-def minutes_text(minutes: int) -> str:
-    """'45 min', '2 h 5 min', '3 h'."""
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 _FIRST_P = re.compile(r"^\s*<p>")
 
 
@@ -199,13 +135,8 @@ def update_html(update: UpdateView) -> Markup:
     return Markup("<p>") + lead.rstrip(" -") + Markup("</p>") + body
 
 
-_day_label = lru_cache(maxsize=4096)(day_label)
-_short_day_label = lru_cache(maxsize=512)(short_day_label)
-
 # What an incremental publish need not format again: the snapshot cache hands out the
 # same objects for unchanged components, incidents and charts (renderers/memo.py).
-_STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
-_STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
 _HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
 _HISTORY_MONTH: ByIdentity[Markup] = ByIdentity(1024)
 _CHARTS: ByIdentity[Markup] = ByIdentity(256)
@@ -213,54 +144,11 @@ _CHARTS: ByIdentity[Markup] = ByIdentity(256)
 
 # ---------------------------------------------------------------- hot loops
 #
-# A big page has thousands of bars and history lines; these two build their
-# markup with f-strings (every outside value through `escape`), several times
-# faster than a template loop. History lines are cached by everything they show,
-# so re-rendering the history after one change formats one line.
-
-
-def strip_html(strip: Strip, root: str) -> Markup:
-    """A strip of uptime bars: an `<li>` per day, its tooltip inside.
-
-    Ninety a component make this most of index.html, so each is short: an
-    operational day has no class (the CSS colours a bar green unless told
-    otherwise) and no `</li>` (HTML closes it at the next `<li>`); a day of the
-    current year is 'Mar 13', as dates near today usually are (the strip's
-    accessible name states its range with the years). Only a day
-    with something to say (downtime, degradation, maintenance, an incident) is a
-    tab stop (`tabindex=0`, its detail in a `<div>`): a plain day's tooltip,
-    shown on hover, is its date and what its colour already says, and the
-    strip's accessible name sums those days up ("no downtime recorded on 85
-    days"), so a keyboard or screen-reader user reaches every day that tells
-    them something in a few tab presses instead of 90 a component.
-    """
-    return _STRIP_HTML.get((strip,), (root,), lambda: _strip_html(strip, root))
-
-
-def _strip_html(strip: Strip, root: str) -> Markup:
-    parts = [f'<ol class="bars" aria-label="{escape(strip.label)}">']
-    this_year = strip.bars[-1].day.year if strip.bars else None
-    for b in strip.bars:
-        cls = "" if b.cls == OPERATIONAL_CLASS else f" class={b.cls}"
-        label = _short_day_label(b.day) if b.day.year == this_year else b.label
-        if b.lines or b.incidents:
-            lines = "".join(f"<p>{escape(line)}</p>" for line in b.lines)
-            refs = "".join(
-                f'<p><a class="i-{escape(r.impact)}" href="{root}incidents/{r.number}.html">'
-                f"{escape(r.title)}</a></p>"
-                for r in b.incidents
-            )
-            parts.append(f"<li{cls} tabindex=0><div>{label}{lines}{refs}</div>")
-        else:
-            parts.append(f"<li{cls}><i>{label}</i>")
-    parts.append("</ol>")
-    days = len(strip.bars)
-    parts.append(
-        f'<p class="ux"><span class="d90">{days} days ago</span>'
-        f'<span class="d30">30 days ago</span><span class="pc">{strip.uptime}</span>'
-        "<span>Today</span></p>"
-    )
-    return Markup("".join(parts))
+# A big page has thousands of updates and history lines (and bars: see
+# renderers/uptime_strips.py); these build their markup with f-strings (every
+# outside value through `escape`), several times faster than a template loop.
+# History lines are cached by everything they show, so re-rendering the history
+# after one change formats one line.
 
 
 def updates_html(updates: tuple[UpdateView, ...], tz: tzinfo) -> Markup:
@@ -371,121 +259,6 @@ def _history_line(
 # ---------------------------------------------------------------- shaping
 
 
-def _bar(day: UptimeDay) -> Bar:
-    if day.uptime is None or day.worst is None:
-        return Bar(NO_DATA_CLASS, day.day, (), ())
-    lines = _downtime_lines(day)
-    cls = STATUS_CLASS.get(day.worst, NO_DATA_CLASS)
-    if cls == "o" and not day.incidents and not lines:
-        return Bar(cls, day.day, (), ())
-    return Bar(cls, day.day, lines or (_quiet_line(day.worst),), day.incidents)
-
-
-def _downtime_lines(day: UptimeDay) -> tuple[str, ...]:
-    lines = []
-    if day.major_minutes:
-        lines.append(f"Major outage {minutes_text(day.major_minutes)}")
-    if day.partial_minutes:
-        lines.append(f"Partial outage {minutes_text(day.partial_minutes)}")
-    return tuple(lines)
-
-
-def _quiet_line(worst: str) -> str:
-    """What a day without outage minutes says."""
-    if worst == ComponentStatus.DEGRADED:
-        return "Degraded performance, no downtime"
-    if worst == ComponentStatus.MAINTENANCE:
-        return "Under maintenance, no downtime"
-    if worst in (ComponentStatus.PARTIAL, ComponentStatus.MAJOR):
-        return f"{component_label(worst)} under a minute"
-    return "No downtime recorded"
-
-
-def _strip(component: ComponentView) -> Strip | None:
-    return _STRIPS.get(
-        (component.uptime_days,),
-        (component.name, uptime_text(component.uptime)),  # as shown: it creeps with the clock
-        lambda: _strip_of(component),
-    )
-
-
-def _strip_of(component: ComponentView) -> Strip | None:
-    if not component.uptime_days:
-        return None
-    bars = tuple(_bar(d) for d in component.uptime_days)
-    uptime = uptime_text(component.uptime)
-    return Strip(label=strip_label(component.name, bars, uptime), bars=bars, uptime=uptime)
-
-
-def _group_strip(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
-    """The group's own bars: each day at its worst member, the mean of their uptimes."""
-    return _STRIPS.get(
-        tuple(m.uptime_days for m in members),
-        (group.name, *(m.name for m in members), uptime_text(_mean_uptime(members))),
-        lambda: _group_strip_of(group, members),
-    )
-
-
-def _group_strip_of(group: GroupView, members: Sequence[ComponentView]) -> Strip | None:
-    shown = [m for m in members if m.uptime_days]
-    if not shown:
-        return None
-    length = min(len(m.uptime_days) for m in shown)
-    bars: list[Bar] = []
-    for k in range(length):
-        days = [(m, m.uptime_days[len(m.uptime_days) - length + k]) for m in shown]
-        counted = [(m, d) for m, d in days if d.uptime is not None and d.worst is not None]
-        if not counted:
-            bars.append(Bar(NO_DATA_CLASS, days[0][1].day, (), ()))
-            continue
-        worst = max((d.worst for _, d in counted if d.worst), key=_severity)
-        lines: list[str] = []
-        for m, d in counted:
-            lines += [f"{m.name}: {line.lower()}" for line in _downtime_lines(d)]
-        refs: dict[int, IncidentRef] = {}
-        for _, d in counted:
-            for ref in d.incidents:
-                refs.setdefault(ref.number, ref)
-        cls = STATUS_CLASS.get(worst, NO_DATA_CLASS)
-        day = counted[0][1].day
-        if cls == "o" and not refs and not lines:
-            bars.append(Bar(cls, day, (), ()))
-        else:
-            bars.append(Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values())))
-    uptime = uptime_text(_mean_uptime(shown))
-    return Strip(label=strip_label(group.name, bars, uptime), bars=tuple(bars), uptime=uptime)
-
-
-def strip_label(name: str, bars: Sequence[Bar], uptime: str) -> str:
-    """A strip's accessible name: its range, its uptime, and the days not worth a tab stop.
-
-    'API: 99.99 % uptime over the last 90 days, Mar 13, 2026 to Jun 10, 2026;
-    no downtime recorded on 68 days, no data on 20 days'. The days with more to say
-    are the strip's tab stops, each with its own detail.
-    """
-    if not bars:
-        return f"{name}: no uptime data"
-    head = f"{uptime} over" if uptime != "No data" else "no data for"
-    plain = sum(1 for b in bars if b.cls == OPERATIONAL_CLASS and not (b.lines or b.incidents))
-    empty = sum(1 for b in bars if b.cls == NO_DATA_CLASS and not (b.lines or b.incidents))
-    quiet = [f"no downtime recorded on {plain} day{'s' * (plain != 1)}"] if plain else []
-    quiet += [f"no data on {empty} day{'s' * (empty != 1)}"] if empty else []
-    summary = f"{name}: {head} the last {len(bars)} days, {bars[0].label} to {bars[-1].label}"
-    return "; ".join([summary, ", ".join(quiet)]) if quiet else summary
-
-
-def _mean_uptime(members: Sequence[ComponentView]) -> float | None:
-    uptimes = [m.uptime for m in members if m.uptime_days and m.uptime is not None]
-    return sum(uptimes) / len(uptimes) if uptimes else None
-
-
-def _severity(status: str) -> int:
-    try:
-        return SEVERITY[ComponentStatus(status)]
-    except ValueError:
-        return -1
-
-
 def _visible(component: ComponentView) -> bool:
     return not (component.only_show_if_degraded and component.status == "operational")
 
@@ -496,7 +269,7 @@ def _row(component: ComponentView) -> Row:
         name=component.name,
         description=component.description or None,
         status=component.status,
-        strip=_strip(component),
+        strip=strip_of(component),
     )
 
 
@@ -514,7 +287,7 @@ def layout_rows(snapshot: Snapshot) -> list[Row | GroupRow]:
                     name=item.name,
                     status=item.status,
                     open=any(c.status != "operational" for c in members),
-                    strip=_group_strip(item, members),
+                    strip=group_strip(item, members),
                     members=tuple(_row(c) for c in members),
                 )
             )
