@@ -12,7 +12,8 @@ costs the kernel anything from a tenth to four times what rendering it costs
 Python, here. The child hands what it rendered back through a pipe; the parent
 writes its own pages and the page-wide files once the child is done (one
 process creating files at a time), the page-wide ones last, so the front page
-never links to a page not yet there.
+never links to a page not yet there. The child puts the stylesheet in place
+before any page that links it, and is killed if the parent's render fails.
 
 A process with other threads renders as `render_site` does, in one process:
 forking it could leave the child waiting on a lock one of those held.
@@ -20,14 +21,16 @@ forking it could leave the child waiting on a lock one of those held.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
+import signal
 import threading
 import traceback
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from renderers.html import render_incident
+from renderers.html import render_incident, stylesheet
 from renderers.publish import sync_directories, write_files, write_order
 from renderers.site import incident_page, render_site
 from storage.snapshot import IncidentView, Snapshot
@@ -82,7 +85,10 @@ class ParallelSite:
             for chunk in _claimed(tickets, chunks):
                 own.update(_pages(snapshot, chunk))
         except BaseException:
-            os.close(read_end)  # the child, if still sending, stops at the closed pipe
+            # The render failed: the child must not go on putting pages in place (each
+            # file it has written is whole; the next render completes the rest).
+            os.kill(pid, signal.SIGKILL)
+            os.close(read_end)
             os.waitpid(pid, 0)
             raise
         finally:
@@ -140,10 +146,15 @@ def _pages(snapshot: Snapshot, items: Iterable[IncidentView]) -> dict[str, bytes
 
 
 def _share(
-    snapshot: Snapshot, chunks: Iterable[Sequence[IncidentView]], root: Path
+    snapshot: Snapshot,
+    chunks: Iterable[Sequence[IncidentView]],
+    root: Path,
+    *,
+    lead: Mapping[str, bytes],
 ) -> tuple[dict[str, bytes], list[str], str | None]:
-    """Render chunks of pages while there are any, writing each at once (the directory's
-    fsync is left for the end); returns the pages, those written, and why writing stopped.
+    """Write `lead` (what must be in place before any page), then render chunks of pages
+    while there are any, writing each at once (the directory's fsync is left for the
+    end); returns the files, those written, and why writing stopped.
 
     Written as they come, the files keep the kernel creating them all along (its
     share of the work, and on some disks most of it), and a process the disk
@@ -153,8 +164,7 @@ def _share(
     pages: dict[str, bytes] = {}
     written: list[str] = []
     failed = None
-    for chunk in chunks:
-        batch = _pages(snapshot, chunk)
+    for batch in itertools.chain([lead], (_pages(snapshot, chunk) for chunk in chunks)):
         pages.update(batch)
         if failed is None:
             try:
@@ -175,7 +185,11 @@ def _child(
     code = 0
     try:
         try:
-            pages, written, failed = _share(snapshot, chunks, root)
+            # The stylesheet first: every page links it, and a new one (after an
+            # upgrade) must be in place before the first page that links it.
+            sheet = stylesheet()
+            lead = {sheet.path: sheet.text.encode("utf-8")}
+            pages, written, failed = _share(snapshot, chunks, root, lead=lead)
             if failed is None:
                 sync_directories(root, written)
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from bot.publish import Publisher
 from bot.runtime import Runtime
 from renderers import parallel
-from renderers.html import render_incident
+from renderers.html import render_incident, stylesheet
 from renderers.parallel import ParallelSite, WorkerFailed
 from renderers.publish import write_files
 from renderers.site import render_site
@@ -169,6 +170,49 @@ def test_a_failure_in_the_parent_still_reaps_the_child(
     with pytest.raises(ValueError, match="the index broke"):
         ParallelSite(tmp_path).render(many_incidents())
     assert reaped(forking[0])
+
+
+def test_a_failure_in_the_parent_stops_the_child_putting_pages_in_place(
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parent = os.getpid()
+
+    def slow(snap: Snapshot, item: IncidentView) -> str:
+        if os.getpid() != parent:
+            time.sleep(0.2)  # twelve pages: 2.4 s, if nobody stops it
+        return render_incident(snap, item)
+
+    def broken(snap: Snapshot, *, incidents: object = None) -> dict[str, bytes]:
+        raise ValueError("the index broke")
+
+    monkeypatch.setattr(parallel, "render_incident", slow)
+    monkeypatch.setattr(parallel, "render_site", broken)
+
+    with pytest.raises(ValueError, match="the index broke"):
+        ParallelSite(tmp_path).render(many_incidents())
+    assert reaped(forking[0])
+    pages = list(tmp_path.glob("incidents/*.html"))
+    assert len(pages) < 12, "the child went on writing after the render failed"
+
+
+def test_the_stylesheet_is_in_place_before_the_child_writes_a_page(
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # After an upgrade the stylesheet's name changes: a page must never link a missing one.
+    parent = os.getpid()
+    sheet = tmp_path / stylesheet().path
+
+    def checked(snap: Snapshot, item: IncidentView) -> str:
+        if os.getpid() != parent and not sheet.exists():
+            raise AssertionError("a page was rendered before its stylesheet was in place")
+        return render_incident(snap, item)
+
+    monkeypatch.setattr(parallel, "render_incident", checked)
+    site = ParallelSite(tmp_path)
+
+    site.write(tmp_path, site.render(many_incidents()))
+
+    assert sheet.read_bytes() == stylesheet().text.encode()
 
 
 def test_the_childs_failure_to_write_is_the_writes_failure(
