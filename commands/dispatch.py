@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands.context import Context, NotAllowed
@@ -87,56 +87,94 @@ def run(
 
     `first` runs first in the transaction, and its answer, if any, is the result
     instead of the use case's. What it writes stands whatever becomes of the use
-    case: when that is refused or fails, `first` runs again on its own.
+    case (see `_run_after`).
     """
-    kept = first is None
+    if first is not None:
+        return _run_after(factory, ctx, change, first, what=what, note=note, usage=usage)
     try:
         with transaction(factory) as session:
-            if first is not None:
-                answer = first(session)
-                if answer is not None:
-                    kept = True
-                    return answer
-            result = change(session)
-        kept = True
-        return result
+            return change(session)
     except NotAllowed as refusal:
         with transaction(factory) as session:
-            if first is not None:
-                first(session)  # taken in with its refusal
-            audit.record(
-                session,
-                actor=ctx.actor,
-                action="denied." + refusal.action,
-                target=refusal.target,
-                at=ctx.now,
-                after=dict(note),
-            )
-        kept = True
-        log.info("refused %s for %s", refusal.action, ctx.actor)
-        return Result(ok=False, reply=refusal.reply() if usage else refusal.message)
+            _audit_refusal(session, ctx, refusal, note)
+        return _refused(ctx, refusal, usage)
     except CommandError as error:
-        return Result(ok=False, reply=error.reply() if usage else error.message, field=error.field)
+        return _bad_input(error, usage)
     except IntegrityError:
         log.warning("conflicting write for %s", what, exc_info=True)
         return Result(ok=False, reply=CLASH)
     except OperationalError:
         log.exception("database unavailable for %s", what)
         return Result(ok=False, reply=DATABASE_DOWN)
-    finally:
-        if not kept:
-            _first_alone(factory, first)
 
 
-def _first_alone(factory: sessionmaker[Session], first: First | None) -> None:
-    """Write what `first` writes in a transaction of its own (its command's was undone)."""
-    if first is None:
-        return
+def _run_after(
+    factory: sessionmaker[Session],
+    ctx: Context,
+    change: Callable[[Session], Result],
+    first: First,
+    *,
+    what: str,
+    note: dict[str, str],
+    usage: bool,
+) -> Result:
+    """`run` with `first`: what `first` writes is never undone, even for a moment.
+
+    The use case runs in a SAVEPOINT inside the transaction `first` wrote in: a
+    refusal, bad input or a clash rolls back only the use case, and the refusal's
+    audit event is written in the same transaction. So a second copy of the same
+    request, waiting on the first's row, finds it taken in whatever became of the
+    first, and is never run.
+    """
+    failure: Exception | None = None
     try:
         with transaction(factory) as session:
-            first(session)
-    except SQLAlchemyError:
-        log.warning("could not keep what came first of an undone command", exc_info=True)
+            answer = first(session)
+            if answer is not None:
+                return answer
+            try:
+                with session.begin_nested():
+                    result: Result = change(session)
+                return result
+            except NotAllowed as refusal:
+                _audit_refusal(session, ctx, refusal, note)
+                return _refused(ctx, refusal, usage)
+            except CommandError as error:
+                return _bad_input(error, usage)
+            except IntegrityError:
+                log.warning("conflicting write for %s", what, exc_info=True)
+                return Result(ok=False, reply=CLASH)
+            except OperationalError:
+                raise
+            except Exception as error:  # a bug: the request stays taken in, the error goes on
+                failure = error
+    except OperationalError:
+        log.exception("database unavailable for %s", what)
+        return Result(ok=False, reply=DATABASE_DOWN)
+    assert failure is not None  # every other way out of the transaction returned
+    raise failure
+
+
+def _audit_refusal(
+    session: Session, ctx: Context, refusal: NotAllowed, note: dict[str, str]
+) -> None:
+    audit.record(
+        session,
+        actor=ctx.actor,
+        action="denied." + refusal.action,
+        target=refusal.target,
+        at=ctx.now,
+        after=dict(note),
+    )
+
+
+def _refused(ctx: Context, refusal: NotAllowed, usage: bool) -> Result:
+    log.info("refused %s for %s", refusal.action, ctx.actor)
+    return Result(ok=False, reply=refusal.reply() if usage else refusal.message)
+
+
+def _bad_input(error: CommandError, usage: bool) -> Result:
+    return Result(ok=False, reply=error.reply() if usage else error.message, field=error.field)
 
 
 def execute_line(factory: sessionmaker[Session], ctx: Context, line: str) -> Result:

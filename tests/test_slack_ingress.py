@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.ingress import ALREADY_DONE, CLOCK_MARGIN, PURGE_EVERY, WINDOW, SlackIngress
+from bot.slack.listeners.services import SORRY, Services
 from renderers import slack_modals as ui
 from storage import seen_requests
 from storage.db import transaction
@@ -485,3 +486,28 @@ def test_a_replayed_empty_incident_opens_one_form(slack: Slack) -> None:
     again = send(slack, body, timestamp=ts, signature=signature)
     assert again.json() == {"response_type": "ephemeral", "text": ALREADY_DONE}
     assert len(slack.opened_views()) == 1
+
+
+def test_a_command_whose_context_could_not_be_built_is_still_taken_in(
+    slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the context (the editors' lookup in Slack) comes before the command's
+    transaction: when it fails, the request is taken in on its own, so a replay of it
+    is "Already done" rather than run."""
+    real = Services.context
+    calls: list[str] = []
+
+    def failing_once(self: Services, user: str, **kw: Any) -> Any:
+        calls.append(user)
+        if len(calls) == 1:
+            raise RuntimeError("the lookup broke")
+        return real(self, user, **kw)
+
+    monkeypatch.setattr(Services, "context", failing_once)
+    body, ts = open_command(), str(int(time.time()))
+    signature = sign_bytes(ts, body)
+    first = send(slack, body, timestamp=ts, signature=signature)
+    assert first.status == 200 and first.json()["text"] == SORRY
+    again = send(slack, body, timestamp=ts, signature=signature)
+    assert again.json() == {"response_type": "ephemeral", "text": ALREADY_DONE}
+    assert _seen(slack) == 1

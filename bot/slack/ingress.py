@@ -96,7 +96,8 @@ class TakeIn:
         first = seen_requests.first_time(
             session, key=self.key, expires_at=self.expires_at, alone=alone
         )
-        self.ingress.purge_if_due(session, self.now)
+        if alone:  # not in a command's transaction: its locks would last the command
+            self.ingress.purge_if_due(session, self.now)
         if not first:
             self.replayed = True
             log.info(
@@ -172,11 +173,15 @@ class SlackIngress:
         return verdict
 
     def after_bolt(self, take_in: TakeIn) -> None:
-        """A slash command bolt answered with no listener claiming it: taken in now."""
-        if take_in.claimed:
-            return
+        """After bolt answered a slash command: taken in now if no listener claimed it,
+        and the expired requests forgotten when that is due (in a transaction of their
+        own, never a command's)."""
         try:
-            take_in.alone()
+            if not take_in.claimed:
+                take_in.alone()
+            elif self.clock() >= self._next_purge:
+                with transaction(self.runtime.factory) as session:
+                    self.purge_if_due(session, self.clock())
         except SQLAlchemyError as error:
             log.error("could not remember a Slack request as seen: %s", error)
 

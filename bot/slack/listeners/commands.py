@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot import instruments
@@ -66,7 +68,13 @@ def run(
 ) -> Result:
     """One slash command as `user`, in their time zone, then the after-change hooks;
     `take_in` is written first in its transaction, and a repeat is not run."""
-    ctx = services.context(user, change=changes(command, text))
+    try:
+        ctx = services.context(user, change=changes(command, text))
+    except Exception:
+        if take_in is not None:  # remembered even so: a replay of it is "Already done"
+            with contextlib.suppress(SQLAlchemyError):
+                take_in.alone()
+        raise
 
     def first(session: Session) -> Result | None:
         assert take_in is not None
