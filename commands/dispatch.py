@@ -98,11 +98,8 @@ def run(
         with transaction(factory) as session:
             _audit_refusal(session, ctx, refusal, note)
         return _refused(ctx, refusal, usage)
-    except CommandError as error:
-        return _bad_input(error, usage)
-    except IntegrityError:
-        log.warning("conflicting write for %s", what, exc_info=True)
-        return Result(ok=False, reply=CLASH)
+    except (CommandError, IntegrityError) as error:
+        return _undone(error, what, usage)
     except OperationalError:
         log.exception("database unavailable for %s", what)
         return Result(ok=False, reply=DATABASE_DOWN)
@@ -139,11 +136,8 @@ def _run_after(
             except NotAllowed as refusal:
                 _audit_refusal(session, ctx, refusal, note)
                 return _refused(ctx, refusal, usage)
-            except CommandError as error:
-                return _bad_input(error, usage)
-            except IntegrityError:
-                log.warning("conflicting write for %s", what, exc_info=True)
-                return Result(ok=False, reply=CLASH)
+            except (CommandError, IntegrityError) as error:
+                return _undone(error, what, usage)
             except OperationalError:
                 raise
             except Exception as error:  # a bug: the request stays taken in, the error goes on
@@ -173,8 +167,12 @@ def _refused(ctx: Context, refusal: NotAllowed, usage: bool) -> Result:
     return Result(ok=False, reply=refusal.reply() if usage else refusal.message)
 
 
-def _bad_input(error: CommandError, usage: bool) -> Result:
-    return Result(ok=False, reply=error.reply() if usage else error.message, field=error.field)
+def _undone(error: CommandError | IntegrityError, what: str, usage: bool) -> Result:
+    """The answer to a use case undone by bad input (what was wrong) or a clash."""
+    if isinstance(error, CommandError):
+        return Result(ok=False, reply=error.reply() if usage else error.message, field=error.field)
+    log.warning("conflicting write for %s", what, exc_info=True)
+    return Result(ok=False, reply=CLASH)
 
 
 def execute_line(factory: sessionmaker[Session], ctx: Context, line: str) -> Result:
