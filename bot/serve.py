@@ -39,7 +39,7 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event
 
-from bot import instruments
+from bot import heap, instruments
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
 from bot.http import HttpApp, create_app
 from bot.runtime import Runtime
@@ -67,6 +67,9 @@ COMMAND_WORKERS = 16
 # not starve the commands (coalesce.REST_RATIO); the background process has less to spare.
 BACKGROUND_REST_RATIO = 0.25
 BACKGROUND_NICENESS = 5
+# News the background process hears of before its warm-up freeze (bot/heap.py): by
+# then it has published and delivered, and its templates and statements are loaded.
+BACKGROUND_WARM_UP = 100
 PIPE_MESSAGE = 4000  # below PIPE_BUF, so each write is atomic whoever writes
 
 
@@ -383,12 +386,15 @@ def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int
     stoppers = [] if _sqlite(runtime) else start_delivery(runtime)
     stoppers += run_hooks(runtime, on_start)
     stoppers += serve_metrics_port(runtime)
+    heap.settle("background process")
+    warm = heap.WarmUp(after=BACKGROUND_WARM_UP)
     pending = b""
     try:
         while not stopping.is_set() and os.getppid() == parent:
             readable, _, _ = select.select([read_fd], [], [], 0.5)
             if not readable:
                 continue
+            warm.tick()
             pending += os.read(read_fd, 65536)
             *lines, pending = pending.split(b"\n")
             if not lines:
@@ -447,7 +453,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> WSGIApplication:
         # Runs in each worker after the fork.
         self.server = build(self.settings, notify=self.background.notify)
-        return self.server.web
+        heap.settle("web worker")
+        return heap.warming(self.server.web)
 
     def stop_worker(self) -> None:
         if self.server is not None:
@@ -508,6 +515,7 @@ def serve(
     )
     background = Background(settings, on_start)
     application = _Gunicorn(settings, options, background)
+    heap.settle("statusbot serve")  # before the forks: the children share these pages
     background.start()
     try:
         application.run()
