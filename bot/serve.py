@@ -46,7 +46,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack.listeners.services import DEFAULT_DEADLINE
 from commands.result import Notice, Result
-from storage.db import make_engine
+from storage.db import defer_checkpoints, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,15 @@ class Server:
         self.runtime.engine.dispose()
 
 
-def open_runtime(settings: Settings) -> Runtime:
-    """A runtime whose engine suits a busy server (pool size, SQLite turns)."""
+def open_runtime(settings: Settings, *, checkpointed_elsewhere: bool = False) -> Runtime:
+    """A runtime whose engine suits a busy server (pool size, SQLite turns); with
+    `checkpointed_elsewhere`, its SQLite commits leave checkpoints to bot/wal.py's
+    thread, which serve's background process runs."""
     engine = make_engine(settings.database_url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if engine.dialect.name == "sqlite":
         queue_sqlite_writers(engine)
+        if checkpointed_elsewhere:
+            defer_checkpoints(engine)
     return Runtime(settings, engine=engine)
 
 
@@ -381,9 +385,14 @@ def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int
     parent = os.getppid()
     # When the machine is busy, the acks come first: the page can be a moment later.
     os.nice(BACKGROUND_NICENESS)
-    runtime = open_runtime(settings)
+    runtime = open_runtime(settings, checkpointed_elsewhere=True)
     pages = start_publisher(runtime, rest_ratio=BACKGROUND_REST_RATIO)
     stoppers = [] if _sqlite(runtime) else start_delivery(runtime)
+    if _sqlite(runtime):
+        from bot.wal import Checkpointer
+
+        url = runtime.engine.url.render_as_string(hide_password=False)
+        stoppers.append(Checkpointer(url).start().stop)
     stoppers += run_hooks(runtime, on_start)
     stoppers += serve_metrics_port(runtime)
     heap.settle("background process")
@@ -452,7 +461,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> WSGIApplication:
         # Runs in each worker after the fork.
-        self.server = build(self.settings, notify=self.background.notify)
+        runtime = open_runtime(self.settings, checkpointed_elsewhere=True)
+        self.server = build(self.settings, runtime=runtime, notify=self.background.notify)
         heap.settle("web worker")
         return heap.warming(self.server.web)
 

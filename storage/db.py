@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -16,6 +17,8 @@ READ_ONLY = "statusbot_read_only"
 # The database holds the audit log: only its owner may read it. SQLite gives the
 # -wal and -shm files the database file's own permissions.
 SQLITE_FILE_MODE = 0o600
+# The write-ahead log's file is cut back to this when the log restarts (bytes).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def normalise_url(url: str) -> str:
@@ -97,6 +100,63 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")  # a reader: WAL lets it run beside the writer
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def defer_checkpoints(engine: Engine) -> None:
+    """SQLite: this engine's commits leave the write-ahead log to a checkpointer.
+
+    Left to SQLite, the commit that takes the log past 1,000 pages copies it into the
+    database and syncs the file (a checkpoint), within that commit: on a busy server
+    about once a second, and as long as the disk takes, 100 ms to seconds on a shared
+    one, while every other writer waits its turn (bot/serve.py). With this the engine's
+    commits only append to the log; `checkpoint`, called from a thread of its own in
+    the background process (bot/wal.py), copies it back. Only for `statusbot serve`:
+    every other program keeps SQLite's own checkpoints.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA wal_autocheckpoint=0")
+        # When the log starts again from its beginning, its file is cut back to this.
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        cur.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What one checkpoint did: the log's pages, and how many of them are in the
+    database now (fewer while a reader still needs the older ones)."""
+
+    busy: bool
+    logged: int
+    copied: int
+
+
+def checkpoint(engine: Engine, *, restart_within_ms: int | None = None) -> Checkpoint:
+    """Copy SQLite's write-ahead log into the database, without waiting for or blocking
+    any reader or writer (PASSIVE): what a commit would do, off the commit's path.
+
+    With `restart_within_ms`, also wait that long at most for the readers of the log
+    to finish, so that the next commit writes the log from its start again (RESTART):
+    writers wait meanwhile, so it is for a log grown long, and only a short wait.
+    """
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if restart_within_ms is None:
+            mode = "PASSIVE"
+        else:
+            mode = "RESTART"
+            cur.execute(f"PRAGMA busy_timeout={int(restart_within_ms)}")
+        try:
+            busy, logged, copied = cur.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        finally:
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # pooled: as it was
+            cur.close()
+    finally:
+        raw.close()
+    return Checkpoint(busy=bool(busy), logged=int(logged), copied=int(copied))
 
 
 def make_reader(engine: Engine) -> sessionmaker[Session]:
