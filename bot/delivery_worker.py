@@ -1,8 +1,9 @@
 """The outbox's delivery loop: a thread that drains one deliverer when poked.
 
 Every deliverer (Slack's in bot/slack/delivery.py, the subscribers' fan-out and
-senders in bot/notify/) runs in one of these, poked after every change
-(`Runtime.after_change`) and every few seconds otherwise.
+senders in bot/notify/) runs in one of these, poked when there may be something for
+it (Slack's and the fan-out after every change, `Runtime.after_change`; the senders
+by the fan-out) and every few seconds otherwise.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ a few passes a second instead of one every `min_gap`."""
 
 from __future__ import annotations
 
+import time
+
 from bot.delivery_worker import DeliveryWorker
 from bot.notify.fanout import FanOut
 from bot.runtime import Runtime
@@ -65,3 +67,34 @@ def test_the_fanout_is_quiet_only_after_a_pass_with_nobody_subscribed(
     ok(runtime, "/incident open Errors 2")
     assert fanout.deliver_pending() == 1
     assert not fanout.quiet(), "a subscriber was told"
+
+
+def test_changes_poke_the_fanout_and_not_the_senders(runtime: Runtime) -> None:
+    """Under a burst of changes with nobody subscribed, the email and webhook senders
+    look at their lines on their own schedule only, not once per change."""
+    from sqlalchemy import event
+
+    import bot.notify
+    from bot.notify.webhook import webhook_sender
+
+    looks: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        if "FROM outbox" in statement and "webhook" in str(params):
+            looks.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    stoppers = bot.notify.start(runtime, [webhook_sender(runtime)])
+    try:
+        ok(runtime, "/component add API")
+        time.sleep(0.3)  # the start's first pass is done
+        before = len(looks)
+        for n in range(30):
+            ok(runtime, f"/component set API {'operational' if n % 2 else 'major'}")
+            time.sleep(0.02)
+        # 30 changes in about 0.6 s: at most the sender's own look every 2 s.
+        assert len(looks) - before <= 1, len(looks) - before
+    finally:
+        for stop in stoppers:
+            stop()
+        event.remove(runtime.engine, "before_cursor_execute", seen)

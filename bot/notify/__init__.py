@@ -2,8 +2,10 @@
 
 Two ways to run them:
 
-- `start(runtime, senders)`: in threads (bot.delivery_worker.DeliveryWorker), poked
-  after every change; `serve` and `clock` do this (bot/serve.py `start_delivery`).
+- `start(runtime, senders)`: in threads (bot.delivery_worker.DeliveryWorker): the
+  fan-out poked after every change, the senders by the fan-out when it gives them
+  work, and all of them every few seconds; `serve` and `clock` do this (bot/serve.py
+  `start_delivery`).
 - `run_pending(runtime, senders)`: once, now, in this thread; the shell and
   `statusbot run` do this after each command, so what a command sends is printed
   (or sent) before the next prompt.
@@ -66,8 +68,8 @@ def run_pending(runtime: Runtime, senders: Sequence[Sender]) -> dict[str, int]:
 
 
 def start(runtime: Runtime, senders: Sequence[Sender]) -> list[Callable[[], object]]:
-    """The fan-out and one worker per sender in threads, poked after every change;
-    their stoppers. Runs whether or not Slack is configured."""
+    """The fan-out and one worker per sender in threads; their stoppers. Runs whether
+    or not Slack is configured."""
     from bot.delivery_worker import DeliveryWorker
 
     workers = [
@@ -89,9 +91,14 @@ def start(runtime: Runtime, senders: Sequence[Sender]) -> list[Callable[[], obje
             worker.poke()
 
     fanout = DeliveryWorker(FanOut(runtime.factory, on_expanded=poke_senders), name="fanout")
+    # A change pokes the fan-out only: the senders' lines come from its expansions,
+    # which poke them. What else writes to their lines (a confirmation mail, a
+    # failing webhook's notice) waits at most for their next look (`interval`), as a
+    # sign-up from the page always has. Poking them on every change ran an empty
+    # pass of each, a transaction in the writers' queue, up to 20 times a second.
+    runtime.after_change.append(fanout.poke)
     stoppers: list[Callable[[], object]] = []
     for worker in [fanout, *workers]:
-        runtime.after_change.append(worker.poke)
         stoppers.append(worker.start().stop)
     return stoppers
 
