@@ -9,10 +9,13 @@ Python process runs one thread at a time):
   request in the main loop under a deadline, so slow clients hold no thread)
   answer HTTP: Slack's requests, the page, /healthz, the metrics API. After a
   change they tell the background process over a pipe;
-- one background process publishes the page (coalesced), delivers the Slack
-  outbox, and runs the `on_start` hooks (the scheduler), once however many
-  web workers there are. On SQLite the outbox is delivered from the web worker
-  instead, where its writes queue with the commands'.
+- one background process publishes the page (coalesced) and runs the
+  `on_start` hooks (the scheduler), once however many web workers there are;
+  on SQLite it also copies the write-ahead log into the database (bot/wal.py).
+- on PostgreSQL a second one delivers the outbox (Slack, the fan-out, email,
+  webhooks), so the publisher has its interpreter to itself. On SQLite the
+  outbox is delivered from the web worker instead, where its writes queue with
+  the commands'.
 
 `build()` puts all of it in one process instead: the tests use that.
 """
@@ -32,12 +35,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 
 from bot import heap, instruments
 from bot.coalesce import REST_RATIO, CoalescingPublisher, changed_numbers
@@ -46,7 +51,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 from bot.slack.listeners.services import DEFAULT_DEADLINE
 from commands.result import Notice, Result
-from storage.db import defer_checkpoints, make_engine
+from storage.db import defer_checkpoints, make_engine, normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -307,35 +312,23 @@ class _Turns:
 # --- the background process -------------------------------------------------------------
 
 
-class Background:
-    """The background process: forked from the master, told of changes over a pipe."""
+# What a background process does (`run_background`): the page (the publisher, the
+# hooks, the metrics port and on SQLite the checkpoints), and on PostgreSQL the
+# deliveries in a process of their own.
+PAGE = "page"
+DELIVERY = "delivery"
 
-    def __init__(self, settings: Settings, on_start: Sequence[OnStart]) -> None:
-        self.settings = settings
-        self.on_start = on_start
+
+class _Child:
+    """One background process: its role, its pid, and the pipe it hears changes on."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
         self.pid: int | None = None
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-
-    def start(self) -> None:
-        """Fork the background process (from the master, which runs no threads)."""
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; the e2e test and the benchmark run it
-            code = 1
-            try:
-                os.close(self._write)
-                run_background(self.settings, self.on_start, self._read)
-                code = 0
-            except BaseException:
-                log.exception("the background process failed")
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        self.pid = pid
-        log.info("background process (page, Slack delivery, hooks) started: pid %d", pid)
+        self.read, self.write = os.pipe()
+        os.set_blocking(self.write, False)
 
     def alive(self) -> bool:
-        """Whether it still runs (gunicorn's master reaps every child that ends)."""
         if self.pid is None:
             return False
         try:
@@ -344,39 +337,127 @@ class Background:
             return False
         return True
 
+    def tell(self, message: bytes) -> None:
+        # A full pipe holds news not read yet: the process acts on it anyway.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.write, message)
+
+
+class Background:
+    """The background processes: forked from the master, told of changes over pipes.
+
+    On SQLite one, for the page (deliveries run in the web worker, bot/serve.py
+    `start_delivery`). On PostgreSQL a second one delivers the outbox: in the page's
+    process the four deliverers took about a quarter of the interpreter from the
+    publisher under bench/ack.py's load, and the page showed each change later.
+    """
+
+    def __init__(self, settings: Settings, on_start: Sequence[OnStart]) -> None:
+        self.settings = settings
+        self.on_start = on_start
+        sqlite = make_url(normalise_url(settings.database_url)).get_backend_name() == "sqlite"
+        self.children = [_Child(PAGE)] + ([] if sqlite else [_Child(DELIVERY)])
+
+    @property
+    def _read(self) -> int:
+        """The page process's end of its pipe (the tests read what it hears)."""
+        return self.children[0].read
+
+    @property
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.children if c.pid is not None]
+
+    def start(self) -> None:
+        """Fork the background processes (from the master, which runs no threads)."""
+        for child in self.children:
+            self._fork(child)
+
+    def _fork(self, child: _Child) -> None:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; the e2e test and the benchmark run it
+            code = 1
+            try:
+                for other in self.children:
+                    if other is not child:
+                        os.close(other.read)
+                os.close(child.write)
+                # The page's own changes (the scheduler's) reach the deliveries too.
+                forward = [c for c in self.children if c is not child and child.role == PAGE]
+                on_start = self.on_start if child.role == PAGE else ()
+                run_background(
+                    self.settings, on_start, child.read, role=child.role, forward=forward
+                )
+                code = 0
+            except BaseException:
+                log.exception("the %s process failed", child.role)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        child.pid = pid
+        log.info("background process (%s) started: pid %d", _ROLES[child.role], pid)
+
+    def alive(self) -> bool:
+        """Whether they all still run (gunicorn's master reaps every child that ends)."""
+        return all(child.alive() for child in self.children)
+
     def ensure(self) -> None:
-        """Start it again if it died."""
-        if self.pid is not None and not self.alive():
-            log.error("the background process %d ended; starting it again", self.pid)
-            self.start()
+        """Start again any that died."""
+        for child in self.children:
+            if child.pid is not None and not child.alive():
+                log.error("the %s process %d ended; starting it again", child.role, child.pid)
+                self._fork(child)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask it to finish (it publishes what is pending) and wait for it."""
-        if self.pid is None or not self.alive():
-            return
-        os.kill(self.pid, signal.SIGTERM)
+        """Ask them to finish (the page publishes what is pending) and wait for them."""
+        running = [c for c in self.children if c.alive()]
+        for child in running:
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            try:
-                if os.waitpid(self.pid, os.WNOHANG)[0]:
+        for child in running:
+            while child.alive() and time.monotonic() < deadline:
+                try:
+                    if child.pid is None or os.waitpid(child.pid, os.WNOHANG)[0]:
+                        break
+                except ChildProcessError:
                     break
-            except ChildProcessError:
-                break
-            select.select([], [], [], 0.05)
-        self.pid = None
+                select.select([], [], [], 0.05)
+        for child in self.children:
+            child.pid = None
 
     def notify(self, numbers: Iterable[int]) -> None:
-        """Tell the background process about a change; never blocks (web workers call it)."""
-        text = " ".join(str(n) for n in sorted(set(numbers)))
-        if len(text) >= PIPE_MESSAGE:
-            text = ""  # the publisher finds what changed by itself
-        # A full pipe holds news not read yet: the background process publishes anyway.
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write, text.encode() + b"\n")
+        """Tell the background processes about a change; never blocks (web workers call it)."""
+        message = news_message(numbers)
+        for child in self.children:
+            child.tell(message)
 
 
-def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int) -> None:
-    """The background process's life: publish and deliver after every change it hears of."""
+_ROLES = {PAGE: "page, hooks", DELIVERY: "outbox delivery"}
+
+
+def news_message(numbers: Iterable[int]) -> bytes:
+    """One line for the pipe: the incidents that changed, or "" for "something did"."""
+    text = " ".join(str(n) for n in sorted(set(numbers)))
+    if len(text) >= PIPE_MESSAGE:
+        text = ""  # the publisher finds what changed by itself
+    return text.encode() + b"\n"
+
+
+def _forward(child: _Child, result: Result) -> None:
+    child.tell(news_message(changed_numbers(result)))
+
+
+def run_background(
+    settings: Settings,
+    on_start: Sequence[OnStart],
+    read_fd: int,
+    *,
+    role: str = PAGE,
+    forward: Sequence[_Child] = (),
+) -> None:
+    """A background process's life: publish (PAGE) or deliver (DELIVERY, and PAGE on
+    SQLite never: the web worker does) after every change it hears of; the changes it
+    makes itself go to `forward` too."""
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -386,16 +467,25 @@ def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int
     # When the machine is busy, the acks come first: the page can be a moment later.
     os.nice(BACKGROUND_NICENESS)
     runtime = open_runtime(settings, checkpointed_elsewhere=True)
-    pages = start_publisher(runtime, rest_ratio=BACKGROUND_REST_RATIO)
-    stoppers = [] if _sqlite(runtime) else start_delivery(runtime)
-    if _sqlite(runtime):
-        from bot.wal import Checkpointer
+    pages: CoalescingPublisher | None = None
+    forwarders: list[Callable[[Result], None]] = []
+    stoppers: list[Callable[[], object]] = []
+    if role == DELIVERY:
+        stoppers += start_delivery(runtime)
+    else:
+        pages = start_publisher(runtime, rest_ratio=BACKGROUND_REST_RATIO)
+        # Its own changes (the scheduler's) go to the deliveries' process too; what it
+        # hears from the pipe the web workers have told that process already.
+        forwarders = [partial(_forward, other) for other in forward]
+        runtime.after_change.extend(forwarders)
+        if _sqlite(runtime):
+            from bot.wal import Checkpointer
 
-        url = runtime.engine.url.render_as_string(hide_password=False)
-        stoppers.append(Checkpointer(url).start().stop)
-    stoppers += run_hooks(runtime, on_start)
-    stoppers += serve_metrics_port(runtime)
-    heap.settle("background process")
+            url = runtime.engine.url.render_as_string(hide_password=False)
+            stoppers.append(Checkpointer(url).start().stop)
+        stoppers += run_hooks(runtime, on_start)
+        stoppers += serve_metrics_port(runtime)
+    heap.settle(f"background process ({role})")
     warm = heap.WarmUp(after=BACKGROUND_WARM_UP)
     pending = b""
     try:
@@ -415,11 +505,13 @@ def run_background(settings: Settings, on_start: Sequence[OnStart], read_fd: int
                 notices=tuple(Notice(event="changed", number=n, text="") for n in numbers),
             )
             for hook in runtime.after_change:
-                hook(news)
+                if hook not in forwarders:
+                    hook(news)
     finally:
         for stop in reversed(stoppers):
             stop()
-        pages.stop()
+        if pages is not None:
+            pages.stop()
         runtime.engine.dispose()
 
 

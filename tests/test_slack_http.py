@@ -907,6 +907,22 @@ def _read_some(fd: int) -> bytes:
         return b""
 
 
+def test_postgresql_delivers_from_a_background_process_of_its_own() -> None:
+    """Every change reaches both processes' pipes: the page's and the deliveries'."""
+    from bot.serve import DELIVERY, PAGE, Background
+
+    on_sqlite = Background(Settings(), on_start=())
+    assert [c.role for c in on_sqlite.children] == [PAGE]  # the web worker delivers
+    scaled = Background(
+        Settings(database_url="postgresql://statusbot@db.invalid/statusbot"), on_start=()
+    )
+    assert [c.role for c in scaled.children] == [PAGE, DELIVERY]
+    scaled.notify([5, 2])
+    for child in scaled.children:
+        os.set_blocking(child.read, False)
+        assert os.read(child.read, 65536) == b"2 5\n"
+
+
 def test_web_workers_default_to_one_per_core_on_postgresql_and_one_on_sqlite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

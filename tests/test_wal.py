@@ -141,5 +141,5 @@ def test_serve_checkpoints_in_its_background_process_and_sets_its_heap_aside(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     log = output.decode()
-    for where in ("statusbot serve", "web worker", "background process"):
+    for where in ("statusbot serve", "web worker", "background process (page)"):
         assert f"{where}: " in log and "set aside from garbage collection" in log, log
