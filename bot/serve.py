@@ -258,11 +258,15 @@ def queue_sqlite_writers(engine: Engine) -> None:
     file (flock) beside the database, so the web workers and the background
     process hand the database over without a nap. Call it after any fork.
     """
-    database = engine.url.database
-    lock_file = f"{database}-turn" if database and database != ":memory:" else None
-    turns = _Turns(lock_file)
+    turns = _Turns(turn_file(engine))
     event.listen(engine, "checkout", lambda *_: turns.take())
     event.listen(engine, "checkin", lambda *_: turns.give())
+
+
+def turn_file(engine: Engine) -> str | None:
+    """The lock file beside an SQLite database that its writers take turns on."""
+    database = engine.url.database
+    return f"{database}-turn" if database and database != ":memory:" else None
 
 
 class _Turns:
@@ -377,12 +381,13 @@ class Background:
         if pid == 0:  # pragma: no cover - the child; the e2e test and the benchmark run it
             code = 1
             try:
+                # The page's own changes (the scheduler's) reach the deliveries too.
+                forward = [c for c in self.children if c is not child and child.role == PAGE]
                 for other in self.children:
                     if other is not child:
                         os.close(other.read)
-                os.close(child.write)
-                # The page's own changes (the scheduler's) reach the deliveries too.
-                forward = [c for c in self.children if c is not child and child.role == PAGE]
+                    if other not in forward:
+                        os.close(other.write)
                 on_start = self.on_start if child.role == PAGE else ()
                 run_background(
                     self.settings, on_start, child.read, role=child.role, forward=forward
@@ -482,7 +487,8 @@ def run_background(
             from bot.wal import Checkpointer
 
             url = runtime.engine.url.render_as_string(hide_password=False)
-            stoppers.append(Checkpointer(url).start().stop)
+            turns = turn_file(runtime.engine)
+            stoppers.append(Checkpointer(url, turn_file=turns).start().stop)
         stoppers += run_hooks(runtime, on_start)
         stoppers += serve_metrics_port(runtime)
     heap.settle(f"background process ({role})")

@@ -17,8 +17,12 @@ READ_ONLY = "statusbot_read_only"
 # The database holds the audit log: only its owner may read it. SQLite gives the
 # -wal and -shm files the database file's own permissions.
 SQLITE_FILE_MODE = 0o600
-# The write-ahead log's file is cut back to this when the log restarts (bytes).
+# The write-ahead log's file is cut back to this when the log restarts (bytes); bot/wal.py
+# restarts a log grown this long.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Under defer_checkpoints, the log's length (pages) at which a commit checkpoints after
+# all: only reached when bot/wal.py's thread is not running (256 MiB of 4 KiB pages).
+CHECKPOINT_BACKSTOP = 65_536
 
 
 def normalise_url(url: str) -> str:
@@ -110,14 +114,16 @@ def defer_checkpoints(engine: Engine) -> None:
     about once a second, and as long as the disk takes, 100 ms to seconds on a shared
     one, while every other writer waits its turn (bot/serve.py). With this the engine's
     commits only append to the log; `checkpoint`, called from a thread of its own in
-    the background process (bot/wal.py), copies it back. Only for `statusbot serve`:
-    every other program keeps SQLite's own checkpoints.
+    the background process (bot/wal.py), copies it back. Should that thread stop, a
+    commit checkpoints again once the log is CHECKPOINT_BACKSTOP pages long. Only for
+    `statusbot serve`: every other program keeps SQLite's own checkpoints.
     """
 
     @event.listens_for(engine, "connect")
     def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA wal_autocheckpoint=0")
+        # Only a log this long (the checkpointer stopped) has a commit checkpoint again.
+        cur.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_BACKSTOP}")
         # When the log starts again from its beginning, its file is cut back to this.
         cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
@@ -157,6 +163,12 @@ def checkpoint(engine: Engine, *, restart_within_ms: int | None = None) -> Check
     finally:
         raw.close()
     return Checkpoint(busy=bool(busy), logged=int(logged), copied=int(copied))
+
+
+def page_size(engine: Engine) -> int:
+    """The SQLite database's page size in bytes."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
 
 
 def make_reader(engine: Engine) -> sessionmaker[Session]:

@@ -921,6 +921,9 @@ def test_postgresql_delivers_from_a_background_process_of_its_own() -> None:
     for child in scaled.children:
         os.set_blocking(child.read, False)
         assert os.read(child.read, 65536) == b"2 5\n"
+    for child in (*on_sqlite.children, *scaled.children):
+        os.close(child.read)
+        os.close(child.write)
 
 
 def test_web_workers_default_to_one_per_core_on_postgresql_and_one_on_sqlite(
