@@ -38,6 +38,7 @@ from storage.snapshot import (
     affected_view,
     postmortem_view,
 )
+from storage.snapshot_marks import Marks, UpdateTally, read_marks
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
     FILTER_LIMIT,
@@ -112,7 +113,8 @@ class SnapshotCache:
         self._affected_views: dict[int, AffectedView] = {}
         self._history: dict[int, History] = {}
         self._history_version: dict[int, int] = {}
-        self._history_mark: tuple[int, int] = (-1, -1)  # (row count, highest id)
+        self._history_mark: Marks | None = None
+        self._tally = UpdateTally()
         self._history_since: datetime | None = None
         self._strips: dict[int, _Strip] = {}
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
@@ -142,10 +144,11 @@ class SnapshotCache:
         group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
         groups = {g.id: g for g in group_rows}
         comp_changed = self._refresh_affected_views(rows, groups)
-        changed, removed = self._refresh_incidents(session, comp_changed, dirty)
+        update_marks, history_marks = read_marks(session)
+        changed, removed = self._refresh_incidents(session, comp_changed, dirty, update_marks)
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
-        since = self._refresh_history(session, [c.id for c in live], now=now, tz=tz)
+        since = self._refresh_history(session, [c.id for c in live], history_marks, now=now, tz=tz)
         windows = self._windows(now=now, since=since)
         views = {
             c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
@@ -202,10 +205,10 @@ class SnapshotCache:
         return changed
 
     def _refresh_incidents(
-        self, session: Session, comp_changed: set[int], dirty: Collection[int]
+        self, session: Session, comp_changed: set[int], dirty: Collection[int], marks: Marks
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
-        current = signatures(session)
+        current = signatures(session, self._tally.refresh(session, marks))
         wanted = set(dirty)
         reload = {
             iid
@@ -305,36 +308,38 @@ class SnapshotCache:
     # --- Uptime ------------------------------------------------------------------------------
 
     def _refresh_history(
-        self, session: Session, component_ids: list[int], *, now: datetime, tz: ZoneInfo
+        self,
+        session: Session,
+        component_ids: list[int],
+        marks: Marks,
+        *,
+        now: datetime,
+        tz: ZoneInfo,
     ) -> datetime:
         """Keep each live component's history since the uptime window opened; returns that time."""
         since = window_start(now, tz)
         if since != self._history_since:
             self._history.clear()
             self._history_since = since
-        count, highest = session.execute(
-            select(func.count(), func.coalesce(func.max(StatusChange.id), 0))
-        ).one()
         stale = {cid for cid in component_ids if cid not in self._history}
-        old_count, old_highest = self._history_mark
-        if old_count < 0:
+        before = self._history_mark
+        if before is None:
             stale = set(component_ids)
-            self._history_mark = (count, highest)
-        elif (count, highest) != (old_count, old_highest):
+        elif marks != before:
             newer: dict[int, int] = {
                 cid: n
                 for cid, n in session.execute(
                     select(StatusChange.component_id, func.count())
-                    .where(StatusChange.id > old_highest)
+                    .where(StatusChange.id > before.highest)
                     .group_by(StatusChange.component_id)
                 )
             }
-            if old_count + sum(newer.values()) != count:
+            if not marks.grew_by(before, sum(newer.values()), 0):  # its ids are not summed
                 # Rows appeared below the old high mark (or vanished): start over.
                 stale = set(component_ids)
             else:
                 stale |= newer.keys() & set(component_ids)
-            self._history_mark = (count, highest)
+        self._history_mark = marks
         if stale:
             self._history.update(recent_history(session, sorted(stale), since=since))
             for cid in stale:

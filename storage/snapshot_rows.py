@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, func, select
+from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, select
 from sqlalchemy.orm import Session
 
 from storage import postmortems as postmortem_store
@@ -102,21 +102,20 @@ PUBLIC = Incident.draft.is_(False)
 FILTER_LIMIT = 400
 
 
-def signatures(session: Session) -> dict[int, tuple[object, ...]]:
+def signatures(session: Session, tops: dict[int, tuple[int, int]]) -> dict[int, tuple[object, ...]]:
     """Per incident id: what tells a changed incident from an unchanged one, cheaply.
 
-    The update time and the short fields catch edits; the count and newest id
-    of its updates catch a new update even when the clock has not moved.
+    The update time and the short fields catch edits; `tops`, the count and
+    newest id of its updates (storage/snapshot_marks.UpdateTally), catch a new
+    update even when the clock has not moved.
     """
-    incidents, counts = _signature_sql(session.get_bind().dialect)
+    incidents = _signature_sql(session.get_bind().dialect)
     postmortems = postmortem_store.signatures(session)
-    # Read through the driver's own cursor: these run on every publish over every
-    # incident, and SQLAlchemy's per-row work was most of their cost. Times are
+    # Read through the driver's own cursor: this runs on every publish over every
+    # incident, and SQLAlchemy's per-row work was most of its cost. Times are
     # compared as the driver returns them; no need to parse 2,000 of them.
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(counts)
-        tops = {iid: (n, top) for iid, n, top in cursor.fetchall()}
         cursor.execute(incidents)
         rows = cursor.fetchall()
     finally:
@@ -128,8 +127,8 @@ def signatures(session: Session) -> dict[int, tuple[object, ...]]:
 
 
 @lru_cache(maxsize=4)
-def _signature_sql(dialect: Dialect) -> tuple[str, str]:
-    """The two signature queries as SQL for this dialect (they take no parameters)."""
+def _signature_sql(dialect: Dialect) -> str:
+    """The signature query as SQL for this dialect (it takes no parameters)."""
     incidents = select(
         Incident.id,
         Incident.number,
@@ -138,10 +137,7 @@ def _signature_sql(dialect: Dialect) -> tuple[str, str]:
         Incident.status,
         Incident.impact,
     ).where(PUBLIC)  # drafts are nobody's business outside Slack
-    counts = select(IncidentUpdate.incident_id, func.count(), func.max(IncidentUpdate.id)).group_by(
-        IncidentUpdate.incident_id
-    )
-    return str(incidents.compile(dialect=dialect)), str(counts.compile(dialect=dialect))
+    return str(incidents.compile(dialect=dialect))
 
 
 Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]
