@@ -7,11 +7,14 @@ signature query says has moved. `build_snapshot` is a build with an empty cache.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import compress
+from operator import ne
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -48,10 +51,12 @@ from storage.snapshot_rows import (
     GroupRow,
     History,
     IncidentRow,
+    SignatureRow,
     UpdateRow,
     load_incidents,
     recent_history,
-    signatures,
+    signature,
+    signature_rows,
     window_start,
 )
 from storage.uptime import DayUptime, daily_uptime, uptime_over_days
@@ -115,6 +120,8 @@ class SnapshotCache:
         self._history_version: dict[int, int] = {}
         self._history_mark: Marks | None = None
         self._tally = UpdateTally()
+        # The signature read as last seen: its rows and the postmortems' signatures.
+        self._seen: tuple[list[SignatureRow], dict[int, tuple[object, ...]]] | None = None
         self._history_since: datetime | None = None
         self._strips: dict[int, _Strip] = {}
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
@@ -208,14 +215,23 @@ class SnapshotCache:
         self, session: Session, comp_changed: set[int], dirty: Collection[int], marks: Marks
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
-        current = signatures(session, self._tally.refresh(session, marks))
+        tops, grown = self._tally.refresh(session, marks)
+        rows = signature_rows(session)
+        postmortems = postmortem_store.signatures(session)
         wanted = set(dirty)
+        seen = self._seen
+        self._seen = (rows, postmortems)
+        if seen is not None and grown is not None and len(seen[0]) == len(rows):
+            current, gone = _moved(seen, rows, postmortems, tops, grown, wanted)
+            gone &= self._entries.keys()
+        else:
+            current = {row[0]: signature(row, tops, postmortems) for row in rows}
+            gone = self._entries.keys() - current.keys()
         reload = {
             iid
             for iid, sig in current.items()
             if iid not in self._entries or self._entries[iid].signature != sig or sig[0] in wanted
         }
-        gone = self._entries.keys() - current.keys()
         removed = frozenset(self._entries[iid].row.number for iid in gone)
         self._open_stale |= reload | gone
         for iid in gone:
@@ -475,6 +491,41 @@ class SnapshotCache:
 
 
 # --- Shaping ---------------------------------------------------------------------------------
+
+
+def _moved(
+    seen: tuple[list[SignatureRow], dict[int, tuple[object, ...]]],
+    rows: list[SignatureRow],
+    postmortems: dict[int, tuple[object, ...]],
+    tops: dict[int, tuple[int, int]],
+    grown: set[int],
+    wanted: set[int],
+) -> tuple[dict[int, tuple[object, ...]], set[int]]:
+    """The signatures of the incidents that may have changed since the rows `seen`, and
+    the ids gone; as many rows as before, both lists by id.
+
+    Rows are compared position by position (in C): an unchanged incident is the same
+    row at the same place, an edited one differs where it stands, and an incident
+    added and another removed shift the rows between them, which are then read again.
+    """
+    before, seen_postmortems = seen
+    at = list(compress(range(len(rows)), map(ne, rows, before)))
+    ids = {rows[k][0] for k in at}
+    gone = {before[k][0] for k in at} - ids
+    ids |= grown
+    ids.update(
+        iid
+        for iid in seen_postmortems.keys() | postmortems.keys()
+        if seen_postmortems.get(iid) != postmortems.get(iid)
+    )
+    if wanted:
+        ids.update(row[0] for row in rows if row[1] in wanted)
+    current = {}
+    for iid in ids:
+        k = bisect_left(rows, (iid,))
+        if k < len(rows) and rows[k][0] == iid:  # not a draft, not deleted
+            current[iid] = signature(rows[k], tops, postmortems)
+    return current, gone
 
 
 def _page_order(groups: dict[int, GroupRow], c: ComponentRow) -> tuple[int, bool, int, int, int]:

@@ -81,11 +81,14 @@ class UpdateTally:
         self._marks: Marks | None = None
         self._tops: dict[int, tuple[int, int]] = {}
 
-    def refresh(self, session: Session, marks: Marks) -> dict[int, tuple[int, int]]:
-        """The tally as the database has it now (`marks`: incident_updates' marks)."""
+    def refresh(
+        self, session: Session, marks: Marks
+    ) -> tuple[dict[int, tuple[int, int]], set[int] | None]:
+        """The tally as the database has it now (`marks`: incident_updates' marks), and the
+        incident ids whose tally moved since the last refresh (None: it was read afresh)."""
         before = self._marks
         if before == marks:
-            return self._tops
+            return self._tops, set()
         if before is not None:
             grown = _tally(session, after=before.highest)
             count = sum(n for n, _, _ in grown.values())
@@ -95,10 +98,10 @@ class UpdateTally:
                     old = self._tops.get(iid)
                     self._tops[iid] = (n + (old[0] if old else 0), top)
                 self._marks = marks
-                return self._tops
+                return self._tops, set(grown)
         self._tops = {iid: (n, top) for iid, (n, top, _) in _tally(session, after=None).items()}
         self._marks = marks
-        return self._tops
+        return self._tops, None
 
 
 def _tally(session: Session, *, after: int | None) -> dict[int, tuple[int, int, int]]:

@@ -367,3 +367,28 @@ def test_updates_and_history_rows_found_when_deleted_or_committed_below_the_newe
             )
         )
     assert check() == {1}
+
+
+def test_an_incident_deleted_as_another_is_opened_is_found(
+    runtime: Runtime, engine: Engine, clock: FakeClock
+) -> None:
+    # As many incidents as before: the rows between the two have shifted, and are reread.
+    from sqlalchemy import delete
+
+    from storage.models import Incident, IncidentUpdate, OutboxEntry
+
+    run(runtime, *(f"/incident open Errors {n} -- Looking." for n in range(1, 5)))
+    check = Check(runtime)
+    assert check() == {1, 2, 3, 4}
+    with Session(engine) as session, session.begin():
+        session.execute(delete(OutboxEntry))
+        session.execute(delete(IncidentUpdate).where(IncidentUpdate.incident_id == 2))
+        session.execute(delete(Incident).where(Incident.number == 2))
+    clock.advance(minutes=1)
+    run(runtime, "/incident open Errors 5 -- Looking.", "/incident update 4 -- More.")
+    now = clock()
+    with Session(engine) as session:
+        build = check.cache.build(session, page=PAGE, now=now)
+    with Session(engine) as session:
+        assert build.snapshot == build_snapshot(session, page=PAGE, now=now)
+    assert build.removed == {2} and build.changed == {4, 5}
