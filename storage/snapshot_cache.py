@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import compress
@@ -150,9 +150,11 @@ class SnapshotCache:
         rows = [ComponentRow(*r) for r in session.execute(select(*COMPONENT_COLUMNS))]
         group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
         groups = {g.id: g for g in group_rows}
-        comp_changed = self._refresh_affected_views(rows, groups)
+        comp_changed, renamed = self._refresh_affected_views(rows, groups)
         update_marks, history_marks = read_marks(session)
-        changed, removed = self._refresh_incidents(session, comp_changed, dirty, update_marks)
+        changed, removed = self._refresh_incidents(
+            session, comp_changed, renamed, dirty, update_marks
+        )
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
         since = self._refresh_history(session, [c.id for c in live], history_marks, now=now, tz=tz)
@@ -199,8 +201,9 @@ class SnapshotCache:
 
     def _refresh_affected_views(
         self, rows: list[ComponentRow], groups: dict[int, GroupRow]
-    ) -> set[int]:
-        """Rebuild each component's AffectedView; returns the ids whose view changed."""
+    ) -> tuple[set[int], set[int]]:
+        """Rebuild each component's AffectedView; returns the ids whose view changed, and
+        of those the ids whose code or name changed (or that came or went)."""
         fresh: dict[int, AffectedView] = {}
         for c in rows:
             group = groups.get(c.group_id) if c.group_id is not None else None
@@ -208,11 +211,23 @@ class SnapshotCache:
         old = self._affected_views
         changed = {cid for cid, view in fresh.items() if old.get(cid) != view}
         changed |= old.keys() - fresh.keys()
+        renamed = {
+            cid
+            for cid in changed
+            if cid not in old
+            or cid not in fresh
+            or (old[cid].code, old[cid].name) != (fresh[cid].code, fresh[cid].name)
+        }
         self._affected_views = fresh
-        return changed
+        return changed, renamed
 
     def _refresh_incidents(
-        self, session: Session, comp_changed: set[int], dirty: Collection[int], marks: Marks
+        self,
+        session: Session,
+        comp_changed: set[int],
+        renamed: set[int],
+        dirty: Collection[int],
+        marks: Marks,
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
         tops, grown = self._tally.refresh(session, marks)
@@ -255,9 +270,22 @@ class SnapshotCache:
             for iid, entry in self._entries.items():
                 if iid in reload or not entry.refs & comp_changed:
                     continue
-                fresh = self._entry(
-                    entry.signature, entry.row, entry.updates, entry.affected, entry.view.postmortem
-                )
+                if entry.refs & renamed:  # its updates name them too
+                    fresh = self._entry(
+                        entry.signature,
+                        entry.row,
+                        entry.updates,
+                        entry.affected,
+                        entry.view.postmortem,
+                    )
+                else:
+                    # Only states and times moved, which only the affected list shows: the
+                    # updates stay the same objects (and so do what is made of them).
+                    components = tuple(self._affected_views[cid] for cid in entry.affected)
+                    view = replace(entry.view, components=components)
+                    fresh = _Entry(
+                        entry.signature, entry.row, entry.updates, entry.affected, entry.refs, view
+                    )
                 if fresh.view != entry.view:
                     changed.add(entry.row.number)
                 self._entries[iid] = fresh
