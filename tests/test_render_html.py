@@ -952,3 +952,23 @@ def test_times_are_in_time_elements_with_offsets(demo: Snapshot) -> None:
     assert stamps
     instants = [s for s in stamps if "T" in s]
     assert instants and all(s.endswith("+10:00") for s in instants)
+
+
+def test_same_incident_page_agrees_with_the_page_key(demo: Snapshot) -> None:
+    from renderers.site import incident_page_key, same_incident_page
+
+    base = next(i for i in demo.incidents if i.components)
+    first = base.components[0]
+    variants = [
+        base,
+        replace(base),
+        replace(base, title="Another title"),
+        replace(base, updates=base.updates[1:]),
+        replace(base, components=(replace(first, status="major_outage"), *base.components[1:])),
+        replace(base, components=(replace(first, updated_at=NOW), *base.components[1:])),
+        replace(base, components=(replace(first, name="Renamed"), *base.components[1:])),
+        replace(base, components=base.components[1:]),
+    ]
+    for a in variants:
+        for b in variants:
+            assert same_incident_page(a, b) == (incident_page_key(a) == incident_page_key(b))
