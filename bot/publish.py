@@ -24,11 +24,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
-from renderers.publish import remove_files, stale_fingerprinted, write_files, write_manifest
+from renderers.publish import (
+    manifest_stamp,
+    remove_files,
+    stale_fingerprinted,
+    write_files,
+    write_manifest,
+)
 from renderers.site import (
     incident_page,
-    incident_page_key,
     render_site,
+    same_incident_page,
     shared_by_incident_pages,
 )
 from storage.locks import exclusive
@@ -130,6 +136,10 @@ class Publisher:
         # would come out the same (a component's change touches every incident naming it).
         self._shown: dict[int, IncidentView] = {}
         self.last_snapshot: Snapshot | None = None
+        # The incident pages of the numbers last published, and the manifest as last
+        # written (its names and its file's identity), to skip writing it again.
+        self._pages: tuple[frozenset[int], frozenset[str]] = (frozenset(), frozenset())
+        self._manifest: tuple[frozenset[str], tuple[int, int, int] | None] | None = None
 
     def attach(self) -> Publisher:
         """Publish after every change the runtime makes (shell, `run`, Slack)."""
@@ -189,8 +199,7 @@ class Publisher:
             removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.
-            pages = {incident_page(n) for n in _numbers(build.snapshot)}
-            write_manifest(self.root, {*files, *pages})
+            self._record_manifest(frozenset(views), files)
         except (OSError, ValueError):
             log.exception(
                 "writing the page to %s failed; files not yet replaced are unchanged", self.root
@@ -241,12 +250,24 @@ class Publisher:
             return [], str(error)
         return uploaded, None
 
+    def _record_manifest(self, numbers: frozenset[int], files: Collection[str]) -> None:
+        """Write the manifest unless it already lists exactly these files, as this publisher
+        last wrote it (the same file: another process's publish replaces it)."""
+        if self._pages[0] != numbers:
+            self._pages = (numbers, frozenset(incident_page(n) for n in numbers))
+        names = frozenset({*files, *self._pages[1]})
+        stamp = manifest_stamp(self.root)
+        if self._manifest == (names, stamp) and stamp is not None:
+            return
+        write_manifest(self.root, names)
+        self._manifest = (names, manifest_stamp(self.root))
+
     def _page_differs(self, view: IncidentView | None) -> bool:
         """Whether an incident's page, as last written, would now come out different."""
         if view is None:
             return True
         before = self._shown.get(view.number)
-        return before is None or incident_page_key(before) != incident_page_key(view)
+        return before is None or not same_incident_page(before, view)
 
     def _owe(self, full: bool, wanted: Collection[int]) -> None:
         self._owe_all = self._owe_all or full

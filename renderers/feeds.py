@@ -20,7 +20,7 @@ from renderers.markdown import render_markdown
 from renderers.memo import ByIdentity
 from renderers.timefmt import when
 from storage.rules import STATUS_LABELS
-from storage.snapshot import IncidentView, Snapshot, UpdateView
+from storage.snapshot import IncidentView, PageInfo, Snapshot, UpdateView
 
 FEED_LIMIT = 50
 # Characters XML 1.0 can't carry (lxml refuses them); a pasted control character
@@ -31,10 +31,25 @@ RSS = "history.rss"
 # An entry's content, by the identity of its incident's view (renderers/memo.py): a
 # publish after one change formats one entry's updates, not fifty.
 _CONTENT: ByIdentity[str] = ByIdentity(1024)
+# An entry as serialised in each feed (its Atom <entry> and RSS <item> blocks), by the
+# same identity: feedgen builds and serialises only the entries that changed.
+_ENTRIES: ByIdentity[tuple[bytes, bytes]] = ByIdentity(1024)
+# How each feed's document ends after its last entry, and how an entry starts; entries
+# are serialised one after another at these depths, whatever their neighbours.
+_ATOM_END = b"</feed>\n"
+_RSS_END = b"  </channel>\n</rss>\n"
+_ATOM_ENTRY = b"\n  <entry>"
+_RSS_ENTRY = b"\n    <item>"
 
 
 def render_feeds(snapshot: Snapshot) -> dict[str, bytes]:
-    """history.atom and history.rss, each holding the newest incidents and maintenances."""
+    """history.atom and history.rss, each holding the newest incidents and maintenances.
+
+    The documents are feedgen's, built with the entries a previous render has not
+    serialised yet; the others are spliced in as they were serialised before (lxml
+    writes each entry the same way whatever its neighbours; the tests compare the
+    result with a document built with every entry).
+    """
     page = snapshot.page
     base = page.url.rstrip("/")
     host = urlsplit(page.url).hostname or "statusbot"
@@ -46,7 +61,32 @@ def render_feeds(snapshot: Snapshot) -> dict[str, bytes]:
     )
     # The feed changes when an entry does; falling back to the page keeps an empty feed valid.
     updated = max((_updated(i) for i in items), default=snapshot.updated_at)
+    values = (host, base, tz)
+    known = [_ENTRIES.known((item,), values) for item in items]
+    missing = [item for item, found in zip(items, known, strict=True) if found is None]
+    atom, rss = _documents(page, host, base, tz, updated, missing)
+    atom_head, atom_new = _split(atom, _ATOM_ENTRY, _ATOM_END)
+    rss_head, rss_new = _split(rss, _RSS_ENTRY, _RSS_END)
+    fresh = iter(zip(atom_new, rss_new, strict=True))
+    entries = [
+        found if found is not None else _ENTRIES.get((item,), values, partial(next, fresh))
+        for item, found in zip(items, known, strict=True)
+    ]
+    return {
+        ATOM: b"".join([atom_head, *(a for a, _ in entries), _ATOM_END]),
+        RSS: b"".join([rss_head, *(r for _, r in entries), _RSS_END]),
+    }
 
+
+def _documents(
+    page: PageInfo,
+    host: str,
+    base: str,
+    tz: ZoneInfo,
+    updated: datetime,
+    items: list[IncidentView],
+) -> tuple[bytes, bytes]:
+    """The Atom and RSS documents with these entries, as feedgen writes them."""
     fg = FeedGenerator()
     fg.id(f"tag:{host},2005:/history")
     name = _xml(page.name)
@@ -79,7 +119,26 @@ def render_feeds(snapshot: Snapshot) -> dict[str, bytes]:
         replace=True,
     )
     rss: bytes = fg.rss_str(pretty=True)
-    return {ATOM: atom, RSS: rss}
+    return atom, rss
+
+
+def _split(document: bytes, entry: bytes, end: bytes) -> tuple[bytes, list[bytes]]:
+    """A feed document's head (everything before its first entry) and its entries' blocks.
+
+    An entry's start can't occur inside one: text and attributes are escaped.
+    """
+    if not document.endswith(end):
+        raise ValueError("the feed document does not end as feedgen writes it")
+    body = document[: -len(end)]
+    starts = []
+    at = body.find(entry)
+    while at >= 0:
+        starts.append(at + 1)  # after the newline that ends the line before
+        at = body.find(entry, at + 1)
+    if not starts:
+        return body, []
+    ends = [*starts[1:], len(body)]
+    return body[: starts[0]], [body[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 def _updated(item: IncidentView) -> datetime:

@@ -18,6 +18,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -327,17 +329,72 @@ def started(item: IncidentView) -> datetime:
 
 
 def months(snapshot: Snapshot) -> list[Month]:
-    """Every incident and maintenance, newest first, by local month of its start."""
+    """Every incident and maintenance, newest first, by local month of its start.
+
+    After a publish that changed a few incidents and no incident's start, the
+    previous months are patched: the changed views take their predecessors'
+    places (found by identity, position by position), and every other month
+    stays the same object, so its lines are not joined again (`history_lines`).
+    """
+    items = snapshot.incidents + snapshot.maintenances
     tz = snapshot.tz
-    items = sorted(
-        snapshot.incidents + snapshot.maintenances,
-        key=lambda i: (started(i), i.number),
-        reverse=True,
-    )
+    last = _MONTHS.last
+    if last is not None and last[0] == tz and len(last[1]) == len(items):
+        patched = _patched_months(last, items)
+        if patched is not None:
+            return patched
+    out = _months(items, tz)
+    where = {id(item): (m, k) for m, month in enumerate(out) for k, item in enumerate(month.items)}
+    _MONTHS.last = (tz, items, out, where)
+    return list(out)
+
+
+# The months as last shaped: (zone, the items they were shaped from, the months, and
+# where each item stands in them by its id). One tuple, replaced whole, so a render in
+# another thread sees an old state or a new one.
+_MonthsState = tuple[tzinfo, tuple[IncidentView, ...], list[Month], dict[int, tuple[int, int]]]
+
+
+class _LastMonths:
+    last: _MonthsState | None = None
+
+
+_MONTHS = _LastMonths()
+_PATCH_LIMIT = 256  # past this many changed views, shaping afresh is as quick
+
+
+def _patched_months(last: _MonthsState, items: tuple[IncidentView, ...]) -> list[Month] | None:
+    """The last months with these items' changed views in place; None if one moved."""
+    tz, before, out, where = last
+    changed = list(compress(range(len(items)), map(is_not, before, items)))
+    if len(changed) > _PATCH_LIMIT:
+        return None
+    edits: dict[int, dict[int, IncidentView]] = {}
+    for k in changed:
+        old, new = before[k], items[k]
+        if new.number != old.number or started(new) != started(old):
+            return None
+        m, at = where[id(old)]
+        edits.setdefault(m, {})[at] = new
+    fresh = list(out)
+    moved = dict(where)
+    for m, places in edits.items():
+        shown = list(fresh[m].items)
+        for at, new in places.items():
+            del moved[id(shown[at])]
+            shown[at] = new
+            moved[id(new)] = (m, at)
+        fresh[m] = Month(fresh[m].label, tuple(shown))
+    _MONTHS.last = (tz, items, fresh, moved)
+    return list(fresh)
+
+
+def _months(items: tuple[IncidentView, ...], tz: tzinfo) -> list[Month]:
+    ordered = sorted(items, key=lambda i: (started(i), i.number), reverse=True)
     out: list[Month] = []
     current: tuple[int, int] | None = None
     bucket: list[IncidentView] = []
-    for item in items:
+    for item in ordered:
         local = started(item).astimezone(tz)
         month = (local.year, local.month)
         if month != current:

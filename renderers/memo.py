@@ -28,6 +28,14 @@ class ByIdentity(Generic[V]):
         self._store: dict[tuple[object, ...], tuple[tuple[object, ...], V]] = {}
         self._lock = threading.Lock()
 
+    def known(self, refs: tuple[object, ...], values: tuple[object, ...]) -> V | None:
+        """The remembered result for these inputs, or None."""
+        key = (*map(id, refs), *values)
+        hit = self._store.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], refs, strict=True)):
+            return hit[1]
+        return None
+
     def get(self, refs: tuple[object, ...], values: tuple[object, ...], make: Callable[[], V]) -> V:
         """The remembered result for these inputs, or `make()`'s, remembered."""
         if len(refs) == 1:  # the common case, kept short: it runs thousands of times a publish

@@ -140,6 +140,12 @@ def write_manifest(root: Path, names: Collection[str]) -> bool:
     return True
 
 
+def manifest_stamp(root: Path) -> tuple[int, int, int] | None:
+    """The manifest file's identity (inode, mtime, size); None when there is none."""
+    info = _stat(Path(root) / MANIFEST)
+    return None if info is None else (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
 def read_manifest(root: Path) -> frozenset[str]:
     """The files the page has, as last recorded; empty when nothing was published yet."""
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 
 from renderers.badge import render_badge
@@ -12,7 +12,7 @@ from renderers.feeds import render_feeds
 from renderers.html import render_html, stylesheet
 from renderers.statuspage import render_api
 from renderers.subscribe import SUBSCRIBE, render_subscribe
-from storage.snapshot import IncidentView, Snapshot
+from storage.snapshot import AffectedView, IncidentView, Snapshot
 
 CALENDAR = "maintenance.ics"
 BADGE = "badge.svg"
@@ -48,6 +48,11 @@ def shared_by_incident_pages(snapshot: Snapshot) -> tuple[object, ...]:
 
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# What an incident's page shows of it besides its components, and of each component.
+_PAGE_FIELDS = tuple(f.name for f in fields(IncidentView) if f.name != "components")
+_SHOWN_OF_COMPONENT = tuple(
+    f.name for f in fields(AffectedView) if f.name not in ("status", "updated_at")
+)
 
 
 def incident_page_key(item: IncidentView) -> IncidentView:
@@ -59,6 +64,22 @@ def incident_page_key(item: IncidentView) -> IncidentView:
     """
     components = tuple(replace(c, status="", updated_at=_NEVER) for c in item.components)
     return replace(item, components=components)
+
+
+def same_incident_page(a: IncidentView, b: IncidentView) -> bool:
+    """Whether two views make the same incident page: `incident_page_key(a) ==
+    incident_page_key(b)`, without building the keys (a component's change asks it of
+    every incident naming the component; their updates are then the same objects)."""
+    if a is b:
+        return True
+    if any(getattr(a, name) != getattr(b, name) for name in _PAGE_FIELDS):
+        return False
+    if len(a.components) != len(b.components):
+        return False
+    return all(
+        x is y or all(getattr(x, name) == getattr(y, name) for name in _SHOWN_OF_COMPONENT)
+        for x, y in zip(a.components, b.components, strict=True)
+    )
 
 
 def incident_page(number: int) -> str:

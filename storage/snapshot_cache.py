@@ -7,11 +7,14 @@ signature query says has moved. `build_snapshot` is a build with an empty cache.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import compress
+from operator import ne
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -38,6 +41,7 @@ from storage.snapshot import (
     affected_view,
     postmortem_view,
 )
+from storage.snapshot_marks import Marks, UpdateTally, read_marks
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
     FILTER_LIMIT,
@@ -47,10 +51,12 @@ from storage.snapshot_rows import (
     GroupRow,
     History,
     IncidentRow,
+    SignatureRow,
     UpdateRow,
     load_incidents,
     recent_history,
-    signatures,
+    signature,
+    signature_rows,
     window_start,
 )
 from storage.uptime import DayUptime, daily_uptime, uptime_over_days
@@ -112,7 +118,10 @@ class SnapshotCache:
         self._affected_views: dict[int, AffectedView] = {}
         self._history: dict[int, History] = {}
         self._history_version: dict[int, int] = {}
-        self._history_mark: tuple[int, int] = (-1, -1)  # (row count, highest id)
+        self._history_mark: Marks | None = None
+        self._tally = UpdateTally()
+        # The signature read as last seen: its rows and the postmortems' signatures.
+        self._seen: tuple[list[SignatureRow], dict[int, tuple[object, ...]]] | None = None
         self._history_since: datetime | None = None
         self._strips: dict[int, _Strip] = {}
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
@@ -141,11 +150,14 @@ class SnapshotCache:
         rows = [ComponentRow(*r) for r in session.execute(select(*COMPONENT_COLUMNS))]
         group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
         groups = {g.id: g for g in group_rows}
-        comp_changed = self._refresh_affected_views(rows, groups)
-        changed, removed = self._refresh_incidents(session, comp_changed, dirty)
+        comp_changed, renamed = self._refresh_affected_views(rows, groups)
+        update_marks, history_marks = read_marks(session)
+        changed, removed = self._refresh_incidents(
+            session, comp_changed, renamed, dirty, update_marks
+        )
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
-        since = self._refresh_history(session, [c.id for c in live], now=now, tz=tz)
+        since = self._refresh_history(session, [c.id for c in live], history_marks, now=now, tz=tz)
         windows = self._windows(now=now, since=since)
         views = {
             c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
@@ -189,8 +201,9 @@ class SnapshotCache:
 
     def _refresh_affected_views(
         self, rows: list[ComponentRow], groups: dict[int, GroupRow]
-    ) -> set[int]:
-        """Rebuild each component's AffectedView; returns the ids whose view changed."""
+    ) -> tuple[set[int], set[int]]:
+        """Rebuild each component's AffectedView; returns the ids whose view changed, and
+        of those the ids whose code or name changed (or that came or went)."""
         fresh: dict[int, AffectedView] = {}
         for c in rows:
             group = groups.get(c.group_id) if c.group_id is not None else None
@@ -198,21 +211,42 @@ class SnapshotCache:
         old = self._affected_views
         changed = {cid for cid, view in fresh.items() if old.get(cid) != view}
         changed |= old.keys() - fresh.keys()
+        renamed = {
+            cid
+            for cid in changed
+            if cid not in old
+            or cid not in fresh
+            or (old[cid].code, old[cid].name) != (fresh[cid].code, fresh[cid].name)
+        }
         self._affected_views = fresh
-        return changed
+        return changed, renamed
 
     def _refresh_incidents(
-        self, session: Session, comp_changed: set[int], dirty: Collection[int]
+        self,
+        session: Session,
+        comp_changed: set[int],
+        renamed: set[int],
+        dirty: Collection[int],
+        marks: Marks,
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
-        current = signatures(session)
+        tops, grown = self._tally.refresh(session, marks)
+        rows = signature_rows(session)
+        postmortems = postmortem_store.signatures(session)
         wanted = set(dirty)
+        seen = self._seen
+        self._seen = (rows, postmortems)
+        if seen is not None and grown is not None and len(seen[0]) == len(rows):
+            current, gone = _moved(seen, rows, postmortems, tops, grown, wanted)
+            gone &= self._entries.keys()
+        else:
+            current = {row[0]: signature(row, tops, postmortems) for row in rows}
+            gone = self._entries.keys() - current.keys()
         reload = {
             iid
             for iid, sig in current.items()
             if iid not in self._entries or self._entries[iid].signature != sig or sig[0] in wanted
         }
-        gone = self._entries.keys() - current.keys()
         removed = frozenset(self._entries[iid].row.number for iid in gone)
         self._open_stale |= reload | gone
         for iid in gone:
@@ -236,9 +270,22 @@ class SnapshotCache:
             for iid, entry in self._entries.items():
                 if iid in reload or not entry.refs & comp_changed:
                     continue
-                fresh = self._entry(
-                    entry.signature, entry.row, entry.updates, entry.affected, entry.view.postmortem
-                )
+                if entry.refs & renamed:  # its updates name them too
+                    fresh = self._entry(
+                        entry.signature,
+                        entry.row,
+                        entry.updates,
+                        entry.affected,
+                        entry.view.postmortem,
+                    )
+                else:
+                    # Only states and times moved, which only the affected list shows: the
+                    # updates stay the same objects (and so do what is made of them).
+                    components = tuple(self._affected_views[cid] for cid in entry.affected)
+                    view = replace(entry.view, components=components)
+                    fresh = _Entry(
+                        entry.signature, entry.row, entry.updates, entry.affected, entry.refs, view
+                    )
                 if fresh.view != entry.view:
                     changed.add(entry.row.number)
                 self._entries[iid] = fresh
@@ -305,36 +352,38 @@ class SnapshotCache:
     # --- Uptime ------------------------------------------------------------------------------
 
     def _refresh_history(
-        self, session: Session, component_ids: list[int], *, now: datetime, tz: ZoneInfo
+        self,
+        session: Session,
+        component_ids: list[int],
+        marks: Marks,
+        *,
+        now: datetime,
+        tz: ZoneInfo,
     ) -> datetime:
         """Keep each live component's history since the uptime window opened; returns that time."""
         since = window_start(now, tz)
         if since != self._history_since:
             self._history.clear()
             self._history_since = since
-        count, highest = session.execute(
-            select(func.count(), func.coalesce(func.max(StatusChange.id), 0))
-        ).one()
         stale = {cid for cid in component_ids if cid not in self._history}
-        old_count, old_highest = self._history_mark
-        if old_count < 0:
+        before = self._history_mark
+        if before is None:
             stale = set(component_ids)
-            self._history_mark = (count, highest)
-        elif (count, highest) != (old_count, old_highest):
+        elif marks != before:
             newer: dict[int, int] = {
                 cid: n
                 for cid, n in session.execute(
                     select(StatusChange.component_id, func.count())
-                    .where(StatusChange.id > old_highest)
+                    .where(StatusChange.id > before.highest)
                     .group_by(StatusChange.component_id)
                 )
             }
-            if old_count + sum(newer.values()) != count:
+            if not marks.grew_by(before, sum(newer.values()), 0):  # its ids are not summed
                 # Rows appeared below the old high mark (or vanished): start over.
                 stale = set(component_ids)
             else:
                 stale |= newer.keys() & set(component_ids)
-            self._history_mark = (count, highest)
+        self._history_mark = marks
         if stale:
             self._history.update(recent_history(session, sorted(stale), since=since))
             for cid in stale:
@@ -470,6 +519,41 @@ class SnapshotCache:
 
 
 # --- Shaping ---------------------------------------------------------------------------------
+
+
+def _moved(
+    seen: tuple[list[SignatureRow], dict[int, tuple[object, ...]]],
+    rows: list[SignatureRow],
+    postmortems: dict[int, tuple[object, ...]],
+    tops: dict[int, tuple[int, int]],
+    grown: set[int],
+    wanted: set[int],
+) -> tuple[dict[int, tuple[object, ...]], set[int]]:
+    """The signatures of the incidents that may have changed since the rows `seen`, and
+    the ids gone; as many rows as before, both lists by id.
+
+    Rows are compared position by position (in C): an unchanged incident is the same
+    row at the same place, an edited one differs where it stands, and an incident
+    added and another removed shift the rows between them, which are then read again.
+    """
+    before, seen_postmortems = seen
+    at = list(compress(range(len(rows)), map(ne, rows, before)))
+    ids = {rows[k][0] for k in at}
+    gone = {before[k][0] for k in at} - ids
+    ids |= grown
+    ids.update(
+        iid
+        for iid in seen_postmortems.keys() | postmortems.keys()
+        if seen_postmortems.get(iid) != postmortems.get(iid)
+    )
+    if wanted:
+        ids.update(row[0] for row in rows if row[1] in wanted)
+    current = {}
+    for iid in ids:
+        k = bisect_left(rows, (iid,))
+        if k < len(rows) and rows[k][0] == iid:  # not a draft, not deleted
+            current[iid] = signature(rows[k], tops, postmortems)
+    return current, gone
 
 
 def _page_order(groups: dict[int, GroupRow], c: ComponentRow) -> tuple[int, bool, int, int, int]:

@@ -14,10 +14,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, func, select
+from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, select
 from sqlalchemy.orm import Session
 
-from storage import postmortems as postmortem_store
 from storage.models import (
     AffectedComponent,
     Component,
@@ -102,34 +101,43 @@ PUBLIC = Incident.draft.is_(False)
 FILTER_LIMIT = 400
 
 
-def signatures(session: Session) -> dict[int, tuple[object, ...]]:
-    """Per incident id: what tells a changed incident from an unchanged one, cheaply.
+# An incident as the signature read sees it: id, number, update time, title, status, impact.
+SignatureRow = tuple[int, int, object, str, str, str]
 
-    The update time and the short fields catch edits; the count and newest id
-    of its updates catch a new update even when the clock has not moved.
+
+def signature_rows(session: Session) -> list[SignatureRow]:
+    """Every public incident's short fields, by id: what tells an edited incident apart.
+
+    Read through the driver's own cursor: this runs on every publish over every
+    incident, and SQLAlchemy's per-row work was most of its cost. Times are
+    compared as the driver returns them; no need to parse 2,000 of them.
     """
-    incidents, counts = _signature_sql(session.get_bind().dialect)
-    postmortems = postmortem_store.signatures(session)
-    # Read through the driver's own cursor: these run on every publish over every
-    # incident, and SQLAlchemy's per-row work was most of their cost. Times are
-    # compared as the driver returns them; no need to parse 2,000 of them.
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(counts)
-        tops = {iid: (n, top) for iid, n, top in cursor.fetchall()}
-        cursor.execute(incidents)
-        rows = cursor.fetchall()
+        cursor.execute(_signature_sql(session.get_bind().dialect))
+        return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
-    return {
-        iid: (number, at, title, status, impact, tops.get(iid), postmortems.get(iid))
-        for iid, number, at, title, status, impact in rows
-    }
+
+
+def signature(
+    row: SignatureRow,
+    tops: dict[int, tuple[int, int]],
+    postmortems: dict[int, tuple[object, ...]],
+) -> tuple[object, ...]:
+    """What tells a changed incident from an unchanged one, cheaply.
+
+    The update time and the short fields catch edits; `tops`, the count and
+    newest id of its updates (storage/snapshot_marks.UpdateTally), catch a new
+    update even when the clock has not moved; then its published postmortem's times.
+    """
+    iid = row[0]
+    return (*row[1:], tops.get(iid), postmortems.get(iid))
 
 
 @lru_cache(maxsize=4)
-def _signature_sql(dialect: Dialect) -> tuple[str, str]:
-    """The two signature queries as SQL for this dialect (they take no parameters)."""
+def _signature_sql(dialect: Dialect) -> str:
+    """The signature query as SQL for this dialect (it takes no parameters)."""
     incidents = select(
         Incident.id,
         Incident.number,
@@ -138,10 +146,8 @@ def _signature_sql(dialect: Dialect) -> tuple[str, str]:
         Incident.status,
         Incident.impact,
     ).where(PUBLIC)  # drafts are nobody's business outside Slack
-    counts = select(IncidentUpdate.incident_id, func.count(), func.max(IncidentUpdate.id)).group_by(
-        IncidentUpdate.incident_id
-    )
-    return str(incidents.compile(dialect=dialect)), str(counts.compile(dialect=dialect))
+    # By id: two reads in a row list an unchanged table in the same order.
+    return str(incidents.order_by(Incident.id).compile(dialect=dialect))
 
 
 Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import heapq
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
+from renderers import feeds
 from renderers.feeds import render_feeds
 from storage.rules import ALL_OK
 from storage.snapshot import IncidentView, PageInfo, Snapshot, UpdateView
@@ -245,3 +247,40 @@ def test_same_snapshot_same_bytes_whenever_it_runs() -> None:
     first = render_feeds(snapshot([segment()], now=T0))
     assert first == render_feeds(snapshot([segment()], now=T0))
     assert first == render_feeds(snapshot([segment()], now=T0 + timedelta(days=3)))
+
+
+def whole(snap: Snapshot) -> dict[str, bytes]:
+    """The feeds as one feedgen document each, every entry built afresh (the reference)."""
+    items = heapq.nlargest(
+        50,
+        (*snap.incidents, *snap.maintenances),
+        key=lambda i: (i.last_update_at, i.number),
+    )
+    updated = max((max(i.updated_at, i.last_update_at) for i in items), default=snap.updated_at)
+    host = snap.page.url.split("//")[1].split("/")[0]
+    atom, rss = feeds._documents(
+        snap.page, host, snap.page.url.rstrip("/"), snap.tz, updated, items
+    )
+    return {"history.atom": atom, "history.rss": rss}
+
+
+def test_entries_spliced_from_earlier_renders_are_the_whole_document() -> None:
+    # A render serialises only the entries no earlier render did, and splices in the rest.
+    many = [
+        item(
+            n,
+            [update(f"u{n}", "resolved", f"Fixed **{n}** <b>x</b> &", T0 + timedelta(hours=n))],
+            kind="maintenance" if n % 4 == 0 else "incident",
+        )
+        for n in range(1, 60)
+    ]
+    first = snapshot(many, now=T0 + timedelta(days=3))
+    assert render_feeds(first) == whole(first)
+    # One entry changed, one new: the others come from the first render.
+    changed = [*many[:-1], item(59, [update("z", "monitoring", "Again", T0)], title="New title")]
+    changed.append(item(60, [update("y", "investigating", "New\n\n- one", T0 + timedelta(days=2))]))
+    second = snapshot(changed, now=T0 + timedelta(days=3))
+    assert render_feeds(second) == whole(second)
+    assert render_feeds(second) == render_feeds(second)
+    empty = snapshot([])
+    assert render_feeds(empty) == whole(empty)

@@ -15,6 +15,7 @@ import html5lib
 import pytest
 
 from bot.demo import INCIDENT_UPDATES, MAINTENANCE_UPDATES, MAINTENANCE_WINDOW
+from renderers import html as html_module
 from renderers.html import (
     render_history,
     render_html,
@@ -857,6 +858,42 @@ def test_history_by_month_newest_first_and_compact() -> None:
     assert "Upgrade Completed Jun 1, 22:00 – Jun 2, 01:00 AEST" in words
 
 
+def test_history_after_a_few_changed_views_is_the_history_shaped_afresh() -> None:
+    # The months of the last render are patched when only views changed, not starts.
+    tz = ZoneInfo(SYDNEY)
+    start = datetime(2025, 1, 3, 9, tzinfo=tz)
+    items = [
+        incident(n, f"Incident {n}", [("resolved", "x", start + timedelta(days=9 * n))])
+        for n in range(1, 80)
+    ]
+    mnt = [
+        incident(
+            100 + n,
+            f"Upgrade {n}",
+            [("completed", "done", start + timedelta(days=11 * n))],
+            kind="maintenance",
+            window=(start + timedelta(days=11 * n), start + timedelta(days=11 * n, hours=2)),
+        )
+        for n in range(1, 20)
+    ]
+    first = snapshot([component("API")], incidents=items, maintenances=mnt)
+    render_history(first)
+    retitled = [replace(i, title=f"{i.title}, again") if i.number % 7 == 0 else i for i in items]
+    resolved = [replace(m, status="cancelled") if m.number == 105 else m for m in mnt]
+    second = snapshot([component("API")], incidents=retitled, maintenances=resolved)
+    patched = render_history(second)
+    html_module._MONTHS.last = None  # what a render with nothing remembered makes
+    assert patched == render_history(second)
+    # A start that moved means shaping afresh; so does another item.
+    moved = [replace(items[0], started_at=start + timedelta(days=400)), *items[1:]]
+    for shown in (moved, [*items, incident(90, "New", [("resolved", "y", start)])]):
+        changed = snapshot([component("API")], incidents=shown, maintenances=mnt)
+        render_history(first)
+        after = render_history(changed)
+        html_module._MONTHS.last = None
+        assert after == render_history(changed)
+
+
 # ---------------------------------------------------------------- safety
 
 
@@ -915,3 +952,23 @@ def test_times_are_in_time_elements_with_offsets(demo: Snapshot) -> None:
     assert stamps
     instants = [s for s in stamps if "T" in s]
     assert instants and all(s.endswith("+10:00") for s in instants)
+
+
+def test_same_incident_page_agrees_with_the_page_key(demo: Snapshot) -> None:
+    from renderers.site import incident_page_key, same_incident_page
+
+    base = next(i for i in demo.incidents if i.components)
+    first = base.components[0]
+    variants = [
+        base,
+        replace(base),
+        replace(base, title="Another title"),
+        replace(base, updates=base.updates[1:]),
+        replace(base, components=(replace(first, status="major_outage"), *base.components[1:])),
+        replace(base, components=(replace(first, updated_at=NOW), *base.components[1:])),
+        replace(base, components=(replace(first, name="Renamed"), *base.components[1:])),
+        replace(base, components=base.components[1:]),
+    ]
+    for a in variants:
+        for b in variants:
+            assert same_incident_page(a, b) == (incident_page_key(a) == incident_page_key(b))

@@ -302,3 +302,93 @@ def test_full_snapshot_equals_the_demo_we_know(runtime: Runtime) -> None:
     assert len(metric.series["month"]) == 180
     assert snap.status.description == "All Systems Operational"
     assert snap.generated_at == datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
+
+
+def test_updates_and_history_rows_found_when_deleted_or_committed_below_the_newest(
+    runtime: Runtime, engine: Engine
+) -> None:
+    # The cache reads only the rows above the highest id it saw, unless the counts (and the
+    # updates' sum of ids) say rows went or arrived below it, as a slower transaction's do.
+    from sqlalchemy import delete, func, insert, select
+
+    from storage.models import ComponentChange, IncidentUpdate, OutboxEntry, StatusChange
+
+    run(
+        runtime,
+        "/component add API",
+        "/incident open Errors --components API=major -- Looking.",
+        "/incident update 1 -- Still looking.",
+        "/incident open Other -- Hm.",
+        "/component set API partial",
+    )
+    check = Check(runtime)
+    check()
+    with Session(engine) as session, session.begin():
+        top = session.scalar(select(func.max(IncidentUpdate.id)))
+        gap = session.scalar(
+            select(IncidentUpdate.id)
+            .where(IncidentUpdate.incident_id == 1)
+            .order_by(IncidentUpdate.id.desc())
+        )
+        session.execute(delete(OutboxEntry))
+        session.execute(delete(ComponentChange).where(ComponentChange.update_id == gap))
+        session.execute(delete(IncidentUpdate).where(IncidentUpdate.id == gap))
+        first = session.scalar(select(func.min(StatusChange.id)))
+        gone = session.get(StatusChange, first)
+        assert gone is not None
+        session.delete(gone)
+    assert gap is not None and top is not None and gap < top
+    assert check() == {1}  # the clock has not moved: only the counts tell
+    with Session(engine) as session, session.begin():
+        row = session.get(IncidentUpdate, top)
+        assert row is not None
+        session.execute(
+            insert(IncidentUpdate).values(
+                id=gap,
+                code="latecommit01",
+                incident_id=1,
+                status="identified",
+                body="Committed late.",
+                author="U1",
+                display_at=row.display_at,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        )
+        session.execute(
+            insert(StatusChange).values(
+                id=first,
+                component_id=gone.component_id,
+                at=gone.at,
+                old_status=gone.old_status,
+                status=gone.status,
+                cause=gone.cause,
+                actor=gone.actor,
+            )
+        )
+    assert check() == {1}
+
+
+def test_an_incident_deleted_as_another_is_opened_is_found(
+    runtime: Runtime, engine: Engine, clock: FakeClock
+) -> None:
+    # As many incidents as before: the rows between the two have shifted, and are reread.
+    from sqlalchemy import delete
+
+    from storage.models import Incident, IncidentUpdate, OutboxEntry
+
+    run(runtime, *(f"/incident open Errors {n} -- Looking." for n in range(1, 5)))
+    check = Check(runtime)
+    assert check() == {1, 2, 3, 4}
+    with Session(engine) as session, session.begin():
+        session.execute(delete(OutboxEntry))
+        session.execute(delete(IncidentUpdate).where(IncidentUpdate.incident_id == 2))
+        session.execute(delete(Incident).where(Incident.number == 2))
+    clock.advance(minutes=1)
+    run(runtime, "/incident open Errors 5 -- Looking.", "/incident update 4 -- More.")
+    now = clock()
+    with Session(engine) as session:
+        build = check.cache.build(session, page=PAGE, now=now)
+    with Session(engine) as session:
+        assert build.snapshot == build_snapshot(session, page=PAGE, now=now)
+    assert build.removed == {2} and build.changed == {4, 5}
