@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
@@ -175,7 +173,7 @@ class Publisher:
                 build = self._cache.build(
                     session, page=self.page, now=self.runtime.clock(), dirty=self._hints
                 )
-        except SQLAlchemyError:
+        except Exception:  # the database, its driver's own errors, or a bug
             log.exception("could not read the page's state; the published page is unchanged")
             # The cache may be half updated: start afresh next time.
             self._cache = SnapshotCache()

@@ -141,7 +141,26 @@ class SnapshotCache:
         now: datetime,
         dirty: Collection[int] = (),
     ) -> Build:
-        """A snapshot at `now`; `dirty` names incident numbers known to have changed."""
+        """A snapshot at `now`; `dirty` names incident numbers known to have changed.
+
+        A build that fails (the database, the driver, a bug) leaves the cache empty:
+        what it remembers as seen may already be ahead of what its entries hold, and
+        the next build must compare everything again rather than trust it.
+        """
+        try:
+            return self._build(session, page=page, now=now, dirty=dirty)
+        except BaseException:
+            self._reset(None)
+            raise
+
+    def _build(
+        self,
+        session: Session,
+        *,
+        page: PageInfo,
+        now: datetime,
+        dirty: Collection[int],
+    ) -> Build:
         full = page != self._page
         if full:
             self._reset(page)
