@@ -362,15 +362,6 @@ class Background:
         sqlite = make_url(normalise_url(settings.database_url)).get_backend_name() == "sqlite"
         self.children = [_Child(PAGE)] + ([] if sqlite else [_Child(DELIVERY)])
 
-    @property
-    def _read(self) -> int:
-        """The page process's end of its pipe (the tests read what it hears)."""
-        return self.children[0].read
-
-    @property
-    def pids(self) -> list[int]:
-        return [c.pid for c in self.children if c.pid is not None]
-
     def start(self) -> None:
         """Fork the background processes (from the master, which runs no threads)."""
         for child in self.children:
@@ -400,10 +391,6 @@ class Background:
                 os._exit(code)
         child.pid = pid
         log.info("background process (%s) started: pid %d", _ROLES[child.role], pid)
-
-    def alive(self) -> bool:
-        """Whether they all still run (gunicorn's master reaps every child that ends)."""
-        return all(child.alive() for child in self.children)
 
     def ensure(self) -> None:
         """Start again any that died."""

@@ -877,11 +877,12 @@ def test_web_workers_hand_changes_to_the_background_process() -> None:
     from bot.serve import Background
 
     background = Background(Settings(), on_start=())
+    page = background.children[0].read  # the page process's end of its pipe
     background.notify([12, 3, 12])
     background.notify([])
     background.notify(range(5000))  # too many to name: sent as "something changed"
-    os.set_blocking(background._read, False)
-    assert os.read(background._read, 65536) == b"3 12\n\n\n"
+    os.set_blocking(page, False)
+    assert os.read(page, 65536) == b"3 12\n\n\n"
     # A full pipe drops news rather than block a web worker, and never tears a message.
     news = range(1000, 1800)  # 3,999 characters: as long as a named change gets
     line = " ".join(map(str, news)).encode() + b"\n"
@@ -891,12 +892,12 @@ def test_web_workers_hand_changes_to_the_background_process() -> None:
     flood.join(10)
     assert not flood.is_alive(), "notify blocked on a full pipe"
     heard = b""
-    while chunk := _read_some(background._read):
+    while chunk := _read_some(page):
         heard += chunk
     assert 0 < len(heard) // len(line) < sent  # some went through, the rest were dropped
     assert heard == line * (len(heard) // len(line))  # each one whole
     background.notify([7])  # read, the pipe takes news again
-    assert os.read(background._read, 65536) == b"7\n"
+    assert os.read(page, 65536) == b"7\n"
 
 
 def _read_some(fd: int) -> bytes:

@@ -6,12 +6,13 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
 from commands import metrics as metric_commands
 from storage.db import transaction
+from storage.models import IncidentUpdate
 from storage.snapshot import GroupView, PageInfo, Snapshot, build_snapshot, page_id
 from storage.snapshot_cache import SnapshotCache
 from tests.conftest import T0, FakeClock
@@ -160,6 +161,26 @@ def test_metrics_are_in_the_snapshot(runtime: Runtime) -> None:
 
 
 # --- Incremental rebuilds ----------------------------------------------------------------------
+
+
+def insert_late_update(
+    session: Session, like: IncidentUpdate, *, id: int, incident_id: int, code: str
+) -> None:
+    """An update with id `id`, at `like`'s times, as a slower transaction commits it
+    below the highest id."""
+    session.execute(
+        insert(IncidentUpdate).values(
+            id=id,
+            code=code,
+            incident_id=incident_id,
+            status="identified",
+            body="Committed late.",
+            author="U1",
+            display_at=like.display_at,
+            created_at=like.created_at,
+            updated_at=like.updated_at,
+        )
+    )
 
 
 class Check:
@@ -342,19 +363,7 @@ def test_updates_and_history_rows_found_when_deleted_or_committed_below_the_newe
     with Session(engine) as session, session.begin():
         row = session.get(IncidentUpdate, top)
         assert row is not None
-        session.execute(
-            insert(IncidentUpdate).values(
-                id=gap,
-                code="latecommit01",
-                incident_id=1,
-                status="identified",
-                body="Committed late.",
-                author="U1",
-                display_at=row.display_at,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            )
-        )
+        insert_late_update(session, row, id=gap, incident_id=1, code="latecommit01")
         session.execute(
             insert(StatusChange).values(
                 id=first,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
@@ -18,7 +18,7 @@ from storage.models import ComponentChange, IncidentUpdate, OutboxEntry
 from storage.snapshot import build_snapshot
 from storage.snapshot_cache import SnapshotCache
 from tests.conftest import FakeClock
-from tests.test_snapshot import PAGE, Check, run
+from tests.test_snapshot import PAGE, Check, insert_late_update, run
 
 
 def failing_once(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,19 +101,8 @@ def test_one_update_gone_and_one_late_below_the_top_in_the_same_interval(
         row = session.get(IncidentUpdate, ids[2])
         assert row is not None
         _drop(session, ids[2])  # one gone…
-        session.execute(  # …and a slower transaction's row committed below the top
-            insert(IncidentUpdate).values(
-                id=ids[1],
-                code="late0000001",
-                incident_id=2,
-                status="identified",
-                body="late",
-                author="U1",
-                display_at=row.display_at,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            )
-        )
+        # …and a slower transaction's row committed below the top
+        insert_late_update(session, row, id=ids[1], incident_id=2, code="late0000001")
     assert check() == {1, 2}
 
 
