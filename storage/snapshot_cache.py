@@ -11,7 +11,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from itertools import compress
 from operator import ne
@@ -26,7 +26,6 @@ from storage.metrics import MetricView, Series
 from storage.models import StatusChange
 from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
 from storage.snapshot import (
-    UPTIME_DAYS,
     AffectedView,
     ChangeView,
     ComponentView,
@@ -59,9 +58,7 @@ from storage.snapshot_rows import (
     signature_rows,
     window_start,
 )
-from storage.uptime import DayUptime, daily_uptime, uptime_over_days
-
-Window = tuple[datetime, datetime | None, IncidentRef]
+from storage.snapshot_strips import Strips, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +81,6 @@ class _Entry:
     affected: tuple[int, ...]
     refs: frozenset[int]  # every component id its view mentions
     view: IncidentView
-
-
-@dataclass(slots=True)
-class _Strip:
-    """A component's uptime strip: the past days are kept, today is redone every build."""
-
-    key: tuple[object, ...]
-    past: list[DayUptime]
-    bars_key: tuple[object, ...] = ()
-    bars: tuple[UptimeDay, ...] = ()
-    # The whole strip as last handed out: the same tuple again while nothing in it moved,
-    # so the renderers can tell an unchanged strip by identity (renderers/memo.py).
-    days: tuple[UptimeDay, ...] = ()
 
 
 class SnapshotCache:
@@ -123,7 +107,7 @@ class SnapshotCache:
         # The signature read as last seen: its rows and the postmortems' signatures.
         self._seen: tuple[list[SignatureRow], dict[int, tuple[object, ...]]] | None = None
         self._history_since: datetime | None = None
-        self._strips: dict[int, _Strip] = {}
+        self._strips = Strips()
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
         self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
         self._points_mark = -1
@@ -448,7 +432,9 @@ class SnapshotCache:
         days: tuple[UptimeDay, ...] = ()
         uptime: float | None = None
         if c.showcase:
-            days, uptime = self._uptime(c, windows, now=now, tz=tz)
+            history = self._history.get(c.id, (ComponentStatus.OPERATIONAL, []))
+            version = self._history_version.get(c.id, 0)
+            days, uptime = self._strips.days(c, history, version, windows, now=now, tz=tz)
         group = groups.get(c.group_id) if c.group_id is not None else None
         return ComponentView(
             code=c.code,
@@ -465,35 +451,6 @@ class SnapshotCache:
             uptime_days=days,
             uptime=uptime,
         )
-
-    def _uptime(
-        self, c: ComponentRow, windows: tuple[Window, ...], *, now: datetime, tz: ZoneInfo
-    ) -> tuple[tuple[UptimeDay, ...], float | None]:
-        """The 90 bars and the percentage; only today is recomputed when nothing changed."""
-        initial, changes = self._history.get(c.id, (ComponentStatus.OPERATIONAL, []))
-        today = now.astimezone(tz).date()
-        key = (self._history_version.get(c.id, 0), today, c.start_date)
-        strip = self._strips.get(c.id)
-        if strip is None or strip.key != key:
-            raw = daily_uptime(
-                changes, initial=initial, start_date=c.start_date, tz=tz, now=now, days=UPTIME_DAYS
-            )
-            strip = _Strip(key=key, past=raw[:-1])
-            self._strips[c.id] = strip
-            today_raw = raw[-1]
-        else:
-            (today_raw,) = daily_uptime(
-                changes, initial=initial, start_date=c.start_date, tz=tz, now=now, days=1
-            )
-        bars_key = (key, windows)
-        if strip.bars_key != bars_key:
-            strip.bars = tuple(_bar(d, windows, tz) for d in strip.past)
-            strip.bars_key = bars_key
-            strip.days = ()
-        today_bar = _bar(today_raw, windows, tz)
-        if not strip.days or strip.days[-1] != today_bar:
-            strip.days = (*strip.bars, today_bar)
-        return strip.days, uptime_over_days([*strip.past, today_raw])
 
     # --- Metrics -----------------------------------------------------------------------------
 
@@ -641,22 +598,3 @@ def _window(row: IncidentRow, since: datetime) -> Window | None:
 
 def _window_order(w: Window) -> tuple[datetime, int]:
     return (w[0], w[2].number)
-
-
-def _bar(day: DayUptime, windows: tuple[Window, ...], tz: ZoneInfo) -> UptimeDay:
-    start = datetime.combine(day.day, datetime.min.time(), tzinfo=tz)
-    end = datetime.combine(day.day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-    refs = tuple(
-        ref
-        for opened, closed, ref in windows
-        if opened < end and (closed is None or closed >= start)
-    )
-    return UptimeDay(
-        day=day.day,
-        uptime=day.uptime,
-        outage_minutes=day.outage_minutes,
-        major_minutes=round(day.major_seconds / 60),
-        partial_minutes=round(day.partial_seconds / 60),
-        worst=day.worst.value if day.worst else None,
-        incidents=refs,
-    )

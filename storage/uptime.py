@@ -112,14 +112,28 @@ def window_uptime(
 
 def uptime_over_days(days: Sequence[DayUptime]) -> float | None:
     """The percentage under the bars: uptime over the days that have data, seconds-weighted."""
-    weighted = 0.0
-    total = 0.0
+    return uptime_ratio(*uptime_sums(days))
+
+
+def uptime_sums(
+    days: Sequence[DayUptime], weighted: float = 0.0, total: float = 0.0
+) -> tuple[float, float]:
+    """`uptime_over_days`'s running sums (uptime × seconds, seconds) carried on over `days`.
+
+    Summing a strip's past days once and carrying on with today's gives the very
+    float that summing all of them does: the additions come in the same order.
+    """
     for day in days:
         if day.uptime is None:
             continue
         weight = day.window_seconds if day.window_seconds > 0 else _NOMINAL_DAY_SECONDS
         weighted += day.uptime * weight
         total += weight
+    return weighted, total
+
+
+def uptime_ratio(weighted: float, total: float) -> float | None:
+    """The uptime that `uptime_sums` gives; None when no day had data."""
     if total == 0:
         return None
     return weighted / total
