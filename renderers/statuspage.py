@@ -11,9 +11,11 @@ import heapq
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from renderers.memo import ByIdentity
+from renderers.timefmt import INSTANTS
 from storage.rules import Kind
 from storage.snapshot import (
     AffectedView,
@@ -82,6 +84,14 @@ def iso_timestamp(at: datetime, tz: ZoneInfo) -> str:
     """A time as Statuspage writes it: milliseconds and the page's offset at that instant."""
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: renderers need aware times")
+    return _iso_timestamp(at, tz)
+
+
+# A page's JSON writes the same instants publish after publish (every listed incident's
+# and update's times): remembered, as the HTML's time tags are (renderers/timefmt.py).
+# Equal aware datetimes are one instant, which gives one text in a zone.
+@lru_cache(maxsize=INSTANTS)
+def _iso_timestamp(at: datetime, tz: ZoneInfo) -> str:
     local = at.astimezone(tz)
     text = local.isoformat(timespec="milliseconds")
     # Statuspage (Rails) writes "Z" for pages kept in UTC, "+00:00" for zones like London.

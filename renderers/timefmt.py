@@ -51,7 +51,7 @@ def _zone_label(name: str) -> str:
 # page, on index.html, in the feeds; a publish after one change shows them all again):
 # each is formatted once per zone. Equal instants format alike in a zone, so keys that
 # compare equal (the same moment in two zones) share an entry safely.
-_INSTANTS = 32_768
+INSTANTS = 32_768
 
 
 def when(at: datetime, tz: tzinfo) -> str:
@@ -59,7 +59,7 @@ def when(at: datetime, tz: tzinfo) -> str:
     return _when(at, tz)
 
 
-@lru_cache(maxsize=_INSTANTS)
+@lru_cache(maxsize=INSTANTS)
 def _when(at: datetime, tz: tzinfo) -> str:
     return _shown(at.astimezone(tz))
 
@@ -100,7 +100,7 @@ def time_tag(at: datetime, tz: tzinfo, text: str | None = None) -> Markup:
     return _time_tag(at, tz, text)
 
 
-@lru_cache(maxsize=_INSTANTS, typed=True)  # typed: a Markup `text` is not a str one
+@lru_cache(maxsize=INSTANTS, typed=True)  # typed: a Markup `text` is not a str one
 def _time_tag(at: datetime, tz: tzinfo, text: str | None) -> Markup:
     # Plain f-strings: this runs thousands of times a render, and only `text` may
     # come from elsewhere (the rest is digits, month names and zone letters).
@@ -122,7 +122,7 @@ def window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
     return _window_tag(start, end, tz)
 
 
-@lru_cache(maxsize=_INSTANTS)
+@lru_cache(maxsize=INSTANTS)
 def _window_tag(start: datetime, end: datetime | None, tz: tzinfo) -> Markup:
     if end is None:
         return time_tag(start, tz)
