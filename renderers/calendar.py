@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -33,7 +32,7 @@ def render_calendar(snapshot: Snapshot) -> bytes:
         return _last[1]
     # A component's change alters every maintenance that names it (its status now, for
     # the JSON); the calendar shows none of the components, so compare without them.
-    shown = (snapshot.page, tuple(replace(m, components=()) for m in snapshot.maintenances))
+    shown = (snapshot.page, tuple(map(_shown, snapshot.maintenances)))
     if _last is not None and _last[2] == shown:
         _remember(key, _last[1], shown)
         return _last[1]
@@ -43,6 +42,21 @@ def render_calendar(snapshot: Snapshot) -> bytes:
 
 
 _last: tuple[tuple[object, ...], bytes, tuple[object, ...]] | None = None
+
+
+def _shown(m: IncidentView) -> tuple[object, ...]:
+    """What the calendar shows of a maintenance (`_event`, and which are chosen)."""
+    return (
+        m.number,
+        m.title,
+        m.status,
+        m.created_at,
+        m.updated_at,
+        m.started_at,
+        m.scheduled_for,
+        m.scheduled_until,
+        m.updates,
+    )
 
 
 def _remember(key: tuple[object, ...], data: bytes, shown: tuple[object, ...]) -> None:
