@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from markupsafe import Markup, escape
 
@@ -58,6 +58,8 @@ _short_day_label = lru_cache(maxsize=512)(short_day_label)
 # out the same objects for unchanged components.
 _STRIPS: ByIdentity[Strip | None] = ByIdentity(1024)
 _STRIP_HTML: ByIdentity[Markup] = ByIdentity(1024)
+# A group's bar of one day, by its members' days of that day: 90 a group.
+_GROUP_BARS: ByIdentity[Bar] = ByIdentity(16_384)
 
 
 def strip_html(strip: Strip, root: str) -> Markup:
@@ -165,29 +167,39 @@ def _group_strip_of(group: GroupView, members: Sequence[ComponentView]) -> Strip
     if not shown:
         return None
     length = min(len(m.uptime_days) for m in shown)
+    names = tuple(m.name for m in shown)
     bars: list[Bar] = []
     for k in range(length):
-        days = [(m, m.uptime_days[len(m.uptime_days) - length + k]) for m in shown]
-        counted = [(m, d) for m, d in days if d.uptime is not None and d.worst is not None]
-        if not counted:
-            bars.append(Bar(NO_DATA_CLASS, days[0][1].day, (), ()))
-            continue
-        worst = max((d.worst for _, d in counted if d.worst), key=_severity)
-        lines: list[str] = []
-        for m, d in counted:
-            lines += [f"{m.name}: {line.lower()}" for line in _downtime_lines(d)]
-        refs: dict[int, IncidentRef] = {}
-        for _, d in counted:
-            for ref in d.incidents:
-                refs.setdefault(ref.number, ref)
-        cls = STATUS_CLASS.get(worst, NO_DATA_CLASS)
-        day = counted[0][1].day
-        if cls == "o" and not refs and not lines:
-            bars.append(Bar(cls, day, (), ()))
-        else:
-            bars.append(Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values())))
+        days = tuple(m.uptime_days[len(m.uptime_days) - length + k] for m in shown)
+        # A member's unchanged days are the same objects from publish to publish: so is
+        # the group's bar made of them.
+        bars.append(_GROUP_BARS.get(days, names, partial(_group_bar, names, days)))
     uptime = uptime_text(_mean_uptime(shown))
     return Strip(label=strip_label(group.name, bars, uptime), bars=tuple(bars), uptime=uptime)
+
+
+def _group_bar(names: tuple[str, ...], days: tuple[UptimeDay, ...]) -> Bar:
+    """One day of a group's strip: its worst member's colour, every member's downtime."""
+    counted = [
+        (name, d)
+        for name, d in zip(names, days, strict=True)
+        if d.uptime is not None and d.worst is not None
+    ]
+    if not counted:
+        return Bar(NO_DATA_CLASS, days[0].day, (), ())
+    worst = max((d.worst for _, d in counted if d.worst), key=_severity)
+    lines: list[str] = []
+    for name, d in counted:
+        lines += [f"{name}: {line.lower()}" for line in _downtime_lines(d)]
+    refs: dict[int, IncidentRef] = {}
+    for _, d in counted:
+        for ref in d.incidents:
+            refs.setdefault(ref.number, ref)
+    cls = STATUS_CLASS.get(worst, NO_DATA_CLASS)
+    day = counted[0][1].day
+    if cls == "o" and not refs and not lines:
+        return Bar(cls, day, (), ())
+    return Bar(cls, day, tuple(lines) or (_quiet_line(worst),), tuple(refs.values()))
 
 
 def strip_label(name: str, bars: Sequence[Bar], uptime: str) -> str:
