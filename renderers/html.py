@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -142,6 +142,10 @@ def update_html(update: UpdateView) -> Markup:
 _HISTORY_LINE: ByIdentity[Markup] = ByIdentity(32_768)
 _HISTORY_MONTH: ByIdentity[Markup] = ByIdentity(1024)
 _CHARTS: ByIdentity[Markup] = ByIdentity(256)
+# A component's line of index.html (the `component` macro), by its strip (the same object
+# while its bars are the same) and what else it shows: after a change, every other
+# component's line is the one written before. Fifty macro calls were half of index.html.
+_COMPONENT_LINES: ByIdentity[Markup] = ByIdentity(1024)
 
 
 # ---------------------------------------------------------------- hot loops
@@ -296,6 +300,13 @@ def layout_rows(snapshot: Snapshot) -> list[Row | GroupRow]:
         elif _visible(item):
             rows.append(_row(item))
     return rows
+
+
+def component_html(macro: Callable[[Row], Markup], row: Row, root: str) -> Markup:
+    """A component's line, as `macro` (_macros.html's `component`) writes it; remembered."""
+    return _COMPONENT_LINES.get(
+        (row.strip,), (row.code, row.name, row.description, row.status, root), lambda: macro(row)
+    )
 
 
 def past_days(snapshot: Snapshot, days: int = PAST_DAYS) -> list[PastDay]:
@@ -525,6 +536,7 @@ def _render(name: str, snapshot: Snapshot, root: str, **values: Any) -> str:
         "updates_html": lambda updates: updates_html(updates, tz),
         "timeline_html": lambda updates: timeline_html(updates, tz),
         "strip_html": lambda strip: strip_html(strip, root),
+        "component_html": lambda macro, row: component_html(macro, row, root),
         "favicon": FAVICON.get(snapshot.status.indicator, FAVICON["none"]),
         **values,
     }
