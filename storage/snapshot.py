@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from storage.metrics import MetricView
@@ -266,6 +266,12 @@ class Snapshot:
     incidents: tuple[IncidentView, ...]  # incidents only, newest first
     maintenances: tuple[IncidentView, ...]  # maintenances only, newest scheduled_for first
     metrics: tuple[MetricView, ...] = ()
+    # What the properties below worked out, once per snapshot: each render asks more
+    # than once, and each answer is a pass over thousands of incidents.
+    _derived: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_derived", {})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -275,14 +281,20 @@ class Snapshot:
     def updated_at(self) -> datetime:
         """The newest change anywhere on the page (the epoch for an empty page, so an
         unchanged page renders the same bytes whenever it is rendered)."""
-        times = [EMPTY_PAGE_UPDATED_AT]
-        times += [c.updated_at for c in self.components]
-        times += [i.updated_at for i in self.incidents + self.maintenances]
-        return max(times)
+        found: datetime | None = self._derived.get("updated_at")
+        if found is None:
+            times = [EMPTY_PAGE_UPDATED_AT]
+            times += [c.updated_at for c in self.components]
+            times += [i.updated_at for i in self.incidents + self.maintenances]
+            found = self._derived["updated_at"] = max(times)
+        return found
 
     @property
     def unresolved_incidents(self) -> tuple[IncidentView, ...]:
-        return tuple(i for i in self.incidents if not i.closed)
+        found: tuple[IncidentView, ...] | None = self._derived.get("unresolved")
+        if found is None:
+            found = self._derived["unresolved"] = tuple(i for i in self.incidents if not i.closed)
+        return found
 
     @property
     def active_maintenances(self) -> tuple[IncidentView, ...]:
