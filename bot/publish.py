@@ -193,7 +193,12 @@ class Publisher:
             return None
         rendered = time.perf_counter()
         try:
-            written = (self._write or write_files)(self.root, files)
+            if self._write is not None:
+                written = self._write(self.root, files)
+            else:
+                # An incremental publish leaves its renames to the file system's own
+                # journal (renderers/publish.py says why): they were a tenth of its writing.
+                written = write_files(self.root, files, sync=full)
             removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.

@@ -12,8 +12,13 @@ full render that rewrites any file whose bytes differ from what it should be
 so a file that a power cut left short or empty is repaired by the next start.
 The atomic rename is what readers need; an fsync per file would buy nothing
 the rebuild does not, at most of the cost of writing a large page. Once a
-write's renames are done, each directory it touched is fsynced once, so the
-renames reach the disk together and in order (cheap: a few directories).
+full render's renames are done, each directory it touched is fsynced once, so
+the renames reach the disk together (cheap: a few directories). The
+incremental publish after each change (bot/publish.py) skips even that: it
+writes a dozen files into five directories, where those fsyncs were a tenth of
+its writing, and a power cut can only cost it renames that the file system had
+not yet committed (ext4 does every few seconds), which the next start's full
+render puts back.
 """
 
 from __future__ import annotations

@@ -231,6 +231,25 @@ def test_publish_after_every_change_rewrites_only_what_changed(
     assert report is not None and report.written == () and not report.full
 
 
+def test_a_full_render_syncs_its_directories_and_an_incremental_publish_does_not(
+    runtime: Runtime, clock: FakeClock, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(publish_module, "_sync_directory", lambda d: synced.append(str(d)))
+    publisher = Publisher(runtime, root=root)
+    run(runtime, "/component add API", "/incident open Errors -- Looking.")
+    full = publisher.publish_all()
+    assert full is not None and full.full and full.written
+    assert str(root / "incidents") in synced and str(root) in synced
+    synced.clear()
+    clock.advance(minutes=5)
+    run(runtime, "/incident update 1 --status identified -- Found it.")
+    report = publisher.publish(dirty={1})
+    assert report is not None and not report.full and "incidents/1.html" in report.written
+    assert synced == []  # the renames are left to the file system's journal
+    assert "Found it." in (root / "incidents" / "1.html").read_text()
+
+
 def test_a_component_change_renders_only_the_pages_that_show_it(
     runtime: Runtime, clock: FakeClock, root: Path
 ) -> None:
