@@ -197,8 +197,9 @@ class Publisher:
                 written = self._write(self.root, files)
             else:
                 # An incremental publish leaves its renames to the file system's own
-                # journal (renderers/publish.py says why): they were a tenth of its writing.
-                written = write_files(self.root, files, sync=full)
+                # journal, and freeing the files it replaced to a thread of their own
+                # (renderers/publish.py says why): both were its writing's wait.
+                written = write_files(self.root, files, sync=full, release_later=not full)
             removed = self._prune(build.snapshot, build.removed, files, full=full)
             # What the web server may serve: this render's files, and the incident pages
             # an incremental render left as they were; nothing else in the directory.

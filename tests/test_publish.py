@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -92,6 +93,45 @@ def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafePath):
         write_files(root, {"incidents/1.html": b"x"})
     assert list(outside.iterdir()) == []
+
+
+def test_release_later_holds_the_replaced_files_and_a_thread_frees_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(tmp_path, {"a.html": b"old a", "b.html": b"old b", "c.html": b"same"})
+    fds = set(os.listdir("/proc/self/fd"))
+    handed: list[list[int]] = []
+    real_release = publish_module._releaser.release
+
+    def release(held: list[int]) -> None:
+        # The replaced files themselves, already unlinked, each read as it was.
+        assert all(os.readlink(f"/proc/self/fd/{fd}").endswith(" (deleted)") for fd in held)
+        assert sorted(os.pread(fd, 100, 0) for fd in held) == [b"old a", b"old b"]
+        handed.append(list(held))
+        real_release(held)
+
+    monkeypatch.setattr(publish_module._releaser, "release", release)
+    files = {"a.html": b"new a", "b.html": b"new b", "c.html": b"same", "d.html": b"new d"}
+    written = write_files(tmp_path, files, release_later=True)
+    assert sorted(written) == ["a.html", "b.html", "d.html"]
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+    assert len(handed) == 1 and len(handed[0]) == 2  # d.html replaced nothing
+    assert temporaries(tmp_path) == []
+    deadline = time.monotonic() + 5
+    while set(os.listdir("/proc/self/fd")) - fds and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(os.listdir("/proc/self/fd")) - fds == set()  # every one closed
+
+
+def test_release_later_frees_at_once_when_a_write_has_many_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many = {f"p{n}.html": b"old" for n in range(publish_module.RELEASE_LIMIT + 1)}
+    write_files(tmp_path, many)
+    handed: list[list[int]] = []
+    monkeypatch.setattr(publish_module._releaser, "release", handed.append)
+    write_files(tmp_path, {name: b"new" for name in many}, release_later=True)
+    assert handed == []  # a full render's thousands of files are not held open
 
 
 @pytest.mark.parametrize("count", [3, 40])  # fsync per file, and one sync for many
