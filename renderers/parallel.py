@@ -15,8 +15,9 @@ process creating files at a time), the page-wide ones last, so the front page
 never links to a page not yet there. The child puts the stylesheet in place
 before any page that links it, and is killed if the parent's render fails.
 
-A process with other threads renders as `render_site` does, in one process:
-forking it could leave the child waiting on a lock one of those held.
+A process with other threads (but the writer's releaser) renders as
+`render_site` does, in one process: forking it could leave the child waiting
+on a lock one of those held.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from renderers.html import render_incident, stylesheet
-from renderers.publish import sync_directories, write_files, write_order
+from renderers.publish import RELEASER_THREAD, sync_directories, write_files, write_order
 from renderers.site import incident_page, render_site
 from storage.snapshot import IncidentView, Snapshot
 
@@ -113,7 +114,10 @@ class ParallelSite:
 
 
 def _may_fork() -> bool:
-    return hasattr(os, "fork") and threading.active_count() == 1
+    # The writer's releaser thread (renderers/publish.py) holds nothing a child could
+    # wait on: it only closes files, and a child starts a releaser of its own.
+    others = [t for t in threading.enumerate() if t.name != RELEASER_THREAD]
+    return hasattr(os, "fork") and len(others) == 1
 
 
 def _tickets(count: int) -> int:

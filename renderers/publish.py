@@ -33,7 +33,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Collection, Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 # Files a web server must read, whoever runs it.
 FILE_MODE = 0o644
@@ -110,13 +110,14 @@ def write_files(
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
     # Check every name before writing anything: a bad name aborts the whole set.
-    checked: dict[Path, None] = {}
+    checked: dict[Path, bool] = {}
     found = {name: _found(base, name, checked) for name in files}
     targets = {name: target for name, (target, _) in found.items()}
     todo = [name for name in write_order(files) if _differs(*found[name], files[name])]
     for directory in {targets[name].parent for name in todo}:
-        directory.mkdir(parents=True, exist_ok=True)
-        _inside(base, directory.resolve(), str(directory))
+        if not checked.get(directory):  # not there when looked at: make it, and look again
+            directory.mkdir(parents=True, exist_ok=True)
+            _inside(base, directory.resolve(), str(directory))
     temps = _stage_all([(targets[name], files[name]) for name in todo])
     held: list[int] = []
     hold = release_later and len(todo) <= RELEASE_LIMIT
@@ -145,6 +146,7 @@ def write_files(
 # last close, which a thread of its own makes: the page is in place as soon as the
 # renames are. Readers are unaffected (they hold their own references).
 RELEASE_LIMIT = 64  # files per write; a full render's thousands are freed as they go
+RELEASER_THREAD = "statusbot-release"
 _HOLD = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -161,7 +163,7 @@ class _Releaser:
             if self._queue is None or self._pid != os.getpid():  # first use, or after a fork
                 self._queue, self._pid = queue.SimpleQueue(), os.getpid()
                 threading.Thread(
-                    target=self._run, args=(self._queue,), name="statusbot-release", daemon=True
+                    target=self._run, args=(self._queue,), name=RELEASER_THREAD, daemon=True
                 ).start()
             self._queue.put(fds)
 
@@ -232,21 +234,21 @@ def _target(base: Path, name: str) -> Path:
 
 
 def _found(
-    base: Path, name: str, checked: dict[Path, None] | None = None
+    base: Path, name: str, checked: dict[Path, bool] | None = None
 ) -> tuple[Path, os.stat_result | None]:
     """The path for a file name and what is there now (None: nothing), refusing any
-    name that could escape the page directory."""
+    name that could escape the page directory. `checked` remembers, per directory
+    looked at, whether it exists."""
     if not name or "\\" in name or "\x00" in name:
         raise UnsafePath(f"{name!r} is not a usable file name for the page")
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or any(part in ("..", ".", "") for part in name.split("/")):
+    parts = name.split("/")
+    if name.startswith("/") or any(part in ("..", ".", "") for part in parts):
         raise UnsafePath(f"{name!r} must be a relative path inside the page directory")
-    target = base.joinpath(*pure.parts)
-    # A symlinked directory on the way could still lead out: resolve what exists.
+    target = base.joinpath(*parts)
     if checked is None or target.parent not in checked:
-        _inside(base, target.parent.resolve(), name)
+        exists = _directory_inside(base, parts[:-1], target.parent, name)
         if checked is not None:
-            checked[target.parent] = None
+            checked[target.parent] = exists
     info = _stat(target)
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise UnsafePath(f"{name!r} exists in the page directory and is not a plain file")
@@ -259,6 +261,27 @@ def _stat(target: Path) -> os.stat_result | None:
         return os.lstat(target)
     except FileNotFoundError:
         return None
+
+
+def _directory_inside(base: Path, parts: list[str], directory: Path, name: str) -> bool:
+    """Whether `directory` (`base` joined with `parts`) exists; raises UnsafePath if it
+    leads out of `base`, which is resolved already.
+
+    Plain directories all the way down cannot lead out: one lstat each. A symlinked
+    directory on the way (or a file where one should be) could: then what exists is
+    resolved, as a whole, and must still be inside.
+    """
+    path = str(base)
+    for part in parts:
+        path = f"{path}/{part}"
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return False  # nor anything below it; the caller makes it, then looks again
+        if not stat.S_ISDIR(mode):
+            _inside(base, directory.resolve(), name)
+            return directory.is_dir()
+    return True
 
 
 def _inside(base: Path, resolved: Path, name: str) -> None:

@@ -95,6 +95,22 @@ def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
+def test_a_symlink_deeper_down_leading_out_is_refused_and_one_staying_inside_is_followed(
+    tmp_path: Path,
+) -> None:
+    root, outside = tmp_path / "public", tmp_path / "elsewhere"
+    (root / "api" / "v2").mkdir(parents=True)
+    outside.mkdir()
+    (root / "api" / "v2" / "incidents").symlink_to(outside)
+    with pytest.raises(UnsafePath):
+        write_files(root, {"index.html": b"fine", "api/v2/incidents/new/1.json": b"{}"})
+    assert list(outside.iterdir()) == [] and not (root / "index.html").exists()
+    (root / "real").mkdir()
+    (root / "alias").symlink_to(root / "real")
+    assert write_files(root, {"alias/1.html": b"x"}) == ["alias/1.html"]
+    assert (root / "real" / "1.html").read_bytes() == b"x"
+
+
 def test_release_later_holds_the_replaced_files_and_a_thread_frees_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

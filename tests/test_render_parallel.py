@@ -12,7 +12,7 @@ import pytest
 
 from bot.publish import Publisher
 from bot.runtime import Runtime
-from renderers import parallel
+from renderers import parallel, publish
 from renderers.html import render_incident, stylesheet
 from renderers.parallel import ParallelSite, WorkerFailed
 from renderers.publish import write_files
@@ -269,3 +269,23 @@ def test_a_child_slowed_down_leaves_the_parent_more_pages(
     assert site.write(tmp_path / "two", files) == write_files(tmp_path / "one", files)
     assert tree(tmp_path / "two") == tree(tmp_path / "one")
     assert 10 <= len(by) < 40  # most, not all: the child took a chunk or more
+
+
+def test_the_writers_releaser_thread_does_not_keep_a_render_from_forking(
+    forking: list[int], tmp_path: Path
+) -> None:
+    # An incremental publish leaves its replaced files to the releaser thread; a full
+    # render in the same process still shares its pages with a child.
+    write_files(tmp_path / "old", {"a.html": b"old"})
+    write_files(tmp_path / "old", {"a.html": b"new"}, release_later=True)
+    assert any(t.name == publish.RELEASER_THREAD for t in threading.enumerate())
+    site = ParallelSite(tmp_path / "two")
+    site.write(tmp_path / "two", site.render(many_incidents()))
+    assert len(forking) == 1
+    helper = threading.Thread(target=time.sleep, args=(0.5,))
+    helper.start()
+    try:
+        site.render(many_incidents())
+        assert len(forking) == 1  # any other thread still keeps it in one process
+    finally:
+        helper.join()
