@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
+from bot.cli import main
 from tests.helpers import Program
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_render_as_the_program_leaves_nothing_unflushed(
@@ -46,3 +54,33 @@ def test_a_failed_render_still_says_why(empty_db: tuple[Engine, str], tmp_path: 
     assert failed.returncode == 1
     assert "could not be rendered" in failed.stderr
     assert "writing the page to" in failed.stderr  # the logged reason, flushed too
+
+
+def test_the_program_loads_sqlalchemy_only_in_main() -> None:
+    """bot.cli turns the collector off for `render` before loading the rest: so loading
+    bot.cli itself (and `statusbot --help`) must not bring in SQLAlchemy or the runtime."""
+    names = ("sqlalchemy", "bot.runtime", "bot.settings")
+    probe = f"import sys, bot.cli; print(sorted(m for m in {names!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_render_called_in_a_process_leaves_its_collector_on(
+    empty_db: tuple[Engine, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the program (argv None, ending in os._exit) turns the collector off for good."""
+    _, url = empty_db
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("STATUSBOT_PAGE_DIR", str(tmp_path / "public"))
+    assert gc.isenabled()
+    assert main(["db", "upgrade"]) == 0
+    assert main(["render"]) == 0
+    assert gc.isenabled()
+    assert (tmp_path / "public" / "index.html").is_file()
