@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import os
@@ -56,11 +57,9 @@ def test_a_failed_render_still_says_why(empty_db: tuple[Engine, str], tmp_path: 
     assert "writing the page to" in failed.stderr  # the logged reason, flushed too
 
 
-def test_the_program_loads_sqlalchemy_only_in_main() -> None:
-    """bot.cli turns the collector off for `render` before loading the rest: so loading
-    bot.cli itself (and `statusbot --help`) must not bring in SQLAlchemy or the runtime."""
-    names = ("sqlalchemy", "bot.runtime", "bot.settings")
-    probe = f"import sys, bot.cli; print(sorted(m for m in {names!r} if m in sys.modules))"
+def loaded_by(modules: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a fresh interpreter has loaded after importing `modules`."""
+    probe = f"import sys, {modules}; print(sorted(m for m in {names!r} if m in sys.modules))"
     done = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -69,7 +68,20 @@ def test_the_program_loads_sqlalchemy_only_in_main() -> None:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert done.stdout.strip() == "[]"
+    return list(ast.literal_eval(done.stdout))
+
+
+def test_the_program_loads_sqlalchemy_only_in_main() -> None:
+    """bot.cli turns the collector off for `render` before loading the rest: so loading
+    bot.cli itself (and `statusbot --help`) must not bring in SQLAlchemy or the runtime."""
+    assert loaded_by("bot.cli", ("sqlalchemy", "bot.runtime", "bot.settings")) == []
+
+
+def test_the_calendar_and_feed_libraries_load_with_their_files_only() -> None:
+    """What `statusbot render` loads before it forks leaves icalendar and feedgen (and
+    lxml) to the process that renders maintenance.ics and the feeds, after the fork."""
+    before_fork = "bot.publish, renderers.parallel"
+    assert loaded_by(before_fork, ("icalendar", "feedgen", "lxml")) == []
 
 
 def test_render_called_in_a_process_leaves_its_collector_on(
