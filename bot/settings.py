@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -233,6 +232,8 @@ def _without_password(url: str) -> str:
 
 def _check_mail_from(text: str) -> None:
     """STATUSBOT_MAIL_FROM must be one address, optionally with a name."""
+    from email import policy  # only when it is set: `statusbot render` starts without it
+
     try:
         header = policy.default.header_factory("From", text)
         specs = [a.addr_spec for a in getattr(header, "addresses", ())]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import heapq
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from icalendar import Calendar, Event, vText
 
 from storage.rules import STATUS_LABELS, MaintenanceStatus
 from storage.snapshot import IncidentView, Snapshot
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 # Calendars re-fetch the whole file; recent history plus everything still open is
 # what subscribers look at, and it keeps a render fast after years of maintenance.
@@ -65,6 +67,10 @@ def _remember(key: tuple[object, ...], data: bytes, shown: tuple[object, ...]) -
 
 
 def _render_calendar(snapshot: Snapshot) -> bytes:
+    # Loaded here, by the first render of a calendar (~25 ms): `statusbot render` loads
+    # it after forking, in the process that renders the page-wide files.
+    from icalendar import Calendar, vText
+
     page = snapshot.page
     base = page.url.rstrip("/")
     host = urlsplit(page.url).hostname or "statusbot"
@@ -105,6 +111,8 @@ def _utc(at: datetime) -> datetime:
 
 
 def _event(m: IncidentView, *, base: str, host: str) -> Event:
+    from icalendar import Event
+
     updates = sorted(m.updates, key=lambda u: u.display_at, reverse=True)
     # Stamped with the maintenance's own change time, never the clock: the same
     # maintenance gives the same bytes, and a change moves LAST-MODIFIED and SEQUENCE.

@@ -14,8 +14,6 @@ from html import escape
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]  # feedgen ships no types
-
 from renderers.markdown import render_markdown
 from renderers.memo import ByIdentity
 from renderers.timefmt import when
@@ -87,6 +85,10 @@ def _documents(
     items: list[IncidentView],
 ) -> tuple[bytes, bytes]:
     """The Atom and RSS documents with these entries, as feedgen writes them."""
+    # Loaded here (feedgen and lxml, ~10 ms): `statusbot render` loads them after
+    # forking, in the process that renders the page-wide files.
+    from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]  # it ships no types
+
     fg = FeedGenerator()
     fg.id(f"tag:{host},2005:/history")
     name = _xml(page.name)
