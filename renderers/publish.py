@@ -109,15 +109,16 @@ def write_files(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
-    # Check every name before writing anything: a bad name aborts the whole set.
-    checked: dict[Path, bool] = {}
+    # Check every name before writing anything: a bad name aborts the whole set. Paths
+    # are strings here: path objects cost more than the kernel's work for a small file.
+    checked: dict[str, bool] = {}
     found = {name: _found(base, name, checked) for name in files}
     targets = {name: target for name, (target, _) in found.items()}
     todo = [name for name in write_order(files) if _differs(*found[name], files[name])]
-    for directory in {targets[name].parent for name in todo}:
+    for directory in {targets[name].rpartition("/")[0] for name in todo}:
         if not checked.get(directory):  # not there when looked at: make it, and look again
-            directory.mkdir(parents=True, exist_ok=True)
-            _inside(base, directory.resolve(), str(directory))
+            os.makedirs(directory, exist_ok=True)
+            _inside(base, Path(directory).resolve(), directory)
     temps = _stage_all([(targets[name], files[name]) for name in todo])
     held: list[int] = []
     hold = release_later and len(todo) <= RELEASE_LIMIT
@@ -221,21 +222,21 @@ def remove_files(root: Path, names: Collection[str]) -> list[str]:
     for name in sorted(names):
         target = _target(base, name)
         try:
-            target.unlink()
+            os.unlink(target)
         except FileNotFoundError:
             continue
         removed.append(name)
     return removed
 
 
-def _target(base: Path, name: str) -> Path:
+def _target(base: Path, name: str) -> str:
     """The path for a file name, refusing anything that could escape the page directory."""
     return _found(base, name)[0]
 
 
 def _found(
-    base: Path, name: str, checked: dict[Path, bool] | None = None
-) -> tuple[Path, os.stat_result | None]:
+    base: Path, name: str, checked: dict[str, bool] | None = None
+) -> tuple[str, os.stat_result | None]:
     """The path for a file name and what is there now (None: nothing), refusing any
     name that could escape the page directory. `checked` remembers, per directory
     looked at, whether it exists."""
@@ -244,18 +245,19 @@ def _found(
     parts = name.split("/")
     if name.startswith("/") or any(part in ("..", ".", "") for part in parts):
         raise UnsafePath(f"{name!r} must be a relative path inside the page directory")
-    target = base.joinpath(*parts)
-    if checked is None or target.parent not in checked:
-        exists = _directory_inside(base, parts[:-1], target.parent, name)
+    target = f"{base}/{name}"
+    directory = target.rpartition("/")[0]
+    if checked is None or directory not in checked:
+        exists = _directory_inside(base, parts[:-1], directory, name)
         if checked is not None:
-            checked[target.parent] = exists
+            checked[directory] = exists
     info = _stat(target)
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise UnsafePath(f"{name!r} exists in the page directory and is not a plain file")
     return target, info
 
 
-def _stat(target: Path) -> os.stat_result | None:
+def _stat(target: str | Path) -> os.stat_result | None:
     """What is at `target`, not following a symlink; None when nothing is."""
     try:
         return os.lstat(target)
@@ -263,7 +265,7 @@ def _stat(target: Path) -> os.stat_result | None:
         return None
 
 
-def _directory_inside(base: Path, parts: list[str], directory: Path, name: str) -> bool:
+def _directory_inside(base: Path, parts: list[str], directory: str, name: str) -> bool:
     """Whether `directory` (`base` joined with `parts`) exists; raises UnsafePath if it
     leads out of `base`, which is resolved already.
 
@@ -279,8 +281,8 @@ def _directory_inside(base: Path, parts: list[str], directory: Path, name: str) 
         except FileNotFoundError:
             return False  # nor anything below it; the caller makes it, then looks again
         if not stat.S_ISDIR(mode):
-            _inside(base, directory.resolve(), name)
-            return directory.is_dir()
+            _inside(base, Path(directory).resolve(), name)
+            return os.path.isdir(directory)
     return True
 
 
@@ -295,13 +297,14 @@ def write_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (-n.count("/"), n == "index.html", n))
 
 
-def _differs(target: Path, info: os.stat_result | None, data: bytes) -> bool:
+def _differs(target: str | Path, info: os.stat_result | None, data: bytes) -> bool:
     if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
         return True
-    return target.read_bytes() != data
+    with open(target, "rb") as old:
+        return old.read() != data
 
 
-def _stage(target: Path, data: bytes) -> str:
+def _stage(target: str | Path, data: bytes) -> str:
     """Write `data` to a temporary file next to `target`; returns its path.
 
     Not fsynced: see the module's docstring for why the page need not be.
@@ -314,7 +317,7 @@ def _stage(target: Path, data: bytes) -> str:
         fd = os.open(temp, _CREATE, FILE_MODE)
     except FileExistsError:
         # Left by a process that died mid-write and had this id: a random name instead.
-        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=target.parent)
+        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
     try:
         # The file descriptor itself, not a file object: no buffer to fill, no seek,
         # no terminal check; a page is written in one call (more only if cut short).
@@ -330,7 +333,7 @@ def _stage(target: Path, data: bytes) -> str:
     return temp
 
 
-def _stage_all(items: list[tuple[Path, bytes]]) -> list[str]:
+def _stage_all(items: list[tuple[str, bytes]]) -> list[str]:
     """Stage every file; on any failure, no temporary file is left behind."""
     temps: list[str] = []
     try:
