@@ -17,13 +17,12 @@ from itertools import compress
 from operator import ne
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
 from storage import postmortems as postmortem_store
 from storage.metrics import MetricView, Series
-from storage.models import StatusChange
 from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
 from storage.snapshot import (
     UPTIME_DAYS,
@@ -41,7 +40,7 @@ from storage.snapshot import (
     affected_view,
     postmortem_view,
 )
-from storage.snapshot_marks import Marks, UpdateTally, read_marks
+from storage.snapshot_marks import Marks, Probe, UpdateTally, read_probe
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
     FILTER_LIMIT,
@@ -56,7 +55,6 @@ from storage.snapshot_rows import (
     load_incidents,
     recent_history,
     signature,
-    signature_rows,
     window_start,
 )
 from storage.uptime import DayUptime, daily_uptime, uptime_over_days
@@ -170,13 +168,16 @@ class SnapshotCache:
         group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
         groups = {g.id: g for g in group_rows}
         comp_changed, renamed = self._refresh_affected_views(rows, groups)
-        update_marks, history_marks = read_marks(session)
-        changed, removed = self._refresh_incidents(
-            session, comp_changed, renamed, dirty, update_marks
+        history_mark = self._history_mark
+        probe = read_probe(
+            session,
+            updates_above=self._tally.highest,
+            history_above=history_mark.highest if history_mark is not None else None,
         )
+        changed, removed = self._refresh_incidents(session, comp_changed, renamed, dirty, probe)
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
-        since = self._refresh_history(session, [c.id for c in live], history_marks, now=now, tz=tz)
+        since = self._refresh_history(session, [c.id for c in live], probe, now=now, tz=tz)
         windows = self._windows(now=now, since=since)
         views = {
             c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
@@ -212,7 +213,7 @@ class SnapshotCache:
             layout=layout,
             incidents=incidents,
             maintenances=maintenances,
-            metrics=self._metrics(session, now=now),
+            metrics=self._metrics(session, probe, now=now),
         )
         return Build(snapshot=snapshot, changed=changed, removed=removed, full=full)
 
@@ -246,12 +247,12 @@ class SnapshotCache:
         comp_changed: set[int],
         renamed: set[int],
         dirty: Collection[int],
-        marks: Marks,
+        probe: Probe,
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
-        tops, grown = self._tally.refresh(session, marks)
-        rows = signature_rows(session)
-        postmortems = postmortem_store.signatures(session)
+        tops, grown = self._tally.refresh(session, probe.updates, probe.updates_above)
+        rows = probe.signatures
+        postmortems = probe.postmortems
         wanted = set(dirty)
         seen = self._seen
         self._seen = (rows, postmortems)
@@ -374,7 +375,7 @@ class SnapshotCache:
         self,
         session: Session,
         component_ids: list[int],
-        marks: Marks,
+        probe: Probe,
         *,
         now: datetime,
         tz: ZoneInfo,
@@ -386,17 +387,13 @@ class SnapshotCache:
             self._history_since = since
         stale = {cid for cid in component_ids if cid not in self._history}
         before = self._history_mark
+        marks = probe.history
         if before is None:
             stale = set(component_ids)
         elif marks != before:
-            newer: dict[int, int] = {
-                cid: n
-                for cid, n in session.execute(
-                    select(StatusChange.component_id, func.count())
-                    .where(StatusChange.id > before.highest)
-                    .group_by(StatusChange.component_id)
-                )
-            }
+            # Read with the marks, above the high mark `before` had.
+            newer = probe.history_above
+            assert newer is not None
             if not marks.grew_by(before, sum(newer.values()), 0):  # its ids are not summed
                 # Rows appeared below the old high mark (or vanished): start over.
                 stale = set(component_ids)
@@ -497,16 +494,16 @@ class SnapshotCache:
 
     # --- Metrics -----------------------------------------------------------------------------
 
-    def _metrics(self, session: Session, *, now: datetime) -> tuple[MetricView, ...]:
+    def _metrics(self, session: Session, probe: Probe, *, now: datetime) -> tuple[MetricView, ...]:
         """Every metric's charts, re-read only where points arrived or a new bucket began.
 
         A chart whose oldest bucket moved on is read afresh; one that only gained
         points has its buckets from the oldest new point on read again.
         """
-        rows = metric_store.all_metrics(session)
+        rows = probe.metrics
         if not rows:
             return ()
-        newest = metric_store.newest_point_id(session)
+        newest = probe.newest_point
         arrived: dict[int, datetime] = {}
         if newest < self._points_mark:
             self._charts.clear()  # points were deleted (a wiped database): start over

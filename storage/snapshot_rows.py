@@ -14,7 +14,17 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Dialect,
+    Integer,
+    Select,
+    String,
+    Text,
+    cast,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -105,19 +115,40 @@ FILTER_LIMIT = 400
 SignatureRow = tuple[int, int, object, str, str, str]
 
 
+def read_together(session: Session, statements: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each statement (SQL without parameters), in the session's transaction.
+
+    On PostgreSQL in one round trip: psycopg sends a string of several statements
+    as one simple query and hands back each one's rows in turn. sqlite3 runs one
+    statement a call, in process, where a round trip costs next to nothing.
+    """
+    cursor = session.connection().connection.cursor()
+    try:
+        if session.get_bind().dialect.name != "postgresql":
+            out = []
+            for sql in statements:
+                cursor.execute(sql)
+                out.append([tuple(row) for row in cursor.fetchall()])
+            return out
+        cursor.execute(";\n".join(statements))
+        out = [[tuple(row) for row in cursor.fetchall()]]
+        while cursor.nextset():
+            out.append([tuple(row) for row in cursor.fetchall()])
+    finally:
+        cursor.close()
+    if len(out) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(out)} results")
+    return out
+
+
 def signature_rows(session: Session) -> list[SignatureRow]:
     """Every public incident's short fields, by id: what tells an edited incident apart.
 
     Read through the driver's own cursor: this runs on every publish over every
-    incident, and SQLAlchemy's per-row work was most of its cost. Times are
-    compared as the driver returns them; no need to parse 2,000 of them.
+    incident, and SQLAlchemy's per-row work was most of its cost.
     """
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(_signature_sql(session.get_bind().dialect))
-        return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    (rows,) = read_together(session, [signature_sql(session.get_bind().dialect)])
+    return rows
 
 
 def signature(
@@ -136,12 +167,21 @@ def signature(
 
 
 @lru_cache(maxsize=4)
-def _signature_sql(dialect: Dialect) -> str:
-    """The signature query as SQL for this dialect (it takes no parameters)."""
+def signature_sql(dialect: Dialect) -> str:
+    """The signature query as SQL for this dialect (it takes no parameters).
+
+    The update time is only ever compared with itself as read by an earlier
+    publish, so it is read as the text the database keeps: SQLite stores text,
+    and PostgreSQL's text of a timestamptz costs psycopg a third less to read
+    than the datetime, over 2,000 rows on every publish.
+    """
+    updated: ColumnElement[Any] = Incident.updated_at.expression
+    if dialect.name == "postgresql":
+        updated = cast(updated, Text)
     incidents = select(
         Incident.id,
         Incident.number,
-        Incident.updated_at,
+        updated,
         Incident.title,
         Incident.status,
         Incident.impact,
