@@ -8,7 +8,7 @@ checks what changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -22,8 +22,10 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    bindparam,
     cast,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -214,29 +216,27 @@ _EVERYTHING: dict[str, Select[Any]] = {
     "changes": _CHANGES,
     "affected": _AFFECTED,
 }
+# The column each load statement is filtered on when only some incidents are read.
+_FILTERED_ON: dict[str, ColumnElement[int]] = {
+    "incidents": Incident.id.expression,
+    "updates": IncidentUpdate.incident_id.expression,
+    "changes": IncidentUpdate.incident_id.expression,
+    "affected": AffectedComponent.incident_id.expression,
+}
+_LOADS = ("changes", "updates", "affected", "incidents")
+# Where the ids go in a filtered statement's SQL: written in as integer literals.
+_IDS = "__[POSTCOMPILE_ids]"
 
 
 def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict[int, Loaded]:
-    """Incidents with their updates, component changes and affected components, as rows."""
-    changes: Iterable[Sequence[Any]]
-    updates: Iterable[Sequence[Any]]
-    affected: Iterable[Sequence[Any]]
-    incidents: Iterable[Sequence[Any]]
-    if everything:
-        # Every incident (a first build): read through the driver's cursor, converting
-        # the few typed columns here; SQLAlchemy's processing of some 50,000 values,
-        # one call each, was a fifth of the whole build.
-        read = _driver_reader(session)
-        changes, updates, affected, incidents = (
-            read(name) for name in ("changes", "updates", "affected", "incidents")
-        )
-    else:
-        chosen = sorted(ids)
-        changes = session.execute(_CHANGES.where(IncidentUpdate.incident_id.in_(chosen)))
-        updates = session.execute(_UPDATES.where(IncidentUpdate.incident_id.in_(chosen)))
-        affected = session.execute(_AFFECTED.where(AffectedComponent.incident_id.in_(chosen)))
-        incidents = session.execute(_INCIDENTS.where(Incident.id.in_(chosen)))
+    """Incidents with their updates, component changes and affected components, as rows.
 
+    `everything`: every incident, unfiltered (a first build, or so many that one
+    read of each table beats a long IN list); else the incidents `ids`.
+    """
+    changes, updates, affected, incidents = _driver_read(
+        session, None if everything else sorted(ids)
+    )
     by_update: dict[int, list[Change]] = defaultdict(list)
     for update_id, cid, old, new in changes:
         by_update[update_id].append((cid, old, new))
@@ -254,15 +254,21 @@ def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict
     return out
 
 
-def _driver_reader(session: Session) -> Callable[[str], list[list[Any]]]:
-    """Read one of the unfiltered statements through the session's own DBAPI connection.
+def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]]]:
+    """The four load statements' rows (of the incidents `ids`, or of all), read together.
 
-    Same transaction (and so, on PostgreSQL, the same REPEATABLE READ snapshot) as
-    every other read of the build; each UTC time and boolean becomes what the
-    column's SQLAlchemy type would have made of it.
+    Read through the session's own DBAPI connection: same transaction (and so, on
+    PostgreSQL, the same REPEATABLE READ snapshot) as every other read of the build,
+    and one round trip. SQLAlchemy's processing of some 50,000 values, one call
+    each, was a fifth of a first build. Each UTC time and boolean becomes here
+    what the column's SQLAlchemy type would have made of it.
     """
     dialect = session.get_bind().dialect
-    connection = session.connection().connection
+    listed = None if ids is None else ", ".join(str(int(i)) for i in ids) or "NULL"
+    statements = [_driver_sql(dialect, name, listed is not None) for name in _LOADS]
+    results = read_together(
+        session, [sql if listed is None else sql.replace(_IDS, listed) for sql, _ in statements]
+    )
     times: dict[object, datetime] = {}  # equal stored times: parsed once, shared
 
     def utc(value: Any) -> datetime | None:
@@ -276,37 +282,46 @@ def _driver_reader(session: Session) -> Callable[[str], list[list[Any]]]:
             times[value] = found
         return found
 
-    def read(name: str) -> list[list[Any]]:
-        sql, kinds = _driver_sql(dialect, name)
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql)
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
+    out = []
+    for (_, kinds), fetched in zip(statements, results, strict=True):
         stamps = [k for k, kind in enumerate(kinds) if kind == "time"]
         flags = [k for k, kind in enumerate(kinds) if kind == "bool"]
-        out = []
+        rows = []
         for raw in fetched:
             row = list(raw)
             for k in stamps:
                 row[k] = utc(row[k])
             for k in flags:
                 row[k] = bool(row[k]) if row[k] is not None else None
-            out.append(row)
-        return out
+            rows.append(row)
+        out.append(rows)
+    return out
 
-    return read
 
-
-@lru_cache(maxsize=16)
-def _driver_sql(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
-    """An unfiltered load statement as SQL for this dialect (no parameters), and how to
-    read each column: "time" (a UTC datetime), "bool", or "" (as the driver returns it)."""
+@lru_cache(maxsize=32)
+def _driver_sql(dialect: Dialect, name: str, filtered: bool) -> tuple[str, tuple[str, ...]]:
+    """A load statement as SQL for this dialect (no parameters; if `filtered`, with _IDS
+    where the incident ids go), and how to read each column: "time" (a UTC datetime),
+    "bool", or "" (as the driver returns it)."""
     statement = _EVERYTHING[name]
-    return str(statement.compile(dialect=dialect)), tuple(
-        _kind(column) for column in statement.selected_columns
-    )
+    if filtered:
+        ids = bindparam("ids", type_=Integer, expanding=True)
+        if name == "changes" and dialect.name == "postgresql":
+            # The incidents' update ids as one array: an index lookup of each, whatever
+            # the planner believes of the tables (without statistics it hashed them all).
+            update_ids = select(IncidentUpdate.id).where(IncidentUpdate.incident_id.in_(ids))
+            inner = str(update_ids.compile(dialect=dialect))
+            statement = (
+                select(*statement.selected_columns)
+                .where(text(f"{ComponentChange.__tablename__}.update_id = ANY(ARRAY({inner}))"))
+                .order_by(ComponentChange.id)
+            )
+        else:
+            statement = statement.where(_FILTERED_ON[name].in_(ids))
+    sql = str(statement.compile(dialect=dialect))
+    if filtered and _IDS not in sql:
+        raise AssertionError(f"no {_IDS} in {sql}")
+    return sql, tuple(_kind(column) for column in statement.selected_columns)
 
 
 def _kind(column: ColumnElement[Any]) -> str:
