@@ -17,7 +17,6 @@ from itertools import compress
 from operator import ne
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
@@ -42,9 +41,7 @@ from storage.snapshot import (
 )
 from storage.snapshot_marks import Marks, Probe, UpdateTally, read_probe
 from storage.snapshot_rows import (
-    COMPONENT_COLUMNS,
     FILTER_LIMIT,
-    GROUP_COLUMNS,
     Change,
     ComponentRow,
     GroupRow,
@@ -164,16 +161,15 @@ class SnapshotCache:
             self._reset(page)
         tz = ZoneInfo(page.time_zone)
 
-        rows = [ComponentRow(*r) for r in session.execute(select(*COMPONENT_COLUMNS))]
-        group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
-        groups = {g.id: g for g in group_rows}
-        comp_changed, renamed = self._refresh_affected_views(rows, groups)
         history_mark = self._history_mark
         probe = read_probe(
             session,
             updates_above=self._tally.highest,
             history_above=history_mark.highest if history_mark is not None else None,
         )
+        rows = probe.components
+        groups = {g.id: g for g in probe.groups}
+        comp_changed, renamed = self._refresh_affected_views(rows, groups)
         changed, removed = self._refresh_incidents(session, comp_changed, renamed, dirty, probe)
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))

@@ -14,7 +14,8 @@ reading them only when count(*) is alone, and the sum reads every row (about
 as they did before).
 
 `read_probe` reads the marks with everything else a build compares with what it
-saw before (the incidents' signatures, the postmortems', the metrics), and
+saw before (the components and groups, the incidents' signatures, the
+postmortems', the metrics), and
 already the rows above both old high marks, the answer in the common case: on
 PostgreSQL all in one round trip. Every id in its SQL is a literal: planned for
 its own value, `id > N` near the top is a short index range scan, where the
@@ -33,7 +34,17 @@ from sqlalchemy.orm import Session
 from storage.metrics import NEWEST_POINT, ROWS, MetricRow
 from storage.models import IncidentUpdate, StatusChange
 from storage.postmortems import SIGNATURES, signatures_of
-from storage.snapshot_rows import SignatureRow, read_together, signature_sql
+from storage.snapshot_rows import (
+    COMPONENTS,
+    GROUPS,
+    ComponentRow,
+    Converter,
+    GroupRow,
+    SignatureRow,
+    driver_sql,
+    read_together,
+    signature_sql,
+)
 
 
 class Marks(NamedTuple):
@@ -70,6 +81,8 @@ Tally = dict[int, tuple[int, int, int]]
 class Probe(NamedTuple):
     """What one build compares with the build before, read together (`read_probe`)."""
 
+    components: list[ComponentRow]  # every component, removed ones too
+    groups: list[GroupRow]
     updates: Marks  # incident_updates' marks
     history: Marks  # component_status_history's marks
     updates_above: Tally | None  # the updates above the `updates_above` asked for
@@ -88,16 +101,27 @@ def read_probe(session: Session, *, updates_above: int | None, history_above: in
     rows read here are all that is new.
     """
     dialect = session.get_bind().dialect
-    statements = [_marks_sql(dialect), signature_sql(dialect), *_plain_sql(dialect)]
+    components_sql, component_kinds = driver_sql(dialect, COMPONENTS)
+    groups_sql, group_kinds = driver_sql(dialect, GROUPS)
+    statements = [
+        components_sql,
+        groups_sql,
+        _marks_sql(dialect),
+        signature_sql(dialect),
+        *_plain_sql(dialect),
+    ]
     if updates_above is not None:
         statements.append(_tally_sql(dialect, updates_above))
     if history_above is not None:
         statements.append(_history_sql(dialect, history_above))
     results = read_together(session, statements)
-    (marks,), signatures, postmortems, metrics, ((newest,),) = results[:5]
-    extra = iter(results[5:])
+    components, groups, (marks,), signatures, postmortems, metrics, ((newest,),) = results[:7]
+    extra = iter(results[7:])
     updates, history = _marks_of(marks)
+    convert = Converter()
     return Probe(
+        components=[ComponentRow(*r) for r in convert(component_kinds, components)],
+        groups=[GroupRow(*r) for r in convert(group_kinds, groups)],
         updates=updates,
         history=history,
         updates_above=_tally_of(next(extra)) if updates_above is not None else None,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Date,
     Dialect,
     Integer,
     Select,
@@ -260,8 +261,7 @@ def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]
     Read through the session's own DBAPI connection: same transaction (and so, on
     PostgreSQL, the same REPEATABLE READ snapshot) as every other read of the build,
     and one round trip. SQLAlchemy's processing of some 50,000 values, one call
-    each, was a fifth of a first build. Each UTC time and boolean becomes here
-    what the column's SQLAlchemy type would have made of it.
+    each, was a fifth of a first build.
     """
     dialect = session.get_bind().dialect
     listed = None if ids is None else ", ".join(str(int(i)) for i in ids) or "NULL"
@@ -269,40 +269,68 @@ def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]
     results = read_together(
         session, [sql if listed is None else sql.replace(_IDS, listed) for sql, _ in statements]
     )
-    times: dict[object, datetime] = {}  # equal stored times: parsed once, shared
+    convert = Converter()
+    return [convert(kinds, rows) for (_, kinds), rows in zip(statements, results, strict=True)]
 
-    def utc(value: Any) -> datetime | None:
+
+class Converter:
+    """Makes of a driver's rows what the columns' SQLAlchemy types would have made of them.
+
+    Each "time" becomes a UTC datetime, as storage.types.UTCDateTime reads it (naive,
+    from SQLite, is UTC), parsed once for equal stored values; each "date" a date;
+    each "bool" a bool. Integers and text come from both drivers as they are.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[object, datetime] = {}
+
+    def _utc(self, value: Any) -> datetime | None:
         if value is None:
             return None
-        found = times.get(value)
+        found = self._times.get(value)
         if found is None:
             at = datetime.fromisoformat(value) if isinstance(value, str) else value
-            # As storage.types.UTCDateTime reads it: naive (SQLite) is UTC.
             found = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            times[value] = found
+            self._times[value] = found
         return found
 
-    out = []
-    for (_, kinds), fetched in zip(statements, results, strict=True):
+    def __call__(self, kinds: tuple[str, ...], fetched: list[tuple[Any, ...]]) -> list[list[Any]]:
         stamps = [k for k, kind in enumerate(kinds) if kind == "time"]
+        days = [k for k, kind in enumerate(kinds) if kind == "date"]
         flags = [k for k, kind in enumerate(kinds) if kind == "bool"]
+        utc = self._utc
         rows = []
         for raw in fetched:
             row = list(raw)
             for k in stamps:
                 row[k] = utc(row[k])
+            for k in days:
+                if isinstance(row[k], str):  # SQLite keeps ISO text
+                    row[k] = date.fromisoformat(row[k])
             for k in flags:
                 row[k] = bool(row[k]) if row[k] is not None else None
             rows.append(row)
-        out.append(rows)
-    return out
+        return rows
+
+
+@lru_cache(maxsize=8)
+def driver_sql(dialect: Dialect, statement: Select[Any]) -> tuple[str, tuple[str, ...]]:
+    """A statement without parameters as SQL for this dialect, and how Converter reads
+    each of its columns."""
+    return str(statement.compile(dialect=dialect)), tuple(
+        _kind(column) for column in statement.selected_columns
+    )
+
+
+# Every component, and every group, as ComponentRow and GroupRow take them.
+COMPONENTS = select(*COMPONENT_COLUMNS)
+GROUPS = select(*GROUP_COLUMNS)
 
 
 @lru_cache(maxsize=32)
 def _driver_sql(dialect: Dialect, name: str, filtered: bool) -> tuple[str, tuple[str, ...]]:
     """A load statement as SQL for this dialect (no parameters; if `filtered`, with _IDS
-    where the incident ids go), and how to read each column: "time" (a UTC datetime),
-    "bool", or "" (as the driver returns it)."""
+    where the incident ids go), and how Converter reads each column."""
     statement = _EVERYTHING[name]
     if filtered:
         ids = bindparam("ids", type_=Integer, expanding=True)
@@ -329,6 +357,8 @@ def _kind(column: ColumnElement[Any]) -> str:
         return "time"
     if isinstance(column.type, Boolean):
         return "bool"
+    if isinstance(column.type, Date):
+        return "date"
     # Integers and text come from both drivers as SQLAlchemy would return them.
     if not isinstance(column.type, Integer | String):
         raise TypeError(f"{column} needs a conversion the snapshot's driver read lacks")
