@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
+    literal_column,
     select,
     text,
 )
@@ -374,10 +375,35 @@ def window_start(now: datetime, tz: ZoneInfo) -> datetime:
 def recent_history(
     session: Session, component_ids: list[int], *, since: datetime
 ) -> dict[int, History]:
-    """Per component: its state when the uptime window opens, and the changes after."""
+    """Per component: its state when the uptime window opens, and the changes after.
+
+    Both reads in one round trip, the ids and the time written in as literals.
+    """
     out: dict[int, History] = {}
     if not component_ids:
         return out
+    dialect = session.get_bind().dialect
+    (initial_sql, _), (recent_sql, kinds) = _history_sql(dialect, since)
+    listed = ", ".join(str(int(i)) for i in component_ids)
+    first, recent = read_together(
+        session, [initial_sql.replace(_IDS, listed), recent_sql.replace(_IDS, listed)]
+    )
+    initial = {cid: ComponentStatus(status) for cid, status in first if status is not None}
+    changes: dict[int, list[tuple[datetime, ComponentStatus]]] = defaultdict(list)
+    for component_id, at, status in Converter()(kinds, recent):
+        changes[component_id].append((at, ComponentStatus(status)))
+    for cid in component_ids:
+        out[cid] = (initial.get(cid, ComponentStatus.OPERATIONAL), changes.get(cid, []))
+    return out
+
+
+@lru_cache(maxsize=4)
+def _history_sql(
+    dialect: Dialect, since: datetime
+) -> tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]:
+    """recent_history's two statements for the window opening at `since` (it moves once a
+    day), with _IDS where the component ids go."""
+    ids: list[ColumnElement[Any]] = [literal_column(_IDS)]
     # The newest change before the window gives each component's starting state: one
     # step down the (component_id, at) index per component. Ranking every older row
     # instead (a window function) sorted years of history on each full build.
@@ -389,21 +415,14 @@ def recent_history(
         .correlate(Component)
         .scalar_subquery()
     )
-    initial = {
-        component_id: ComponentStatus(status)
-        for component_id, status in session.execute(
-            select(Component.id, newest).where(Component.id.in_(component_ids))
-        )
-        if status is not None
-    }
+    initial = select(Component.id, newest).where(Component.id.in_(ids))
     recent = (
         select(StatusChange.component_id, StatusChange.at, StatusChange.status)
-        .where(StatusChange.component_id.in_(component_ids), StatusChange.at >= since)
+        .where(StatusChange.component_id.in_(ids), StatusChange.at >= since)
         .order_by(StatusChange.at, StatusChange.id)
     )
-    changes: dict[int, list[tuple[datetime, ComponentStatus]]] = defaultdict(list)
-    for component_id, at, status in session.execute(recent):
-        changes[component_id].append((at, ComponentStatus(status)))
-    for cid in component_ids:
-        out[cid] = (initial.get(cid, ComponentStatus.OPERATIONAL), changes.get(cid, []))
-    return out
+    out = []
+    for statement in (initial, recent):
+        sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        out.append((sql, tuple(_kind(column) for column in statement.selected_columns)))
+    return out[0], out[1]
