@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
-from storage import postmortems as postmortem_store
 from storage.metrics import MetricView, Series
 from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
 from storage.snapshot import (
@@ -37,7 +36,6 @@ from storage.snapshot import (
     UpdateView,
     UptimeDay,
     affected_view,
-    postmortem_view,
 )
 from storage.snapshot_marks import Marks, Probe, UpdateTally, read_probe
 from storage.snapshot_rows import (
@@ -271,13 +269,10 @@ class SnapshotCache:
         changed: set[int] = set()
         if reload:
             loaded = load_incidents(session, reload, everything=len(reload) > FILTER_LIMIT)
-            written = postmortem_store.published(session, reload)
-            for iid, (row, updates, affected) in loaded.items():
+            for iid, (row, updates, affected, postmortem) in loaded.items():
                 if iid not in reload:
                     continue
-                entry = self._entry(
-                    current[iid], row, updates, affected, postmortem_view(written.get(iid))
-                )
+                entry = self._entry(current[iid], row, updates, affected, postmortem)
                 before = self._entries.get(iid)
                 if before is None or before.view != entry.view:
                     changed.add(row.number)

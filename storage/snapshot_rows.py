@@ -38,10 +38,11 @@ from storage.models import (
     Group,
     Incident,
     IncidentUpdate,
+    Postmortem,
     StatusChange,
 )
 from storage.rules import ComponentStatus
-from storage.snapshot import UPTIME_DAYS
+from storage.snapshot import UPTIME_DAYS, PostmortemView
 from storage.types import UTCDateTime
 
 
@@ -199,7 +200,14 @@ def signature_sql(dialect: Dialect) -> str:
     return str(incidents.order_by(Incident.id).compile(dialect=dialect))
 
 
-Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]
+# An incident's row, its updates with their component changes, the ids of the components
+# it affects, and its published postmortem.
+Loaded = tuple[
+    IncidentRow,
+    tuple[tuple[UpdateRow, tuple[Change, ...]], ...],
+    tuple[int, ...],
+    PostmortemView | None,
+]
 
 
 _INCIDENTS = select(*INCIDENT_COLUMNS).where(PUBLIC)
@@ -217,11 +225,19 @@ _CHANGES = (
 _AFFECTED = select(AffectedComponent.incident_id, AffectedComponent.component_id).order_by(
     AffectedComponent.id
 )
+_POSTMORTEMS = select(
+    Postmortem.incident_id,
+    Postmortem.body,
+    Postmortem.published_at,
+    Postmortem.body_updated_at,
+    Postmortem.notified_at,
+).where(Postmortem.published_at.is_not(None))  # only a published one leaves the database
 _EVERYTHING: dict[str, Select[Any]] = {
     "incidents": _INCIDENTS,
     "updates": _UPDATES,
     "changes": _CHANGES,
     "affected": _AFFECTED,
+    "postmortems": _POSTMORTEMS,
 }
 # The column each load statement is filtered on when only some incidents are read.
 _FILTERED_ON: dict[str, ColumnElement[int]] = {
@@ -229,19 +245,21 @@ _FILTERED_ON: dict[str, ColumnElement[int]] = {
     "updates": IncidentUpdate.incident_id.expression,
     "changes": IncidentUpdate.incident_id.expression,
     "affected": AffectedComponent.incident_id.expression,
+    "postmortems": Postmortem.incident_id.expression,
 }
-_LOADS = ("changes", "updates", "affected", "incidents")
+_LOADS = ("changes", "updates", "affected", "incidents", "postmortems")
 # Where the ids go in a filtered statement's SQL: written in as integer literals.
 _IDS = "__[POSTCOMPILE_ids]"
 
 
 def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict[int, Loaded]:
-    """Incidents with their updates, component changes and affected components, as rows.
+    """Incidents with their updates, component changes, affected components and published
+    postmortems, as rows (the postmortem as the page shows it).
 
     `everything`: every incident, unfiltered (a first build, or so many that one
     read of each table beats a long IN list); else the incidents `ids`.
     """
-    changes, updates, affected, incidents = _driver_read(
+    changes, updates, affected, incidents, postmortems = _driver_read(
         session, None if everything else sorted(ids)
     )
     by_update: dict[int, list[Change]] = defaultdict(list)
@@ -254,15 +272,29 @@ def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict
     touched: dict[int, list[int]] = defaultdict(list)
     for iid, cid in affected:
         touched[iid].append(cid)
+    written = {
+        iid: PostmortemView(
+            body=body,
+            published_at=published_at,
+            body_updated_at=body_updated_at,
+            notified_subscribers=notified_at is not None,
+        )
+        for iid, body, published_at, body_updated_at, notified_at in postmortems
+    }
     out: dict[int, Loaded] = {}
     for r in incidents:
         row = IncidentRow(*r)
-        out[row.id] = (row, tuple(by_incident.get(row.id, ())), tuple(touched.get(row.id, ())))
+        out[row.id] = (
+            row,
+            tuple(by_incident.get(row.id, ())),
+            tuple(touched.get(row.id, ())),
+            written.get(row.id),
+        )
     return out
 
 
 def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]]]:
-    """The four load statements' rows (of the incidents `ids`, or of all), read together.
+    """The load statements' rows (of the incidents `ids`, or of all), read together.
 
     Read through the session's own DBAPI connection: same transaction (and so, on
     PostgreSQL, the same REPEATABLE READ snapshot) as every other read of the build,

@@ -14,9 +14,11 @@ from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
+from storage import postmortems as postmortem_store
 from storage import snapshot_marks, snapshot_rows
 from storage.models import Incident, StatusChange
 from storage.rules import ComponentStatus
+from storage.snapshot import postmortem_view
 from storage.snapshot_marks import read_probe
 from storage.snapshot_rows import (
     COMPONENT_COLUMNS,
@@ -47,6 +49,8 @@ def page(runtime: Runtime) -> None:
         "/incident update 1 --status identified --components API=partial -- Found it.",
         "/incident open Slow mail --components Transactional emails=degraded -- Looking.",
         "/incident resolve 2 -- Fixed.",
+        "/incident postmortem 2 -- What happened.",
+        "/incident postmortem 2 --publish",
     )
 
 
@@ -80,14 +84,19 @@ def test_the_driver_rows_are_what_sqlalchemy_makes_of_them(
         loaded = load_incidents(session, ids, everything=False)
         assert loaded == load_incidents(session, ids, everything=True)
         same(
-            [row for row, _, _ in loaded.values()],
+            [row for row, _, _, _ in loaded.values()],
             [IncidentRow(*r) for r in session.execute(select(*INCIDENT_COLUMNS))],
         )
         same(
-            [u for _, updates, _ in loaded.values() for u, _ in updates],
+            [u for _, updates, _, _ in loaded.values() for u, _ in updates],
             [UpdateRow(*r) for r in session.execute(select(*UPDATE_COLUMNS))],
         )
-        assert any(changes for _, updates, _ in loaded.values() for _, changes in updates)
+        assert any(changes for _, updates, _, _ in loaded.values() for _, changes in updates)
+        shown = {iid: view for iid, (_, _, _, view) in loaded.items() if view is not None}
+        written = postmortem_store.published(session)
+        assert shown and repr(shown) == repr(
+            {iid: postmortem_view(p) for iid, p in sorted(written.items())}
+        )
 
         now = runtime.clock()
         since = window_start(now, ZoneInfo(PAGE.time_zone))
@@ -175,8 +184,8 @@ def test_a_build_after_one_change_makes_a_few_round_trips(
     check = Check(runtime)
     check()
     for line, most in (
-        ("/incident update 1 -- Still on it.", 3),  # the probe, the incident, its postmortem
-        ("/incident update 1 --components API=major -- Worse.", 4),  # and the API's history
+        ("/incident update 1 -- Still on it.", 2),  # the probe, and the incident's rows
+        ("/incident update 1 --components API=major -- Worse.", 3),  # and the API's history
         ("/component set API operational", 2),  # the probe and the history
     ):
         clock.advance(minutes=1)
