@@ -486,10 +486,12 @@ class SnapshotCache:
     # --- Metrics -----------------------------------------------------------------------------
 
     def _metrics(self, session: Session, probe: Probe, *, now: datetime) -> tuple[MetricView, ...]:
-        """Every metric's charts, re-read only where points arrived or a new bucket began.
+        """Every metric's charts, re-read only where points arrived.
 
-        A chart whose oldest bucket moved on is read afresh; one that only gained
-        points has its buckets from the oldest new point on read again.
+        A chart that gained points has its buckets from the oldest new point on read
+        again; one whose oldest bucket moved on drops the buckets that left it. A
+        bucket's average only moves when points arrive: none is ever in the future
+        (the use cases refuse them), and new ones arrive above the newest id seen.
         """
         rows = probe.metrics
         if not rows:
@@ -508,17 +510,20 @@ class SnapshotCache:
                 first = view.first_bucket(now)
                 key = (m.id, m.code, view.name)
                 cached = self._charts.get(key)
-                if cached is None or cached[0] != first:
+                if cached is None or first < cached[0]:  # the clock went back: read afresh
                     points = metric_store.chart(session, m.id, view, now=now)
-                elif m.id in arrived:
-                    tail = metric_store.bucket_of(view, arrived[m.id])
-                    start = datetime.fromtimestamp(tail * view.bucket_seconds, UTC)
-                    kept = tuple(p for p in cached[1] if p[0] < start)
-                    points = kept + metric_store.chart(
-                        session, m.id, view, now=now, from_bucket=tail
-                    )
                 else:
                     points = cached[1]
+                    if first != cached[0]:
+                        opened = datetime.fromtimestamp(first * view.bucket_seconds, UTC)
+                        points = tuple(p for p in points if p[0] >= opened)
+                    if m.id in arrived:
+                        tail = metric_store.bucket_of(view, arrived[m.id])
+                        start = datetime.fromtimestamp(tail * view.bucket_seconds, UTC)
+                        kept = tuple(p for p in points if p[0] < start)
+                        points = kept + metric_store.chart(
+                            session, m.id, view, now=now, from_bucket=tail
+                        )
                 self._charts[key] = (first, points)
                 series[view.name] = points
             out.append(metric_store.view_of(m, series))

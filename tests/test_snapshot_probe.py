@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,8 +15,10 @@ from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
+from commands import metrics as metric_commands
 from storage import postmortems as postmortem_store
 from storage import snapshot_marks, snapshot_rows
+from storage.db import transaction
 from storage.models import Incident, StatusChange
 from storage.rules import ComponentStatus
 from storage.snapshot import postmortem_view
@@ -203,3 +206,35 @@ def test_the_ids_in_the_probes_sql_are_literals(engine: Engine) -> None:
         snapshot_marks._history_sql(dialect, 42),
     ):
         assert " > 4" in sql and "?" not in sql and "%" not in sql
+
+
+def test_charts_whose_oldest_buckets_leave_them_match_a_fresh_read(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    with transaction(runtime.factory) as session:
+        ctx = runtime.context("U1")
+        metric_commands.add_metric(session, ctx, name="Latency", unit="ms")
+        for n, at in enumerate(("29 days ago", "6 days ago", "23 hours ago", "2 hours ago")):
+            metric_commands.push_value(session, ctx, name="Latency", value=str(n), at=at)
+        metric_commands.push_value(session, ctx, name="Latency", value="9")
+    check = Check(runtime)
+    check()
+    for step in (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(hours=1),
+        timedelta(hours=4),
+        timedelta(hours=22),
+        timedelta(days=5),
+        -timedelta(days=2),  # a clock set back reads afresh
+        timedelta(days=40),  # every bucket gone
+    ):
+        clock.advance(seconds=step.total_seconds())
+        assert check() == frozenset(), step
+        with transaction(runtime.factory) as session:
+            metric_commands.push_value(session, runtime.context("U1"), name="Latency", value="7")
+        assert check() == frozenset(), step
+    with Session(runtime.engine) as session:
+        build = check.cache.build(session, page=PAGE, now=runtime.clock())
+    (metric,) = build.snapshot.metrics
+    assert metric.series["month"]  # the points pushed since
