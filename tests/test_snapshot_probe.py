@@ -238,3 +238,17 @@ def test_charts_whose_oldest_buckets_leave_them_match_a_fresh_read(
         build = check.cache.build(session, page=PAGE, now=runtime.clock())
     (metric,) = build.snapshot.metrics
     assert metric.series["month"]  # the points pushed since
+
+
+def test_the_same_probe_again_and_again_on_one_connection(runtime: Runtime, engine: Engine) -> None:
+    # psycopg prepares a statement run five times; several statements in one string
+    # cannot be prepared, and must never be (a publish where nothing changed sends the
+    # same string each time).
+    page(runtime)
+    with Session(engine) as session:
+        first = read_probe(session, updates_above=None, history_above=None)
+        for _ in range(12):
+            again = read_probe(
+                session, updates_above=first.updates.highest, history_above=first.history.highest
+            )
+            assert again.updates == first.updates and again.updates_above == {}
