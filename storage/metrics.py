@@ -276,11 +276,6 @@ def metric_views(session: Session, *, now: datetime) -> list[MetricView]:
     return [view_of(m, series(session, m, now=now)) for m in all_metrics(session)]
 
 
-def newest_point_id(session: Session) -> int:
-    """The highest point id: it moves whenever points are added."""
-    return session.scalar(NEWEST_POINT) or 0
-
-
 def _bucket(session: Session, seconds: int) -> ColumnElement[int]:
     """The bucket number of each point: floor(epoch seconds / bucket size), per dialect."""
     if session.get_bind().dialect.name == "sqlite":

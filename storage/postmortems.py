@@ -59,14 +59,10 @@ SIGNATURES = select(
 ).where(Postmortem.published_at.is_not(None))
 
 
-def signatures(session: Session) -> dict[int, tuple[object, ...]]:
-    """Per incident id with a published postmortem: what tells a changed one apart."""
-    return signatures_of(session.execute(SIGNATURES))
-
-
 def signatures_of(rows: Iterable[Sequence[Any]]) -> dict[int, tuple[object, ...]]:
-    """The signatures from the rows of SIGNATURES (read by SQLAlchemy or by the driver:
-    they are only compared with signatures read the same way)."""
+    """Per incident id with a published postmortem, what tells a changed one apart, from
+    the rows of SIGNATURES (as the driver reads them: they are only ever compared with
+    signatures read the same way)."""
     return {iid: (a, b, c) for iid, a, b, c in rows}
 
 

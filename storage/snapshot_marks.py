@@ -63,12 +63,6 @@ class Marks(NamedTuple):
         )
 
 
-def read_marks(session: Session) -> tuple[Marks, Marks]:
-    """The marks of incident_updates and of component_status_history, in one round trip."""
-    ((row,),) = read_together(session, [_marks_sql(session.get_bind().dialect)])
-    return _marks_of(row)
-
-
 def _marks_of(row: tuple[object, ...]) -> tuple[Marks, Marks]:
     values = [int(v) for v in row]  # type: ignore[call-overload]
     return Marks(*values[:3]), Marks(*values[3:])
@@ -87,8 +81,8 @@ class Probe(NamedTuple):
     history: Marks  # component_status_history's marks
     updates_above: Tally | None  # the updates above the `updates_above` asked for
     history_above: dict[int, int] | None  # per component, its history rows above that mark
-    signatures: list[SignatureRow]  # storage.snapshot_rows.signature_rows
-    postmortems: dict[int, tuple[object, ...]]  # storage.postmortems.signatures
+    signatures: list[SignatureRow]  # every public incident's, by id (signature_sql)
+    postmortems: dict[int, tuple[object, ...]]  # storage.postmortems.signatures_of
     metrics: list[MetricRow]  # every metric, in page order
     newest_point: int  # the highest metric point id (0: none)
 

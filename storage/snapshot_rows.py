@@ -147,16 +147,6 @@ def read_together(session: Session, statements: Sequence[str]) -> list[list[tupl
     return out
 
 
-def signature_rows(session: Session) -> list[SignatureRow]:
-    """Every public incident's short fields, by id: what tells an edited incident apart.
-
-    Read through the driver's own cursor: this runs on every publish over every
-    incident, and SQLAlchemy's per-row work was most of its cost.
-    """
-    (rows,) = read_together(session, [signature_sql(session.get_bind().dialect)])
-    return rows
-
-
 def signature(
     row: SignatureRow,
     tops: dict[int, tuple[int, int]],
