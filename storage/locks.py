@@ -23,11 +23,11 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[None]:
     if engine.dialect.name != "postgresql":
         yield
         return
-    with engine.connect() as conn:
+    # A session-level lock: it needs no transaction, so none is opened (autocommit
+    # saves a BEGIN and a COMMIT round trip on each side).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        conn.commit()
         try:
             yield
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            conn.commit()

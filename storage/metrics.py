@@ -18,8 +18,18 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import Metric, MetricPoint
@@ -115,6 +125,21 @@ def by_name(session: Session, name: str) -> Metric | None:
 def all_metrics(session: Session) -> list[Metric]:
     """Every metric, in page order."""
     return list(session.scalars(select(Metric).order_by(Metric.position, Metric.id)))
+
+
+class MetricRow(NamedTuple):
+    """What the page shows of a metric besides its points."""
+
+    id: int
+    code: str
+    name: str
+    unit: str
+    description: str | None
+
+
+# Every metric as a MetricRow, in page order; and the newest point's id (0: none).
+ROWS = select(*(getattr(Metric, f) for f in MetricRow._fields)).order_by(Metric.position, Metric.id)
+NEWEST_POINT = select(func.coalesce(func.max(MetricPoint.id), 0))
 
 
 def add(
@@ -220,9 +245,11 @@ def bucket_of(view: ChartRange, at: datetime) -> int:
 
 def points_added_since(session: Session, point_id: int) -> dict[int, datetime]:
     """For points with ids above `point_id`: per metric, the oldest time among them."""
+    # The id as a literal: planned for its own value, the range is a short index scan,
+    # where a prepared statement's plan for any value may read every point.
     stmt = (
         select(MetricPoint.metric_id, func.min(MetricPoint.at))
-        .where(MetricPoint.id > point_id)
+        .where(MetricPoint.id > literal_column(str(int(point_id))))
         .group_by(MetricPoint.metric_id)
     )
     return {metric_id: at for metric_id, at in session.execute(stmt)}
@@ -233,8 +260,8 @@ def series(session: Session, metric: Metric, *, now: datetime) -> dict[str, Seri
     return {view.name: chart(session, metric.id, view, now=now) for view in RANGES}
 
 
-def view_of(metric: Metric, series: dict[str, Series]) -> MetricView:
-    """A metric row and its series as a frozen value for the renderers."""
+def view_of(metric: Metric | MetricRow, series: dict[str, Series]) -> MetricView:
+    """A metric (or its row) and its series as a frozen value for the renderers."""
     return MetricView(
         code=metric.code,
         name=metric.name,
@@ -247,11 +274,6 @@ def view_of(metric: Metric, series: dict[str, Series]) -> MetricView:
 def metric_views(session: Session, *, now: datetime) -> list[MetricView]:
     """Every metric with all its chart views, in page order."""
     return [view_of(m, series(session, m, now=now)) for m in all_metrics(session)]
-
-
-def newest_point_id(session: Session) -> int:
-    """The highest point id: it moves whenever points are added."""
-    return session.scalar(select(func.max(MetricPoint.id))) or 0
 
 
 def _bucket(session: Session, seconds: int) -> ColumnElement[int]:

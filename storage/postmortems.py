@@ -6,9 +6,10 @@ subscriber; `published` is what the snapshot reads.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,15 +50,20 @@ def published(
     return {p.incident_id: p for p in session.scalars(stmt)}
 
 
-def signatures(session: Session) -> dict[int, tuple[object, ...]]:
-    """Per incident id with a published postmortem: what tells a changed one apart."""
-    stmt = select(
-        Postmortem.incident_id,
-        Postmortem.published_at,
-        Postmortem.body_updated_at,
-        Postmortem.notified_at,
-    ).where(Postmortem.published_at.is_not(None))
-    return {iid: (a, b, c) for iid, a, b, c in session.execute(stmt)}
+# What tells a published postmortem's changes apart: its incident id, then its times.
+SIGNATURES = select(
+    Postmortem.incident_id,
+    Postmortem.published_at,
+    Postmortem.body_updated_at,
+    Postmortem.notified_at,
+).where(Postmortem.published_at.is_not(None))
+
+
+def signatures_of(rows: Iterable[Sequence[Any]]) -> dict[int, tuple[object, ...]]:
+    """Per incident id with a published postmortem, what tells a changed one apart, from
+    the rows of SIGNATURES (as the driver reads them: they are only ever compared with
+    signatures read the same way)."""
+    return {iid: (a, b, c) for iid, a, b, c in rows}
 
 
 @dataclass(frozen=True, slots=True)

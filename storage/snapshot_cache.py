@@ -17,13 +17,10 @@ from itertools import compress
 from operator import ne
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
-from storage import postmortems as postmortem_store
 from storage.metrics import MetricView, Series
-from storage.models import StatusChange
 from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
 from storage.snapshot import (
     AffectedView,
@@ -38,13 +35,10 @@ from storage.snapshot import (
     UpdateView,
     UptimeDay,
     affected_view,
-    postmortem_view,
 )
-from storage.snapshot_marks import Marks, UpdateTally, read_marks
+from storage.snapshot_marks import Marks, Probe, UpdateTally, read_probe
 from storage.snapshot_rows import (
-    COMPONENT_COLUMNS,
     FILTER_LIMIT,
-    GROUP_COLUMNS,
     Change,
     ComponentRow,
     GroupRow,
@@ -55,7 +49,6 @@ from storage.snapshot_rows import (
     load_incidents,
     recent_history,
     signature,
-    signature_rows,
     window_start,
 )
 from storage.snapshot_strips import Strips, Window
@@ -150,17 +143,19 @@ class SnapshotCache:
             self._reset(page)
         tz = ZoneInfo(page.time_zone)
 
-        rows = [ComponentRow(*r) for r in session.execute(select(*COMPONENT_COLUMNS))]
-        group_rows = (GroupRow(*r) for r in session.execute(select(*GROUP_COLUMNS)))
-        groups = {g.id: g for g in group_rows}
-        comp_changed, renamed = self._refresh_affected_views(rows, groups)
-        update_marks, history_marks = read_marks(session)
-        changed, removed = self._refresh_incidents(
-            session, comp_changed, renamed, dirty, update_marks
+        history_mark = self._history_mark
+        probe = read_probe(
+            session,
+            updates_above=self._tally.highest,
+            history_above=history_mark.highest if history_mark is not None else None,
         )
+        rows = probe.components
+        groups = {g.id: g for g in probe.groups}
+        comp_changed, renamed = self._refresh_affected_views(rows, groups)
+        changed, removed = self._refresh_incidents(session, comp_changed, renamed, dirty, probe)
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
-        since = self._refresh_history(session, [c.id for c in live], history_marks, now=now, tz=tz)
+        since = self._refresh_history(session, [c.id for c in live], probe, now=now, tz=tz)
         windows = self._windows(now=now, since=since)
         views = {
             c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
@@ -196,7 +191,7 @@ class SnapshotCache:
             layout=layout,
             incidents=incidents,
             maintenances=maintenances,
-            metrics=self._metrics(session, now=now),
+            metrics=self._metrics(session, probe, now=now),
         )
         return Build(snapshot=snapshot, changed=changed, removed=removed, full=full)
 
@@ -230,12 +225,12 @@ class SnapshotCache:
         comp_changed: set[int],
         renamed: set[int],
         dirty: Collection[int],
-        marks: Marks,
+        probe: Probe,
     ) -> tuple[frozenset[int], frozenset[int]]:
         """Reload incidents whose signature changed; rebuild views that name changed components."""
-        tops, grown = self._tally.refresh(session, marks)
-        rows = signature_rows(session)
-        postmortems = postmortem_store.signatures(session)
+        tops, grown = self._tally.refresh(session, probe.updates, probe.updates_above)
+        rows = probe.signatures
+        postmortems = probe.postmortems
         wanted = set(dirty)
         seen = self._seen
         self._seen = (rows, postmortems)
@@ -258,13 +253,10 @@ class SnapshotCache:
         changed: set[int] = set()
         if reload:
             loaded = load_incidents(session, reload, everything=len(reload) > FILTER_LIMIT)
-            written = postmortem_store.published(session, reload)
-            for iid, (row, updates, affected) in loaded.items():
+            for iid, (row, updates, affected, postmortem) in loaded.items():
                 if iid not in reload:
                     continue
-                entry = self._entry(
-                    current[iid], row, updates, affected, postmortem_view(written.get(iid))
-                )
+                entry = self._entry(current[iid], row, updates, affected, postmortem)
                 before = self._entries.get(iid)
                 if before is None or before.view != entry.view:
                     changed.add(row.number)
@@ -358,7 +350,7 @@ class SnapshotCache:
         self,
         session: Session,
         component_ids: list[int],
-        marks: Marks,
+        probe: Probe,
         *,
         now: datetime,
         tz: ZoneInfo,
@@ -370,17 +362,13 @@ class SnapshotCache:
             self._history_since = since
         stale = {cid for cid in component_ids if cid not in self._history}
         before = self._history_mark
+        marks = probe.history
         if before is None:
             stale = set(component_ids)
         elif marks != before:
-            newer: dict[int, int] = {
-                cid: n
-                for cid, n in session.execute(
-                    select(StatusChange.component_id, func.count())
-                    .where(StatusChange.id > before.highest)
-                    .group_by(StatusChange.component_id)
-                )
-            }
+            # Read with the marks, above the high mark `before` had.
+            newer = probe.history_above
+            assert newer is not None
             if not marks.grew_by(before, sum(newer.values()), 0):  # its ids are not summed
                 # Rows appeared below the old high mark (or vanished): start over.
                 stale = set(component_ids)
@@ -454,16 +442,18 @@ class SnapshotCache:
 
     # --- Metrics -----------------------------------------------------------------------------
 
-    def _metrics(self, session: Session, *, now: datetime) -> tuple[MetricView, ...]:
-        """Every metric's charts, re-read only where points arrived or a new bucket began.
+    def _metrics(self, session: Session, probe: Probe, *, now: datetime) -> tuple[MetricView, ...]:
+        """Every metric's charts, re-read only where points arrived.
 
-        A chart whose oldest bucket moved on is read afresh; one that only gained
-        points has its buckets from the oldest new point on read again.
+        A chart that gained points has its buckets from the oldest new point on read
+        again; one whose oldest bucket moved on drops the buckets that left it. A
+        bucket's average only moves when points arrive: none is ever in the future
+        (the use cases refuse them), and new ones arrive above the newest id seen.
         """
-        rows = metric_store.all_metrics(session)
+        rows = probe.metrics
         if not rows:
             return ()
-        newest = metric_store.newest_point_id(session)
+        newest = probe.newest_point
         arrived: dict[int, datetime] = {}
         if newest < self._points_mark:
             self._charts.clear()  # points were deleted (a wiped database): start over
@@ -477,17 +467,20 @@ class SnapshotCache:
                 first = view.first_bucket(now)
                 key = (m.id, m.code, view.name)
                 cached = self._charts.get(key)
-                if cached is None or cached[0] != first:
+                if cached is None or first < cached[0]:  # the clock went back: read afresh
                     points = metric_store.chart(session, m.id, view, now=now)
-                elif m.id in arrived:
-                    tail = metric_store.bucket_of(view, arrived[m.id])
-                    start = datetime.fromtimestamp(tail * view.bucket_seconds, UTC)
-                    kept = tuple(p for p in cached[1] if p[0] < start)
-                    points = kept + metric_store.chart(
-                        session, m.id, view, now=now, from_bucket=tail
-                    )
                 else:
                     points = cached[1]
+                    if first != cached[0]:
+                        opened = datetime.fromtimestamp(first * view.bucket_seconds, UTC)
+                        points = tuple(p for p in points if p[0] >= opened)
+                    if m.id in arrived:
+                        tail = metric_store.bucket_of(view, arrived[m.id])
+                        start = datetime.fromtimestamp(tail * view.bucket_seconds, UTC)
+                        kept = tuple(p for p in points if p[0] < start)
+                        points = kept + metric_store.chart(
+                            session, m.id, view, now=now, from_bucket=tail
+                        )
                 self._charts[key] = (first, points)
                 series[view.name] = points
             out.append(metric_store.view_of(m, series))

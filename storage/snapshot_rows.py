@@ -8,13 +8,27 @@ checks what changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ColumnElement, Dialect, Integer, Select, String, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Dialect,
+    Integer,
+    Select,
+    String,
+    Text,
+    bindparam,
+    cast,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -24,10 +38,11 @@ from storage.models import (
     Group,
     Incident,
     IncidentUpdate,
+    Postmortem,
     StatusChange,
 )
 from storage.rules import ComponentStatus
-from storage.snapshot import UPTIME_DAYS
+from storage.snapshot import UPTIME_DAYS, PostmortemView
 from storage.types import UTCDateTime
 
 
@@ -101,23 +116,35 @@ PUBLIC = Incident.draft.is_(False)
 FILTER_LIMIT = 400
 
 
-# An incident as the signature read sees it: id, number, update time, title, status, impact.
-SignatureRow = tuple[int, int, object, str, str, str]
+# An incident as the signature read sees it: id, number, then what moves when it is edited
+# (its row version on PostgreSQL; its update time, title, status and impact on SQLite).
+SignatureRow = tuple[Any, ...]
 
 
-def signature_rows(session: Session) -> list[SignatureRow]:
-    """Every public incident's short fields, by id: what tells an edited incident apart.
+def read_together(session: Session, statements: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each statement (SQL without parameters), in the session's transaction.
 
-    Read through the driver's own cursor: this runs on every publish over every
-    incident, and SQLAlchemy's per-row work was most of its cost. Times are
-    compared as the driver returns them; no need to parse 2,000 of them.
+    On PostgreSQL in one round trip: psycopg sends a string of several statements
+    as one simple query and hands back each one's rows in turn. sqlite3 runs one
+    statement a call, in process, where a round trip costs next to nothing.
     """
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(_signature_sql(session.get_bind().dialect))
-        return [tuple(row) for row in cursor.fetchall()]
+        if session.get_bind().dialect.name != "postgresql":
+            out = []
+            for sql in statements:
+                cursor.execute(sql)
+                out.append([tuple(row) for row in cursor.fetchall()])
+            return out
+        cursor.execute(";\n".join(statements))
+        out = [[tuple(row) for row in cursor.fetchall()]]
+        while cursor.nextset():
+            out.append([tuple(row) for row in cursor.fetchall()])
     finally:
         cursor.close()
+    if len(out) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(out)} results")
+    return out
 
 
 def signature(
@@ -127,7 +154,7 @@ def signature(
 ) -> tuple[object, ...]:
     """What tells a changed incident from an unchanged one, cheaply.
 
-    The update time and the short fields catch edits; `tops`, the count and
+    The row's version (or its update time and short fields) catches edits; `tops`, the count and
     newest id of its updates (storage/snapshot_marks.UpdateTally), catch a new
     update even when the clock has not moved; then its published postmortem's times.
     """
@@ -136,21 +163,41 @@ def signature(
 
 
 @lru_cache(maxsize=4)
-def _signature_sql(dialect: Dialect) -> str:
-    """The signature query as SQL for this dialect (it takes no parameters)."""
-    incidents = select(
-        Incident.id,
-        Incident.number,
-        Incident.updated_at,
-        Incident.title,
-        Incident.status,
-        Incident.impact,
-    ).where(PUBLIC)  # drafts are nobody's business outside Slack
+def signature_sql(dialect: Dialect) -> str:
+    """The signature query as SQL for this dialect (it takes no parameters).
+
+    On PostgreSQL a row's `xmin`, the transaction that wrote its current version,
+    stands for its fields: every UPDATE makes a new version, and only one
+    transaction's committed version is ever seen, so it moves exactly when the row
+    was written to (of any column: a nudge's too, which reloads one incident for
+    nothing). Formatting and reading 2,000 update times and titles was most of
+    this read's cost. SQLite has no such column: it reads the fields, its times as
+    the text it stores.
+    """
+    fields: list[ColumnElement[Any]]
+    if dialect.name == "postgresql":
+        fields = [cast(literal_column(f"{Incident.__tablename__}.xmin"), Text)]
+    else:
+        fields = [
+            Incident.updated_at.expression,
+            Incident.title.expression,
+            Incident.status.expression,
+            Incident.impact.expression,
+        ]
+    # Drafts are nobody's business outside Slack.
+    incidents = select(Incident.id, Incident.number, *fields).where(PUBLIC)
     # By id: two reads in a row list an unchanged table in the same order.
     return str(incidents.order_by(Incident.id).compile(dialect=dialect))
 
 
-Loaded = tuple[IncidentRow, tuple[tuple[UpdateRow, tuple[Change, ...]], ...], tuple[int, ...]]
+# An incident's row, its updates with their component changes, the ids of the components
+# it affects, and its published postmortem.
+Loaded = tuple[
+    IncidentRow,
+    tuple[tuple[UpdateRow, tuple[Change, ...]], ...],
+    tuple[int, ...],
+    PostmortemView | None,
+]
 
 
 _INCIDENTS = select(*INCIDENT_COLUMNS).where(PUBLIC)
@@ -168,35 +215,43 @@ _CHANGES = (
 _AFFECTED = select(AffectedComponent.incident_id, AffectedComponent.component_id).order_by(
     AffectedComponent.id
 )
+_POSTMORTEMS = select(
+    Postmortem.incident_id,
+    Postmortem.body,
+    Postmortem.published_at,
+    Postmortem.body_updated_at,
+    Postmortem.notified_at,
+).where(Postmortem.published_at.is_not(None))  # only a published one leaves the database
 _EVERYTHING: dict[str, Select[Any]] = {
     "incidents": _INCIDENTS,
     "updates": _UPDATES,
     "changes": _CHANGES,
     "affected": _AFFECTED,
+    "postmortems": _POSTMORTEMS,
 }
+# The column each load statement is filtered on when only some incidents are read.
+_FILTERED_ON: dict[str, ColumnElement[int]] = {
+    "incidents": Incident.id.expression,
+    "updates": IncidentUpdate.incident_id.expression,
+    "changes": IncidentUpdate.incident_id.expression,
+    "affected": AffectedComponent.incident_id.expression,
+    "postmortems": Postmortem.incident_id.expression,
+}
+_LOADS = ("changes", "updates", "affected", "incidents", "postmortems")
+# Where the ids go in a filtered statement's SQL: written in as integer literals.
+_IDS = "__[POSTCOMPILE_ids]"
 
 
 def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict[int, Loaded]:
-    """Incidents with their updates, component changes and affected components, as rows."""
-    changes: Iterable[Sequence[Any]]
-    updates: Iterable[Sequence[Any]]
-    affected: Iterable[Sequence[Any]]
-    incidents: Iterable[Sequence[Any]]
-    if everything:
-        # Every incident (a first build): read through the driver's cursor, converting
-        # the few typed columns here; SQLAlchemy's processing of some 50,000 values,
-        # one call each, was a fifth of the whole build.
-        read = _driver_reader(session)
-        changes, updates, affected, incidents = (
-            read(name) for name in ("changes", "updates", "affected", "incidents")
-        )
-    else:
-        chosen = sorted(ids)
-        changes = session.execute(_CHANGES.where(IncidentUpdate.incident_id.in_(chosen)))
-        updates = session.execute(_UPDATES.where(IncidentUpdate.incident_id.in_(chosen)))
-        affected = session.execute(_AFFECTED.where(AffectedComponent.incident_id.in_(chosen)))
-        incidents = session.execute(_INCIDENTS.where(Incident.id.in_(chosen)))
+    """Incidents with their updates, component changes, affected components and published
+    postmortems, as rows (the postmortem as the page shows it).
 
+    `everything`: every incident, unfiltered (a first build, or so many that one
+    read of each table beats a long IN list); else the incidents `ids`.
+    """
+    changes, updates, affected, incidents, postmortems = _driver_read(
+        session, None if everything else sorted(ids)
+    )
     by_update: dict[int, list[Change]] = defaultdict(list)
     for update_id, cid, old, new in changes:
         by_update[update_id].append((cid, old, new))
@@ -207,66 +262,122 @@ def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict
     touched: dict[int, list[int]] = defaultdict(list)
     for iid, cid in affected:
         touched[iid].append(cid)
+    written = {
+        iid: PostmortemView(
+            body=body,
+            published_at=published_at,
+            body_updated_at=body_updated_at,
+            notified_subscribers=notified_at is not None,
+        )
+        for iid, body, published_at, body_updated_at, notified_at in postmortems
+    }
     out: dict[int, Loaded] = {}
     for r in incidents:
         row = IncidentRow(*r)
-        out[row.id] = (row, tuple(by_incident.get(row.id, ())), tuple(touched.get(row.id, ())))
+        out[row.id] = (
+            row,
+            tuple(by_incident.get(row.id, ())),
+            tuple(touched.get(row.id, ())),
+            written.get(row.id),
+        )
     return out
 
 
-def _driver_reader(session: Session) -> Callable[[str], list[list[Any]]]:
-    """Read one of the unfiltered statements through the session's own DBAPI connection.
+def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]]]:
+    """The load statements' rows (of the incidents `ids`, or of all), read together.
 
-    Same transaction (and so, on PostgreSQL, the same REPEATABLE READ snapshot) as
-    every other read of the build; each UTC time and boolean becomes what the
-    column's SQLAlchemy type would have made of it.
+    Read through the session's own DBAPI connection: same transaction (and so, on
+    PostgreSQL, the same REPEATABLE READ snapshot) as every other read of the build,
+    and one round trip. SQLAlchemy's processing of some 50,000 values, one call
+    each, was a fifth of a first build.
     """
     dialect = session.get_bind().dialect
-    connection = session.connection().connection
-    times: dict[object, datetime] = {}  # equal stored times: parsed once, shared
+    listed = None if ids is None else ", ".join(str(int(i)) for i in ids) or "NULL"
+    statements = [_driver_sql(dialect, name, listed is not None) for name in _LOADS]
+    results = read_together(
+        session, [sql if listed is None else sql.replace(_IDS, listed) for sql, _ in statements]
+    )
+    convert = Converter()
+    return [convert(kinds, rows) for (_, kinds), rows in zip(statements, results, strict=True)]
 
-    def utc(value: Any) -> datetime | None:
+
+class Converter:
+    """Makes of a driver's rows what the columns' SQLAlchemy types would have made of them.
+
+    Each "time" becomes a UTC datetime, as storage.types.UTCDateTime reads it (naive,
+    from SQLite, is UTC), parsed once for equal stored values; each "date" a date;
+    each "bool" a bool. Integers and text come from both drivers as they are.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[object, datetime] = {}
+
+    def _utc(self, value: Any) -> datetime | None:
         if value is None:
             return None
-        found = times.get(value)
+        found = self._times.get(value)
         if found is None:
             at = datetime.fromisoformat(value) if isinstance(value, str) else value
-            # As storage.types.UTCDateTime reads it: naive (SQLite) is UTC.
             found = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            times[value] = found
+            self._times[value] = found
         return found
 
-    def read(name: str) -> list[list[Any]]:
-        sql, kinds = _driver_sql(dialect, name)
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql)
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
+    def __call__(self, kinds: tuple[str, ...], fetched: list[tuple[Any, ...]]) -> list[list[Any]]:
         stamps = [k for k, kind in enumerate(kinds) if kind == "time"]
+        days = [k for k, kind in enumerate(kinds) if kind == "date"]
         flags = [k for k, kind in enumerate(kinds) if kind == "bool"]
-        out = []
+        utc = self._utc
+        rows = []
         for raw in fetched:
             row = list(raw)
             for k in stamps:
                 row[k] = utc(row[k])
+            for k in days:
+                if isinstance(row[k], str):  # SQLite keeps ISO text
+                    row[k] = date.fromisoformat(row[k])
             for k in flags:
                 row[k] = bool(row[k]) if row[k] is not None else None
-            out.append(row)
-        return out
-
-    return read
+            rows.append(row)
+        return rows
 
 
-@lru_cache(maxsize=16)
-def _driver_sql(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
-    """An unfiltered load statement as SQL for this dialect (no parameters), and how to
-    read each column: "time" (a UTC datetime), "bool", or "" (as the driver returns it)."""
-    statement = _EVERYTHING[name]
+@lru_cache(maxsize=8)
+def driver_sql(dialect: Dialect, statement: Select[Any]) -> tuple[str, tuple[str, ...]]:
+    """A statement without parameters as SQL for this dialect, and how Converter reads
+    each of its columns."""
     return str(statement.compile(dialect=dialect)), tuple(
         _kind(column) for column in statement.selected_columns
     )
+
+
+# Every component, and every group, as ComponentRow and GroupRow take them.
+COMPONENTS = select(*COMPONENT_COLUMNS)
+GROUPS = select(*GROUP_COLUMNS)
+
+
+@lru_cache(maxsize=32)
+def _driver_sql(dialect: Dialect, name: str, filtered: bool) -> tuple[str, tuple[str, ...]]:
+    """A load statement as SQL for this dialect (no parameters; if `filtered`, with _IDS
+    where the incident ids go), and how Converter reads each column."""
+    statement = _EVERYTHING[name]
+    if filtered:
+        ids = bindparam("ids", type_=Integer, expanding=True)
+        if name == "changes" and dialect.name == "postgresql":
+            # The incidents' update ids as one array: an index lookup of each, whatever
+            # the planner believes of the tables (without statistics it hashed them all).
+            update_ids = select(IncidentUpdate.id).where(IncidentUpdate.incident_id.in_(ids))
+            inner = str(update_ids.compile(dialect=dialect))
+            statement = (
+                select(*statement.selected_columns)
+                .where(text(f"{ComponentChange.__tablename__}.update_id = ANY(ARRAY({inner}))"))
+                .order_by(ComponentChange.id)
+            )
+        else:
+            statement = statement.where(_FILTERED_ON[name].in_(ids))
+    sql = str(statement.compile(dialect=dialect))
+    if filtered and _IDS not in sql:
+        raise AssertionError(f"no {_IDS} in {sql}")
+    return sql, tuple(_kind(column) for column in statement.selected_columns)
 
 
 def _kind(column: ColumnElement[Any]) -> str:
@@ -274,6 +385,8 @@ def _kind(column: ColumnElement[Any]) -> str:
         return "time"
     if isinstance(column.type, Boolean):
         return "bool"
+    if isinstance(column.type, Date):
+        return "date"
     # Integers and text come from both drivers as SQLAlchemy would return them.
     if not isinstance(column.type, Integer | String):
         raise TypeError(f"{column} needs a conversion the snapshot's driver read lacks")
@@ -289,10 +402,35 @@ def window_start(now: datetime, tz: ZoneInfo) -> datetime:
 def recent_history(
     session: Session, component_ids: list[int], *, since: datetime
 ) -> dict[int, History]:
-    """Per component: its state when the uptime window opens, and the changes after."""
+    """Per component: its state when the uptime window opens, and the changes after.
+
+    Both reads in one round trip, the ids and the time written in as literals.
+    """
     out: dict[int, History] = {}
     if not component_ids:
         return out
+    dialect = session.get_bind().dialect
+    (initial_sql, _), (recent_sql, kinds) = _history_sql(dialect, since)
+    listed = ", ".join(str(int(i)) for i in component_ids)
+    first, recent = read_together(
+        session, [initial_sql.replace(_IDS, listed), recent_sql.replace(_IDS, listed)]
+    )
+    initial = {cid: ComponentStatus(status) for cid, status in first if status is not None}
+    changes: dict[int, list[tuple[datetime, ComponentStatus]]] = defaultdict(list)
+    for component_id, at, status in Converter()(kinds, recent):
+        changes[component_id].append((at, ComponentStatus(status)))
+    for cid in component_ids:
+        out[cid] = (initial.get(cid, ComponentStatus.OPERATIONAL), changes.get(cid, []))
+    return out
+
+
+@lru_cache(maxsize=4)
+def _history_sql(
+    dialect: Dialect, since: datetime
+) -> tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]:
+    """recent_history's two statements for the window opening at `since` (it moves once a
+    day), with _IDS where the component ids go."""
+    ids: list[ColumnElement[Any]] = [literal_column(_IDS)]
     # The newest change before the window gives each component's starting state: one
     # step down the (component_id, at) index per component. Ranking every older row
     # instead (a window function) sorted years of history on each full build.
@@ -304,21 +442,14 @@ def recent_history(
         .correlate(Component)
         .scalar_subquery()
     )
-    initial = {
-        component_id: ComponentStatus(status)
-        for component_id, status in session.execute(
-            select(Component.id, newest).where(Component.id.in_(component_ids))
-        )
-        if status is not None
-    }
+    initial = select(Component.id, newest).where(Component.id.in_(ids))
     recent = (
         select(StatusChange.component_id, StatusChange.at, StatusChange.status)
-        .where(StatusChange.component_id.in_(component_ids), StatusChange.at >= since)
+        .where(StatusChange.component_id.in_(ids), StatusChange.at >= since)
         .order_by(StatusChange.at, StatusChange.id)
     )
-    changes: dict[int, list[tuple[datetime, ComponentStatus]]] = defaultdict(list)
-    for component_id, at, status in session.execute(recent):
-        changes[component_id].append((at, ComponentStatus(status)))
-    for cid in component_ids:
-        out[cid] = (initial.get(cid, ComponentStatus.OPERATIONAL), changes.get(cid, []))
-    return out
+    out = []
+    for statement in (initial, recent):
+        sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        out.append((sql, tuple(_kind(column) for column in statement.selected_columns)))
+    return out[0], out[1]
