@@ -129,8 +129,15 @@ _FIRST_P = re.compile(r"^\s*<p>")
 
 def update_html(update: UpdateView) -> Markup:
     """'<strong>Status</strong> - body' with the status inside the body's first paragraph."""
-    lead = Markup("<strong>{}</strong> - ").format(status_label(update.status))
-    body = render_markdown(update.body)
+    return _update_html(update.status, update.body)
+
+
+# An incident's card lists every update again after each new one: each is formatted once
+# (the cards of index.html show a few hundred at most).
+@lru_cache(maxsize=2048)
+def _update_html(status: str, body_text: str) -> Markup:
+    lead = Markup("<strong>{}</strong> - ").format(status_label(status))
+    body = render_markdown(body_text)
     match = _FIRST_P.match(body)
     if match:
         return Markup("<p>") + lead + Markup(body[match.end() :])
