@@ -17,8 +17,9 @@ It prints the throughput, the ack latency (p50 / p99 / max, and how many took
 over 3 s), and for every open, update and resolve the time from its ack until
 the incident's page (incidents/N.html) shows it and until the fake Slack
 received the announcement or thread reply carrying it, the CPU each process
-used, and the machine's load and speed (bench/machine.py). Targets (issue 13)
-on a 2-core machine at --rate 120: p99 ack <= 25 ms, no ack over 3 s,
+used and its threads' context switches a command (each hand-off between threads
+is one at least), and the machine's load and speed (bench/machine.py). Targets
+(issue 13) on a 2-core machine at --rate 120: p99 ack <= 25 ms, no ack over 3 s,
 >= 100 commands/s, page updated <= 200 ms after the ack at p99.
 """
 
@@ -191,22 +192,46 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_by_process(pid).values())
 
 
+def family(pid: int) -> list[int]:
+    """A process and its children's pids."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid] + [int(c) for c in children]
+
+
 def cpu_by_process(pid: int) -> dict[int, float]:
     """CPU seconds of a process and of each of its children, by pid."""
     out: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
+    for p in family(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def switches_by_process(pid: int) -> dict[int, int]:
+    """Context switches (voluntary and not) of a process and of each of its children,
+    by pid, summed over their threads: each thread handed work is woken once at least."""
+    out: dict[int, int] = {}
+    for p in family(pid):
+        total = 0
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                for line in (task / "status").read_text().splitlines():
+                    if "ctxt_switches:" in line:
+                        total += int(line.split(":")[1])
+            except (OSError, ValueError):
+                continue
+        out[p] = total
     return out
 
 
@@ -552,6 +577,7 @@ def run(
     watcher.start()
     started = time.monotonic()
     cpu_before = cpu_by_process(pid)
+    switches_before = switches_by_process(pid)
     bench_before = os.times()
     stop = started + args.seconds
     threads = [
@@ -567,6 +593,7 @@ def run(
         t.join()
     elapsed = time.monotonic() - started
     cpu_after = cpu_by_process(pid)
+    switches_after = switches_by_process(pid)
     bench_after = os.times()
     server_cpu = sum(cpu_after.values()) - sum(cpu_before.values())
     bench_cpu = (bench_after.user + bench_after.system) - (bench_before.user + bench_before.system)
@@ -581,6 +608,15 @@ def run(
             f"pid {p} {cpu_after[p] - cpu_before.get(p, 0):.1f} s" for p in sorted(cpu_after)
         )
         + f"; this benchmark's own process: {bench_cpu:.1f} s"
+    )
+    commands = max(1, len(results.samples))
+    print(
+        "   context switches a command: "
+        + ", ".join(
+            f"pid {p} {(switches_after[p] - switches_before.get(p, 0)) / commands:.1f}"
+            for p in sorted(switches_after)
+        )
+        + " (threads that ended meanwhile not counted)"
     )
     print(describe())
     ok = (
