@@ -439,6 +439,28 @@ def _forward(child: _Child, result: Result) -> None:
     child.tell(news_message(changed_numbers(result)))
 
 
+class StopSignal:
+    """SIGTERM or SIGINT asked this process to stop: `asked`, read by its main loop.
+
+    The handler only sets an attribute. It used to set a threading.Event, whose set()
+    takes a lock that is not re-entrant: a signal arriving while a handler held it ran
+    the handler again inside it, and the process waited on itself for ever. Seen once
+    in some thirty bench/ack.py runs: a page process whose main thread was three
+    handlers deep in Event.set, still running the scheduler after serve had gone.
+    """
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def install(self) -> StopSignal:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, _signum: int, _frame: object) -> None:
+        self.asked = True
+
+
 def run_background(
     settings: Settings,
     on_start: Sequence[OnStart],
@@ -450,9 +472,7 @@ def run_background(
     """A background process's life: publish (PAGE) or deliver (DELIVERY, and PAGE on
     SQLite never: the web worker does) after every change it hears of; the changes it
     makes itself go to `forward` too."""
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = StopSignal().install()
     for sig in (signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_DFL)
     parent = os.getppid()
@@ -482,7 +502,7 @@ def run_background(
     warm = heap.WarmUp(after=BACKGROUND_WARM_UP)
     pending = b""
     try:
-        while not stopping.is_set() and os.getppid() == parent:
+        while not stopping.asked and os.getppid() == parent:
             readable, _, _ = select.select([read_fd], [], [], 0.5)
             if not readable:
                 continue

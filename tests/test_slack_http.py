@@ -945,3 +945,23 @@ def test_web_workers_default_to_one_per_core_on_postgresql_and_one_on_sqlite(
     assert default_workers(shared, environ={"WEB_CONCURRENCY": "3"}) is None
     shared.engine.dispose()
     embedded.engine.dispose()
+
+
+def test_a_background_process_hears_a_stop_signal_however_many_come() -> None:
+    """The stop handler takes no lock (a threading.Event's did, and a signal arriving
+    inside it deadlocked the process): each signal only sets the flag again."""
+    from bot.serve import StopSignal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop = StopSignal().install()
+        assert not stop.asked
+        for _ in range(3):
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.asked
+        stop.handle(signal.SIGTERM, None)  # again, as a signal inside the handler would
+        assert stop.asked
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
