@@ -243,16 +243,16 @@ def bucket_of(view: ChartRange, at: datetime) -> int:
     return int(at.timestamp()) // view.bucket_seconds
 
 
-def points_added_since(session: Session, point_id: int) -> dict[int, datetime]:
-    """For points with ids above `point_id`: per metric, the oldest time among them."""
+def points_added_since(session: Session, point_id: int) -> dict[int, tuple[datetime, datetime]]:
+    """For points with ids above `point_id`: per metric, the oldest and newest time among them."""
     # The id as a literal: planned for its own value, the range is a short index scan,
     # where a prepared statement's plan for any value may read every point.
     stmt = (
-        select(MetricPoint.metric_id, func.min(MetricPoint.at))
+        select(MetricPoint.metric_id, func.min(MetricPoint.at), func.max(MetricPoint.at))
         .where(MetricPoint.id > literal_column(str(int(point_id))))
         .group_by(MetricPoint.metric_id)
     )
-    return {metric_id: at for metric_id, at in session.execute(stmt)}
+    return {metric_id: (oldest, newest) for metric_id, oldest, newest in session.execute(stmt)}
 
 
 def series(session: Session, metric: Metric, *, now: datetime) -> dict[str, Series]:

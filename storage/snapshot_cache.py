@@ -104,6 +104,8 @@ class SnapshotCache:
         # (metric id, code, view) → (its oldest bucket, its points); the newest point id seen.
         self._charts: dict[tuple[int, str, str], tuple[int, Series]] = {}
         self._points_mark = -1
+        # Per metric, points seen later than their build's clock: (that clock, the newest).
+        self._points_due: dict[int, tuple[datetime, datetime]] = {}
         # The incidents open at some time since the uptime window's start, as (that
         # start, {incident id: (window, affected component ids)}), and the incident ids
         # reloaded or gone since it was brought up to date.
@@ -447,8 +449,12 @@ class SnapshotCache:
 
         A chart that gained points has its buckets from the oldest new point on read
         again; one whose oldest bucket moved on drops the buckets that left it. A
-        bucket's average only moves when points arrive: none is ever in the future
-        (the use cases refuse them), and new ones arrive above the newest id seen.
+        bucket's average only moves when points arrive, above the newest id seen, or
+        when a point seen already comes due: the use cases refuse points in the
+        future, but one can be stamped later than this build's `now` (written between
+        reading the clock and the first query, or by a host whose clock is ahead).
+        Such a metric's charts are read again from the bucket of the build that saw
+        it, build after build, until the clock has passed its newest point.
         """
         rows = probe.metrics
         if not rows:
@@ -457,9 +463,20 @@ class SnapshotCache:
         arrived: dict[int, datetime] = {}
         if newest < self._points_mark:
             self._charts.clear()  # points were deleted (a wiped database): start over
+            self._points_due.clear()
         elif newest != self._points_mark and self._points_mark >= 0:
-            arrived = metric_store.points_added_since(session, self._points_mark)
+            for mid, (oldest, latest) in metric_store.points_added_since(
+                session, self._points_mark
+            ).items():
+                arrived[mid] = oldest
+                if latest > now:  # not in the charts yet: read again until it is
+                    since, until = self._points_due.get(mid, (now, latest))
+                    self._points_due[mid] = (min(since, now), max(until, latest))
         self._points_mark = newest
+        for mid, (since, until) in list(self._points_due.items()):
+            arrived[mid] = min(arrived.get(mid, since), since)
+            if until <= now:
+                del self._points_due[mid]  # this build reads it: due at last
         out = []
         for m in rows:
             series: dict[str, Series] = {}

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
 from commands import metrics as metric_commands
+from storage import metrics as metric_store
 from storage import postmortems as postmortem_store
 from storage import snapshot_marks, snapshot_rows
 from storage.db import transaction
-from storage.models import Incident, StatusChange
+from storage.models import Incident, Metric, StatusChange
 from storage.rules import ComponentStatus
 from storage.snapshot import postmortem_view
 from storage.snapshot_marks import read_probe
@@ -238,6 +239,31 @@ def test_charts_whose_oldest_buckets_leave_them_match_a_fresh_read(
         build = check.cache.build(session, page=PAGE, now=runtime.clock())
     (metric,) = build.snapshot.metrics
     assert metric.series["month"]  # the points pushed since
+
+
+@pytest.mark.parametrize("ahead", [timedelta(seconds=1), timedelta(hours=3)])
+def test_a_point_stamped_after_the_builds_clock_reaches_the_charts_when_it_comes_due(
+    runtime: Runtime, clock: FakeClock, ahead: timedelta
+) -> None:
+    # Written between a build's reading of the clock and its first query, or by a host
+    # whose clock is ahead: seen by that build (its id), but not yet in a chart.
+    with transaction(runtime.factory) as session:
+        ctx = runtime.context("U1")
+        metric_commands.add_metric(session, ctx, name="Latency", unit="ms")
+        metric_commands.push_value(session, ctx, name="Latency", value="1")
+    check = Check(runtime)
+    check()
+    with transaction(runtime.factory) as session:
+        (metric,) = session.scalars(select(Metric))
+        metric_store.add_points(session, metric, [(runtime.clock() + ahead, 100.0)])
+    assert check() == frozenset()  # not shown yet, by either build
+    for step in (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=3)):
+        clock.advance(seconds=step.total_seconds())
+        check()  # the incremental charts agree with a fresh read at each step
+    with Session(runtime.engine) as session:
+        build = check.cache.build(session, page=PAGE, now=runtime.clock())
+    (shown,) = build.snapshot.metrics
+    assert any(value > 1.0 for _, value in shown.series["day"])  # due, and counted
 
 
 def test_the_same_probe_again_and_again_on_one_connection(runtime: Runtime, engine: Engine) -> None:
