@@ -134,7 +134,12 @@ def write_files(
         for temp in temps[done:]:
             _discard(temp)
         if held:
-            _releaser.release(held)
+            try:
+                _releaser.release(held)
+            except BaseException:  # no thread to hand them to (none could start)
+                for fd in held:
+                    os.close(fd)
+                raise
     if sync:
         sync_directories(root, todo)
     return todo
@@ -148,7 +153,13 @@ def write_files(
 # renames are. Readers are unaffected (they hold their own references).
 RELEASE_LIMIT = 64  # files per write; a full render's thousands are freed as they go
 RELEASER_THREAD = "statusbot-release"
-_HOLD = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+# Not blocking: should a name have become a FIFO since it was looked at, no open waits.
+_HOLD = (
+    os.O_RDONLY
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 class _Releaser:

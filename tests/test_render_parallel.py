@@ -282,10 +282,12 @@ def test_the_writers_releaser_thread_does_not_keep_a_render_from_forking(
     site = ParallelSite(tmp_path / "two")
     site.write(tmp_path / "two", site.render(many_incidents()))
     assert len(forking) == 1
-    helper = threading.Thread(target=time.sleep, args=(0.5,))
+    done = threading.Event()
+    helper = threading.Thread(target=done.wait)
     helper.start()
     try:
         site.render(many_incidents())
         assert len(forking) == 1  # any other thread still keeps it in one process
     finally:
+        done.set()
         helper.join()
