@@ -459,24 +459,7 @@ class SnapshotCache:
         rows = probe.metrics
         if not rows:
             return ()
-        newest = probe.newest_point
-        arrived: dict[int, datetime] = {}
-        if newest < self._points_mark:
-            self._charts.clear()  # points were deleted (a wiped database): start over
-            self._points_due.clear()
-        elif newest != self._points_mark and self._points_mark >= 0:
-            for mid, (oldest, latest) in metric_store.points_added_since(
-                session, self._points_mark
-            ).items():
-                arrived[mid] = oldest
-                if latest > now:  # not in the charts yet: read again until it is
-                    since, until = self._points_due.get(mid, (now, latest))
-                    self._points_due[mid] = (min(since, now), max(until, latest))
-        self._points_mark = newest
-        for mid, (since, until) in list(self._points_due.items()):
-            arrived[mid] = min(arrived.get(mid, since), since)
-            if until <= now:
-                del self._points_due[mid]  # this build reads it: due at last
+        arrived = self._arrived(session, probe.newest_point, now=now)
         out = []
         for m in rows:
             series: dict[str, Series] = {}
@@ -502,6 +485,27 @@ class SnapshotCache:
                 series[view.name] = points
             out.append(metric_store.view_of(m, series))
         return tuple(out)
+
+    def _arrived(self, session: Session, newest: int, *, now: datetime) -> dict[int, datetime]:
+        """Per metric, the time from which its charts must be read again: its oldest point
+        above the newest id seen, or a build's clock that a point seen was stamped after."""
+        arrived: dict[int, datetime] = {}
+        if newest < self._points_mark:
+            self._charts.clear()  # points were deleted (a wiped database): start over
+            self._points_due.clear()
+        elif newest != self._points_mark and self._points_mark >= 0:
+            added = metric_store.points_added_since(session, self._points_mark)
+            for mid, (oldest, latest) in added.items():
+                arrived[mid] = oldest
+                if latest > now:  # not in the charts yet: read again until it is
+                    since, until = self._points_due.get(mid, (now, latest))
+                    self._points_due[mid] = (min(since, now), max(until, latest))
+        self._points_mark = newest
+        for mid, (since, until) in list(self._points_due.items()):
+            arrived[mid] = min(arrived.get(mid, since), since)
+            if until <= now:
+                del self._points_due[mid]  # this build reads it: due at last
+        return arrived
 
 
 # --- Shaping ---------------------------------------------------------------------------------

@@ -292,10 +292,9 @@ def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]
     each, was a fifth of a first build.
     """
     dialect = session.get_bind().dialect
-    listed = None if ids is None else ", ".join(str(int(i)) for i in ids) or "NULL"
-    statements = [_driver_sql(dialect, name, listed is not None) for name in _LOADS]
+    statements = [_driver_sql(dialect, name, ids is not None) for name in _LOADS]
     results = read_together(
-        session, [sql if listed is None else sql.replace(_IDS, listed) for sql, _ in statements]
+        session, [sql if ids is None else _with_ids(sql, ids) for sql, _ in statements]
     )
     convert = Converter()
     return [convert(kinds, rows) for (_, kinds), rows in zip(statements, results, strict=True)]
@@ -345,9 +344,20 @@ class Converter:
 def driver_sql(dialect: Dialect, statement: Select[Any]) -> tuple[str, tuple[str, ...]]:
     """A statement without parameters as SQL for this dialect, and how Converter reads
     each of its columns."""
-    return str(statement.compile(dialect=dialect)), tuple(
-        _kind(column) for column in statement.selected_columns
-    )
+    return _compiled(dialect, statement)
+
+
+def _compiled(
+    dialect: Dialect, statement: Select[Any], **compile_kwargs: Any
+) -> tuple[str, tuple[str, ...]]:
+    """A statement's SQL for this dialect, and how Converter reads each of its columns."""
+    sql = str(statement.compile(dialect=dialect, compile_kwargs=compile_kwargs))
+    return sql, tuple(_kind(column) for column in statement.selected_columns)
+
+
+def _with_ids(sql: str, ids: Sequence[int]) -> str:
+    """SQL compiled with _IDS, the ids written in as integer literals."""
+    return sql.replace(_IDS, ", ".join(str(int(i)) for i in ids) or "NULL")
 
 
 # Every component, and every group, as ComponentRow and GroupRow take them.
@@ -374,10 +384,10 @@ def _driver_sql(dialect: Dialect, name: str, filtered: bool) -> tuple[str, tuple
             )
         else:
             statement = statement.where(_FILTERED_ON[name].in_(ids))
-    sql = str(statement.compile(dialect=dialect))
+    sql, kinds = _compiled(dialect, statement)
     if filtered and _IDS not in sql:
         raise AssertionError(f"no {_IDS} in {sql}")
-    return sql, tuple(_kind(column) for column in statement.selected_columns)
+    return sql, kinds
 
 
 def _kind(column: ColumnElement[Any]) -> str:
@@ -411,9 +421,8 @@ def recent_history(
         return out
     dialect = session.get_bind().dialect
     (initial_sql, _), (recent_sql, kinds) = _history_sql(dialect, since)
-    listed = ", ".join(str(int(i)) for i in component_ids)
     first, recent = read_together(
-        session, [initial_sql.replace(_IDS, listed), recent_sql.replace(_IDS, listed)]
+        session, [_with_ids(initial_sql, component_ids), _with_ids(recent_sql, component_ids)]
     )
     initial = {cid: ComponentStatus(status) for cid, status in first if status is not None}
     changes: dict[int, list[tuple[datetime, ComponentStatus]]] = defaultdict(list)
@@ -448,8 +457,7 @@ def _history_sql(
         .where(StatusChange.component_id.in_(ids), StatusChange.at >= since)
         .order_by(StatusChange.at, StatusChange.id)
     )
-    out = []
-    for statement in (initial, recent):
-        sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        out.append((sql, tuple(_kind(column) for column in statement.selected_columns)))
-    return out[0], out[1]
+    return (
+        _compiled(dialect, initial, literal_binds=True),
+        _compiled(dialect, recent, literal_binds=True),
+    )
