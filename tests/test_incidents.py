@@ -12,7 +12,7 @@ from sqlalchemy import event, inspect, select
 from bot.runtime import Runtime
 from commands import incident as uc
 from storage import incidents
-from storage.models import AuditEvent, Component, OutboxEntry, StatusChange
+from storage.models import AuditEvent, Component, IncidentUpdate, OutboxEntry, StatusChange
 from tests.conftest import FakeClock
 from tests.helpers import incident_of
 
@@ -283,3 +283,54 @@ def test_an_update_after_a_full_read_in_one_transaction_keeps_the_updates(
         result = uc.update_incident(session, ctx, number=1, message="Still looking.")
         assert result.ok
         assert [u.body for u in full.updates] == ["Looking.", "Still looking."]
+
+
+def test_an_update_is_one_insert_and_the_sessions_own(rt: Runtime) -> None:
+    """The update a command writes is inserted once, at once, and is the object the
+    rest of the transaction sees: through the incident, by its id, with its incident."""
+    assert rt.run_line("/incident open Slow -- Looking.", user="U1").ok
+    with rt.factory() as session, session.begin():
+        light = incidents.get(session, number=1, for_update=True, updates=False)
+        assert light is not None
+        with statements(rt) as sent:
+            new = incidents.add_update(
+                session,
+                light,
+                status="identified",
+                body="Found it.",
+                actor="U1",
+                display_at=rt.clock(),
+                now=rt.clock(),
+            )
+            session.flush()
+        inserts = [s for s in sent if s.lstrip().upper().startswith("INSERT")]
+        assert len(inserts) == 1 and "incident_updates" in inserts[0]
+        assert new.id is not None and len(new.code) == 12
+        assert new.incident is light and new.changes == []
+        assert session.get(IncidentUpdate, new.id) is new
+        assert [u.body for u in light.updates] == ["Looking.", "Found it."]
+        assert light.updates[-1] is new
+        with statements(rt) as at_commit:
+            session.flush()
+        assert not at_commit  # nothing was left for the unit of work to write
+    with rt.factory() as session:
+        stored = session.scalars(select(IncidentUpdate).order_by(IncidentUpdate.id)).all()
+        assert [(u.body, u.status, u.code) for u in stored][-1] == (
+            "Found it.",
+            "identified",
+            new.code,
+        )
+        assert len(stored) == 2
+
+
+def test_an_update_of_an_incident_without_components_asks_for_no_claims(rt: Runtime) -> None:
+    """Only components an incident affects can have been claimed by its updates."""
+    assert rt.run_line("/incident open Slow -- Looking.", user="U1").ok
+    assert rt.run_line("/incident open Down --components API=major -- Looking.", user="U1").ok
+    with statements(rt) as sent:
+        assert rt.run_line("/incident update 1 --status identified -- Found.", user="U1").ok
+    assert not [s for s in sent if "update_component_changes" in s]
+    with statements(rt) as sent:
+        assert rt.run_line("/incident update 2 --status identified -- Found.", user="U1").ok
+    assert [s for s in sent if "update_component_changes" in s]
+    assert incident_of(rt, 2).impact == "critical"  # still settled on API's claim
