@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Base, Component, Group, StatusChange
 from storage.rules import Cause, ComponentStatus
@@ -123,8 +124,11 @@ def change_status(
     old = ComponentStatus(component.status)
     if old is status:
         return None
-    component.status = status.value
-    component.updated_at = at
+    # Written at once, not left to the unit of work: flushing this one row through it
+    # was a fifth of a /component set's CPU, inside SQLite's writers' turn.
+    session.execute(_SET_STATUS, {"component_id": component.id, "status": status.value, "at": at})
+    set_committed_value(component, "status", status.value)
+    set_committed_value(component, "updated_at", at)
     row = {
         "component_id": component.id,
         "at": at,
@@ -143,6 +147,12 @@ def change_status(
 # so they are in the database already.
 _HISTORY = Base.metadata.tables[StatusChange.__tablename__]
 _INSERT_CHANGE = insert(_HISTORY).returning(_HISTORY.c.id)
+_COMPONENTS = Base.metadata.tables[Component.__tablename__]
+_SET_STATUS = (
+    update(_COMPONENTS)
+    .where(_COMPONENTS.c.id == bindparam("component_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("at"))
+)
 
 
 def history(session: Session, component_ids: list[int] | None = None) -> list[StatusChange]:

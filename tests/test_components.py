@@ -7,7 +7,9 @@ from datetime import date
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from storage import components as store
 from storage.models import AuditEvent, Component, Group, OutboxEntry, StatusChange
+from storage.rules import Cause, ComponentStatus
 
 
 def test_add_with_every_option(runtime: Runtime) -> None:
@@ -132,3 +134,34 @@ def test_set_finds_the_live_component_by_name_or_group_and_name(runtime: Runtime
         ]
     assert "is a group" in runtime.run_line("/component set Email down", user="U1").reply
     assert "Did you mean 'Web'" in runtime.run_line("/component set Webb down", user="U1").reply
+
+
+def test_a_status_change_is_written_at_once_and_leaves_nothing_to_flush(
+    runtime: Runtime,
+) -> None:
+    """change_status writes the component's row itself: the database has the new state
+    before any flush, the object shows it, and the unit of work has nothing left."""
+    assert runtime.run_line("/component add API", user="U1").ok
+    at = runtime.clock()
+    with runtime.factory() as session, session.begin():
+        api = session.scalars(select(Component).where(Component.name == "API")).one()
+        changed = store.change_status(
+            session, api, ComponentStatus.MAJOR, at=at, cause=Cause.MANUAL, actor="U1"
+        )
+        assert changed is not None and changed.old is ComponentStatus.OPERATIONAL
+        assert api.status == "major_outage" and api.updated_at == at
+        assert not session.dirty
+        with session.no_autoflush:
+            stored = session.execute(
+                select(Component.status, Component.updated_at).where(Component.id == api.id)
+            ).one()
+        assert stored == ("major_outage", at)
+        assert (
+            store.change_status(
+                session, api, ComponentStatus.MAJOR, at=at, cause=Cause.MANUAL, actor="U1"
+            )
+            is None
+        )  # unchanged: nothing written
+    with runtime.factory() as session:
+        assert session.scalars(select(Component.status)).all() == ["major_outage"]
+        assert len(session.scalars(select(StatusChange)).all()) == 1
