@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,8 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Under defer_checkpoints, the log's length (pages) at which a commit checkpoints after
 # all: only reached when bot/wal.py's thread is not running (256 MiB of 4 KiB pages).
 CHECKPOINT_BACKSTOP = 65_536
+# PostgreSQL: a pooled connection that sat idle this long is pinged before use (seconds).
+PING_AFTER_IDLE = 10.0
 
 
 def normalise_url(url: str) -> str:
@@ -81,8 +84,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if "pool_pre_ping" in kwargs:
+        return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    ping_after_idle(engine)
+    return engine
+
+
+def ping_after_idle(engine: Engine, idle: float = PING_AFTER_IDLE) -> None:
+    """Check that a pooled connection is alive before it is used, if it sat idle.
+
+    SQLAlchemy's pool_pre_ping asks on every checkout: one more round trip for every
+    transaction (a command, a delivery pass, a publish), under load most of a cheap
+    one's time. What kills a pooled connection (a server restart, a failover, an idle
+    timeout on the way) shows on one that waited; one checked in moments ago is as
+    alive as it was then. A connection that dies within the gap is met by the
+    statement that uses it: SQLAlchemy sees the disconnect and invalidates the pool
+    (every older connection reconnects at its next checkout), and that transaction
+    fails whole, written nowhere (a command answers that the database did not answer).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_from"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_from")
+        if since is None or time.monotonic() - since < idle:
+            return  # new (its connect was the check), or just used
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            # The pool drops this connection and checks out a fresh one instead.
+            raise exc.DisconnectionError(f"a pooled connection is gone: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
