@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import Connection
+
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
@@ -153,23 +155,27 @@ class Publisher:
 
     def publish(self, *, dirty: Collection[int] = ()) -> Report | None:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
-        with self._lock, exclusive(self.runtime.engine), _collector_paused():
+        with self._lock, exclusive(self.runtime.engine) as locked, _collector_paused():
             self._hints.update(dirty)
-            return _timed(self.runtime.settings, lambda: self._publish(full=False))
+            return _timed(self.runtime.settings, lambda: self._publish(locked, full=False))
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
-        with self._lock, exclusive(self.runtime.engine), _collector_paused():
+        with self._lock, exclusive(self.runtime.engine) as locked, _collector_paused():
             self._cache = SnapshotCache()
-            return _timed(self.runtime.settings, lambda: self._publish(full=True))
+            return _timed(self.runtime.settings, lambda: self._publish(locked, full=True))
 
-    def _publish(self, *, full: bool) -> Report | None:
+    def _publish(self, locked: Connection | None, *, full: bool) -> Report | None:
+        """One publish; `locked`: the page lock's connection to read from (PostgreSQL),
+        already in a transaction that sees one moment (storage/locks.py)."""
         started = time.perf_counter()
         try:
-            with self.runtime.reader() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # Every query of one snapshot sees the same moment.
-                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            reader = (
+                self.runtime.reader()
+                if locked is None
+                else self.runtime.reader(bind=locked, join_transaction_mode="rollback_only")
+            )
+            with reader as session:
                 build = self._cache.build(
                     session, page=self.page, now=self.runtime.clock(), dirty=self._hints
                 )

@@ -1,0 +1,160 @@
+"""The page lock's connection is the publisher's reader (PostgreSQL): what it reads
+comes after the lock, the lock is let go of whatever happens, a dead backend is
+recovered from."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+from bot.publish import Publisher
+from bot.runtime import Runtime
+from storage.db import make_engine
+from storage.locks import PAGE_LOCK, exclusive
+from tests.test_publish import run
+
+
+@pytest.fixture
+def pg(engine: Engine) -> Engine:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; SQLite runs in one process")
+    return engine
+
+
+@pytest.fixture
+def other(pg: Engine) -> Iterator[Engine]:
+    """A second engine on the same database: another process's pool."""
+    eng = make_engine(pg.url.render_as_string(hide_password=False))
+    yield eng
+    eng.dispose()
+
+
+def lock_is_free(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        taken = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": PAGE_LOCK})
+        if taken:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PAGE_LOCK})
+        conn.commit()
+    return bool(taken)
+
+
+def backend_of(conn: object) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())  # type: ignore[attr-defined]
+
+
+def terminate(engine: Engine, pid: int) -> None:
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        conn.commit()
+    for _ in range(100):  # it goes asynchronously
+        with engine.connect() as conn:
+            gone = not conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            )
+        if gone:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"backend {pid} still there")
+
+
+def test_a_waiting_publisher_reads_what_was_committed_while_it_waited(
+    pg: Engine, other: Engine
+) -> None:
+    with pg.begin() as conn:
+        conn.execute(text("CREATE TABLE seen (x int)"))
+    holding, seen = threading.Event(), []
+
+    def second() -> None:
+        assert holding.wait(5)
+        with exclusive(other) as conn:
+            assert conn is not None
+            seen.append(conn.exec_driver_sql("SELECT count(*) FROM seen").scalar_one())
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with exclusive(pg):
+        holding.set()
+        time.sleep(0.3)  # the second is waiting for the lock by now
+        with pg.begin() as conn:  # the first publisher's state, committed under its lock
+            conn.execute(text("INSERT INTO seen VALUES (1)"))
+    waiter.join()
+    assert seen == [1]  # its snapshot was taken after it got the lock, not before
+
+
+def test_the_block_reads_one_moment_read_only_and_lets_go_after(pg: Engine, other: Engine) -> None:
+    with exclusive(pg) as conn:
+        assert conn is not None
+        assert not lock_is_free(other)
+        level = conn.exec_driver_sql("SHOW transaction_isolation").scalar_one()
+        assert level == "repeatable read"
+        pid = backend_of(conn)
+    assert lock_is_free(other)
+    with other.connect() as check:  # no transaction left open on the pooled connection
+        state = check.scalar(text("SELECT state FROM pg_stat_activity WHERE pid = :p"), {"p": pid})
+    assert state == "idle"
+    with exclusive(pg) as conn, pytest.raises(DBAPIError, match="read-only"):
+        assert conn is not None
+        conn.exec_driver_sql("CREATE TABLE nope (x int)")
+    assert lock_is_free(other)
+
+
+def test_an_error_in_the_block_lets_go_of_the_lock(pg: Engine, other: Engine) -> None:
+    with pytest.raises(DBAPIError), exclusive(pg) as conn:
+        assert conn is not None
+        conn.exec_driver_sql("SELECT 1 / 0")  # the transaction is aborted
+    assert lock_is_free(other)
+    with exclusive(pg) as conn:  # and the pooled connection is fine
+        assert conn is not None
+        assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+
+
+def test_a_backend_terminated_in_the_pool_is_replaced(pg: Engine, other: Engine) -> None:
+    with exclusive(pg) as conn:
+        assert conn is not None
+        pid = backend_of(conn)
+    terminate(other, pid)
+    with exclusive(pg) as conn:
+        assert conn is not None
+        assert backend_of(conn) != pid
+    assert lock_is_free(other)
+
+
+def test_a_backend_terminated_while_held_fails_the_read_not_the_unlock(
+    pg: Engine, other: Engine
+) -> None:
+    with pytest.raises(DBAPIError), exclusive(pg) as conn:
+        assert conn is not None
+        terminate(other, backend_of(conn))
+        conn.exec_driver_sql("SELECT 1")
+    assert lock_is_free(other)
+    with exclusive(pg) as conn:
+        assert conn is not None
+        assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+
+
+def test_a_publisher_recovers_from_its_backends_being_terminated(
+    pg: Engine, other: Engine, runtime: Runtime, tmp_path: Path
+) -> None:
+    pids: set[int] = set()
+
+    @event.listens_for(pg, "connect")
+    def _record(dbapi_conn: Any, _record: object) -> None:
+        pids.add(dbapi_conn.info.backend_pid)
+
+    pg.dispose()  # from now on every connection of the runtime's is recorded
+    publisher = Publisher(runtime, root=tmp_path / "page")
+    run(runtime, "/component add API")
+    assert publisher.publish_all() is not None
+    for pid in list(pids):  # only this test's own: other tests share the server
+        terminate(other, pid)
+    run(runtime, "/incident open API errors --components API=partial -- Looking.")
+    report = publisher.publish(dirty={1})
+    assert report is not None and report.incidents == {1}
+    assert lock_is_free(other)
