@@ -37,7 +37,7 @@ from renderers.site import (
     same_incident_page,
     shared_by_incident_pages,
 )
-from storage.locks import exclusive
+from storage.locks import PageLock
 from storage.snapshot import IncidentView, PageInfo, Snapshot
 from storage.snapshot_cache import SnapshotCache
 
@@ -126,6 +126,7 @@ class Publisher:
         self._write = write
         self._cache = SnapshotCache()
         self._lock = threading.Lock()
+        self._page_lock = PageLock(runtime.engine)
         # Incident pages a failed publish did not get to write; the next one renders them.
         self._owed: set[int] = set()
         self._owe_all = False
@@ -155,13 +156,13 @@ class Publisher:
 
     def publish(self, *, dirty: Collection[int] = ()) -> Report | None:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
-        with self._lock, exclusive(self.runtime.engine) as locked, _collector_paused():
+        with self._lock, self._page_lock.held() as locked, _collector_paused():
             self._hints.update(dirty)
             return _timed(self.runtime.settings, lambda: self._publish(locked, full=False))
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
-        with self._lock, exclusive(self.runtime.engine) as locked, _collector_paused():
+        with self._lock, self._page_lock.held() as locked, _collector_paused():
             self._cache = SnapshotCache()
             return _timed(self.runtime.settings, lambda: self._publish(locked, full=True))
 

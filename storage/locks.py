@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[Connection | Non
     moment) begun once the lock was taken, so it sees whatever the lock's previous
     holder saw. An incremental publish is a handful of short queries, each a round
     trip dearer than its query while the server's backends share the cores with the
-    publisher: one connection saves the reader's checkout (its pre-ping), and taking
+    publisher: one connection saves the reader's checkout (its pre-ping; `PageLock`
+    keeps it from one publish to the next, saving the lock's), and taking
     the lock and beginning the transaction go in one round trip, as do ending it and
     letting go of the lock. The transaction stays open while the block renders and
     writes: it reads nothing then, and holds no lock but the page's. Begin a session
@@ -44,30 +47,107 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[Connection | Non
     if engine.dialect.name != "postgresql":
         yield None
         return
-    key = int(key)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        # BEGIN and COMMIT around the lock: in one string the lock's statement would
-        # otherwise join the next transaction, whose isolation level must come first.
-        # (Statements without parameters go as one simple query: one round trip.)
-        conn.exec_driver_sql(
-            f"BEGIN; SELECT pg_advisory_lock({key}); COMMIT; "
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        )
+        _lock(conn, key)
         try:
             yield conn
         finally:
             _release(conn, key)
 
 
-def _release(conn: Connection, key: int) -> None:
-    """End the read transaction, if still open, and let go of the lock: one round trip."""
+class PageLock:
+    """`exclusive` for one long-lived publisher: the lock's connection is kept from
+    one block to the next, so that a publish checks none out of the pool.
+
+    The pool pings a connection it hands out (pool_pre_ping) to find one whose
+    backend went away while it sat there: a round trip of its own before every
+    publish. A kept connection is not pinged: the lock's own statement tells, and
+    one that fails because the connection is gone (a server restart, an idle
+    timeout, pg_terminate_backend) did nothing on the server, so it goes again on
+    a connection from the pool, pinged as usual. One block at a time (the
+    publisher's own thread lock sees to it).
+    """
+
+    def __init__(self, engine: Engine, key: int = PAGE_LOCK) -> None:
+        self.engine = engine
+        self.key = key
+        self._kept: Connection | None = None
+        self._pid = os.getpid()
+
+    @contextmanager
+    def held(self) -> Iterator[Connection | None]:
+        """Hold the lock for the block; on PostgreSQL, the connection to read from."""
+        if self.engine.dialect.name != "postgresql":
+            yield None
+            return
+        conn = self._take()
+        try:
+            yield conn
+        finally:
+            if _release(conn, self.key):
+                self._kept = conn
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        """Give the kept connection back to the pool."""
+        kept, self._kept = self._kept, None
+        if kept is not None and self._pid == os.getpid():
+            kept.close()
+
+    def _take(self) -> Connection:
+        kept, self._kept = self._kept, None
+        if kept is not None and self._pid != os.getpid():
+            # Forked: the connection is the parent's. Closing it here would end the
+            # parent's session; keep it from the garbage collector instead.
+            _ORPHANS.append(kept)
+            kept = None
+        if kept is not None:
+            try:
+                _lock(kept, self.key)
+                return kept
+            except DBAPIError as error:
+                kept.close()
+                if not error.connection_invalidated:
+                    raise
+                log.info("the page lock's connection was gone; taking another")
+        self._pid = os.getpid()
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            _lock(conn, self.key)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+# Connections kept by a process this one was forked from: never used, never closed.
+_ORPHANS: list[Connection] = []
+
+
+def _lock(conn: Connection, key: int) -> None:
+    """Take the lock, then begin the transaction to read in: one round trip."""
+    # BEGIN and COMMIT around the lock: in one string the lock's statement would
+    # otherwise join the next transaction, whose isolation level must come first.
+    # (Statements without parameters go as one simple query.)
+    conn.exec_driver_sql(
+        f"BEGIN; SELECT pg_advisory_lock({int(key)}); COMMIT; "
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    )
+
+
+def _release(conn: Connection, key: int) -> bool:
+    """End the read transaction, if still open, and let go of the lock: one round trip.
+
+    Whether the connection is fit to use again; one that is not holds no lock
+    (closing it lets go of it)."""
     if conn.invalidated:
-        return  # its backend is gone, and the lock with it
+        return False  # its backend is gone, and the lock with it
     raw = conn.connection.dbapi_connection
     assert raw is not None
     try:
         ending = "ROLLBACK; " if raw.info.transaction_status.name != "IDLE" else ""
-        conn.exec_driver_sql(f"{ending}SELECT pg_advisory_unlock({key})")
+        conn.exec_driver_sql(f"{ending}SELECT pg_advisory_unlock({int(key)})")
         conn.rollback()  # SQLAlchemy's record of it: the transaction has ended, nothing is sent
     except Exception:
         # Most likely its backend went away mid-block (the block's own error says
@@ -75,7 +155,9 @@ def _release(conn: Connection, key: int) -> None:
         log.warning("could not let go of the page lock; closing its connection", exc_info=True)
         if not conn.invalidated:
             conn.invalidate()
+        return False
     except BaseException:
         if not conn.invalidated:
             conn.invalidate()
         raise
+    return True
