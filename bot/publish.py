@@ -37,7 +37,7 @@ from renderers.site import (
     same_incident_page,
     shared_by_incident_pages,
 )
-from storage.locks import PageLock
+from storage.locks import PageLock, end_reading
 from storage.snapshot import IncidentView, PageInfo, Snapshot
 from storage.snapshot_cache import SnapshotCache
 
@@ -188,6 +188,13 @@ class Publisher:
         self._hints.clear()
         shared = shared_by_incident_pages(build.snapshot)
         full = full or build.full or self._owe_all or shared != self._shared
+        if full:
+            try:
+                end_reading(locked)  # rendering every page takes a while (storage/locks.py)
+            except Exception:  # the connection, and the page lock with it, is gone
+                log.exception("lost the page lock; the published page is unchanged")
+                self._owe(full, ())
+                return None
         views = {i.number: i for i in (*build.snapshot.incidents, *build.snapshot.maintenances)}
         wanted = {n for n in build.changed if self._page_differs(views.get(n))} | self._owed
         snapshotted = time.perf_counter()

@@ -32,12 +32,13 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[Connection | Non
     holder saw. An incremental publish is a handful of short queries, each a round
     trip dearer than its query while the server's backends share the cores with the
     publisher: one connection saves the reader's checkout (its pre-ping; `PageLock`
-    keeps it from one publish to the next, saving the lock's), and taking
-    the lock and beginning the transaction go in one round trip, as do ending it and
+    keeps it from one publish to the next, saving the lock's too), and taking the
+    lock and beginning the transaction go in one round trip, as do ending it and
     letting go of the lock. The transaction stays open while the block renders and
-    writes: it reads nothing then, and holds no lock but the page's. Begin a session
-    on the connection with join_transaction_mode="rollback_only" to leave the
-    transaction to this. SQLite yields None: its reads take the caller's connections.
+    writes (it reads nothing then, and holds no lock but the page's) unless the
+    block ends it sooner with `end_reading`. Begin a session on the connection with
+    join_transaction_mode="rollback_only" to leave the transaction to this. SQLite
+    yields None: its reads take the caller's connections.
 
     Should its backend go away while the block runs, the lock goes with it: a read
     then fails (and the publish with it), a write already under way finishes
@@ -48,11 +49,24 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[Connection | Non
         yield None
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        _lock(conn, key)
+        try:
+            _lock(conn, key)
+        except BaseException:
+            _discard(conn)
+            raise
         try:
             yield conn
         finally:
             _release(conn, key)
+
+
+def end_reading(conn: Connection | None) -> None:
+    """End the block's read transaction now rather than with the lock, for a block
+    that goes on for a while (a full render): a server with an
+    idle_in_transaction_session_timeout would otherwise end the session, and the
+    lock with it. A round trip; nothing on SQLite (None)."""
+    if conn is not None and _in_transaction(conn):
+        conn.exec_driver_sql("ROLLBACK")
 
 
 class PageLock:
@@ -87,7 +101,7 @@ class PageLock:
             if _release(conn, self.key):
                 self._kept = conn
             else:
-                conn.close()
+                _discard(conn)
 
     def close(self) -> None:
         """Give the kept connection back to the pool."""
@@ -107,18 +121,29 @@ class PageLock:
                 _lock(kept, self.key)
                 return kept
             except DBAPIError as error:
-                kept.close()
+                _discard(kept)
                 if not error.connection_invalidated:
                     raise
                 log.info("the page lock's connection was gone; taking another")
+            except BaseException:
+                _discard(kept)
+                raise
         self._pid = os.getpid()
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             _lock(conn, self.key)
         except BaseException:
-            conn.close()
+            _discard(conn)
             raise
         return conn
+
+
+def _discard(conn: Connection) -> None:
+    """Close a connection that may hold the lock (an error or an interruption came
+    after the lock was taken, or while letting go), rather than pool it."""
+    if not conn.invalidated:
+        conn.invalidate()
+    conn.close()
 
 
 # Connections kept by a process this one was forked from: never used, never closed.
@@ -143,21 +168,24 @@ def _release(conn: Connection, key: int) -> bool:
     (closing it lets go of it)."""
     if conn.invalidated:
         return False  # its backend is gone, and the lock with it
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
     try:
-        ending = "ROLLBACK; " if raw.info.transaction_status.name != "IDLE" else ""
+        ending = "ROLLBACK; " if _in_transaction(conn) else ""
         conn.exec_driver_sql(f"{ending}SELECT pg_advisory_unlock({int(key)})")
         conn.rollback()  # SQLAlchemy's record of it: the transaction has ended, nothing is sent
     except Exception:
         # Most likely its backend went away mid-block (the block's own error says
         # so); either way, a closed connection holds no lock.
         log.warning("could not let go of the page lock; closing its connection", exc_info=True)
-        if not conn.invalidated:
-            conn.invalidate()
+        _discard(conn)
         return False
     except BaseException:
-        if not conn.invalidated:
-            conn.invalidate()
+        _discard(conn)
         raise
     return True
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether the server has a transaction open on the connection (psycopg knows)."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return bool(raw.info.transaction_status.name != "IDLE")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.publish import Publisher
 from bot.runtime import Runtime
 from storage.db import make_engine
-from storage.locks import PageLock, exclusive
+from storage.locks import PageLock, end_reading, exclusive
 from tests.test_publish import run
 
 
@@ -235,3 +235,22 @@ def test_page_locks_of_two_engines_take_turns(pg: Engine, other: Engine, key: in
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
     first.close()
     second.close()
+
+
+def test_ending_the_read_early_keeps_the_lock(pg: Engine, other: Engine, key: int) -> None:
+    lock = PageLock(pg, key)
+    with lock.held() as conn:
+        assert conn is not None
+        pid = backend_of(conn)
+        end_reading(conn)
+        with other.connect() as check:
+            state = check.scalar(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            )
+        assert state == "idle"  # no snapshot held while a full render goes on
+        assert not lock_is_free(other, key)
+    assert lock_is_free(other, key)
+    with lock.held() as conn:  # the kept connection is as good as before
+        assert conn is not None
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar_one() == "repeatable read"
+    lock.close()
