@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -85,8 +86,11 @@ class PageLock:
     def __init__(self, engine: Engine, key: int = PAGE_LOCK) -> None:
         self.engine = engine
         self.key = key
-        self._kept: Connection | None = None
-        self._pid = os.getpid()
+        self._kept = _Kept()
+        # A publisher dropped without `close` (a test's, a one-off command's) closes
+        # its connection with it: pooled back after its engine was disposed, it
+        # would be left for the garbage collector, still open.
+        weakref.finalize(self, self._kept.close)
 
     @contextmanager
     def held(self) -> Iterator[Connection | None]:
@@ -99,23 +103,16 @@ class PageLock:
             yield conn
         finally:
             if _release(conn, self.key):
-                self._kept = conn
+                self._kept.keep(conn)
             else:
                 _discard(conn)
 
     def close(self) -> None:
-        """Give the kept connection back to the pool."""
-        kept, self._kept = self._kept, None
-        if kept is not None and self._pid == os.getpid():
-            kept.close()
+        """Close the kept connection."""
+        self._kept.close()
 
     def _take(self) -> Connection:
-        kept, self._kept = self._kept, None
-        if kept is not None and self._pid != os.getpid():
-            # Forked: the connection is the parent's. Closing it here would end the
-            # parent's session; keep it from the garbage collector instead.
-            _ORPHANS.append(kept)
-            kept = None
+        kept = self._kept.take()
         if kept is not None:
             try:
                 _lock(kept, self.key)
@@ -128,7 +125,6 @@ class PageLock:
             except BaseException:
                 _discard(kept)
                 raise
-        self._pid = os.getpid()
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             _lock(conn, self.key)
@@ -136,6 +132,31 @@ class PageLock:
             _discard(conn)
             raise
         return conn
+
+
+class _Kept:
+    """A PageLock's connection between blocks, and the process that opened it."""
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        self._pid = 0
+
+    def keep(self, conn: Connection) -> None:
+        self._conn, self._pid = conn, os.getpid()
+
+    def take(self) -> Connection | None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid != os.getpid():
+            # Forked: the connection is the parent's. Closing it here would end the
+            # parent's session; keep it from the garbage collector instead.
+            _ORPHANS.append(conn)
+            return None
+        return conn
+
+    def close(self) -> None:
+        conn = self.take()
+        if conn is not None:
+            _discard(conn)
 
 
 def _discard(conn: Connection) -> None:

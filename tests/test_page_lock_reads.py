@@ -4,6 +4,7 @@ recovered from."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -63,7 +64,11 @@ def terminate(engine: Engine, pid: int) -> None:
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
         conn.commit()
-    for _ in range(100):  # it goes asynchronously
+    wait_gone(engine, pid)
+
+
+def wait_gone(engine: Engine, pid: int) -> None:
+    for _ in range(100):  # a backend goes asynchronously
         with engine.connect() as conn:
             gone = not conn.scalar(
                 text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
@@ -254,3 +259,15 @@ def test_ending_the_read_early_keeps_the_lock(pg: Engine, other: Engine, key: in
         assert conn is not None
         assert conn.exec_driver_sql("SHOW transaction_isolation").scalar_one() == "repeatable read"
     lock.close()
+
+
+def test_a_page_lock_dropped_without_closing_closes_its_connection(
+    pg: Engine, other: Engine, key: int
+) -> None:
+    lock = PageLock(pg, key)
+    with lock.held() as conn:
+        assert conn is not None
+        pid = backend_of(conn)
+    del lock, conn
+    gc.collect()
+    wait_gone(other, pid)
