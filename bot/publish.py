@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import Connection
+
 from bot.runtime import Runtime
 from bot.settings import Settings
 from commands.result import Result
@@ -35,7 +37,7 @@ from renderers.site import (
     same_incident_page,
     shared_by_incident_pages,
 )
-from storage.locks import exclusive
+from storage.locks import PageLock, end_reading
 from storage.snapshot import IncidentView, PageInfo, Snapshot
 from storage.snapshot_cache import SnapshotCache
 
@@ -124,6 +126,7 @@ class Publisher:
         self._write = write
         self._cache = SnapshotCache()
         self._lock = threading.Lock()
+        self._page_lock = PageLock(runtime.engine)
         # Incident pages a failed publish did not get to write; the next one renders them.
         self._owed: set[int] = set()
         self._owe_all = False
@@ -153,23 +156,27 @@ class Publisher:
 
     def publish(self, *, dirty: Collection[int] = ()) -> Report | None:
         """Bring the page up to date; None when it failed (logged, last good page kept)."""
-        with self._lock, exclusive(self.runtime.engine), _collector_paused():
+        with self._lock, self._page_lock.held() as locked, _collector_paused():
             self._hints.update(dirty)
-            return _timed(self.runtime.settings, lambda: self._publish(full=False))
+            return _timed(self.runtime.settings, lambda: self._publish(locked, full=False))
 
     def publish_all(self) -> Report | None:
         """Render every file from scratch and write what differs; None when it failed."""
-        with self._lock, exclusive(self.runtime.engine), _collector_paused():
+        with self._lock, self._page_lock.held() as locked, _collector_paused():
             self._cache = SnapshotCache()
-            return _timed(self.runtime.settings, lambda: self._publish(full=True))
+            return _timed(self.runtime.settings, lambda: self._publish(locked, full=True))
 
-    def _publish(self, *, full: bool) -> Report | None:
+    def _publish(self, locked: Connection | None, *, full: bool) -> Report | None:
+        """One publish; `locked`: the page lock's connection to read from (PostgreSQL),
+        already in a transaction that sees one moment (storage/locks.py)."""
         started = time.perf_counter()
         try:
-            with self.runtime.reader() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # Every query of one snapshot sees the same moment.
-                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            reader = (
+                self.runtime.reader()
+                if locked is None
+                else self.runtime.reader(bind=locked, join_transaction_mode="rollback_only")
+            )
+            with reader as session:
                 build = self._cache.build(
                     session, page=self.page, now=self.runtime.clock(), dirty=self._hints
                 )
@@ -181,6 +188,13 @@ class Publisher:
         self._hints.clear()
         shared = shared_by_incident_pages(build.snapshot)
         full = full or build.full or self._owe_all or shared != self._shared
+        if full:
+            try:
+                end_reading(locked)  # rendering every page takes a while (storage/locks.py)
+            except Exception:  # the connection, and the page lock with it, is gone
+                log.exception("lost the page lock; the published page is unchanged")
+                self._owe(full, ())
+                return None
         views = {i.number: i for i in (*build.snapshot.incidents, *build.snapshot.maintenances)}
         wanted = {n for n in build.changed if self._page_differs(views.get(n))} | self._owed
         snapshotted = time.perf_counter()

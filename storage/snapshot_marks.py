@@ -220,12 +220,12 @@ def _tally_of(rows: list[tuple[Any, ...]]) -> Tally:
 
 def _tally_sql(dialect: Dialect, after: int | None) -> str:
     """The tally statement as SQL for this dialect, of the updates above `after` if given."""
-    return _above(_grouped_sql(dialect, "updates"), IncidentUpdate.__tablename__, after)
+    return _above(dialect, _grouped_sql(dialect, "updates"), IncidentUpdate.__tablename__, after)
 
 
 def _history_sql(dialect: Dialect, after: int) -> str:
     """Per component: how many of its history rows have ids above `after`."""
-    return _above(_grouped_sql(dialect, "history"), StatusChange.__tablename__, after)
+    return _above(dialect, _grouped_sql(dialect, "history"), StatusChange.__tablename__, after)
 
 
 @lru_cache(maxsize=8)
@@ -243,9 +243,24 @@ def _grouped_sql(dialect: Dialect, name: str) -> str:
     return str(statement.compile(dialect=dialect))
 
 
-def _above(sql: str, table: str, after: int | None) -> str:
-    """A grouped statement's SQL limited to the ids above `after` (written as a literal)."""
+# The highest id PostgreSQL's bigint holds: the upper end of a range with no upper end.
+_NO_HIGHER = 2**63 - 1
+
+
+def _above(dialect: Dialect, sql: str, table: str, after: int | None) -> str:
+    """A grouped statement's SQL limited to the ids above `after` (written as a literal).
+
+    On PostgreSQL the range has an upper end, though no id reaches it: a table
+    never analyzed (autovacuum off, or not yet come round) has no statistics, and
+    the planner puts a third of its rows above any `id > N`, enough for it to read
+    the whole table (50,000 history rows: 3.7 ms, each publish), where for a range
+    with both ends it puts a two-hundredth: the primary key's index, 0.1 ms. With
+    statistics both come out the same, from the index's actual highest value.
+    """
     if after is None:
         return sql
     head, group, tail = sql.partition(" GROUP BY ")
-    return f"{head} WHERE {table}.id > {int(after)}{group}{tail}"
+    within = f"{table}.id > {int(after)}"
+    if dialect.name == "postgresql":
+        within += f" AND {table}.id <= {_NO_HIGHER}"
+    return f"{head} WHERE {within}{group}{tail}"
