@@ -8,7 +8,7 @@ checks what changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -41,8 +41,15 @@ from storage.models import (
     Postmortem,
     StatusChange,
 )
-from storage.rules import ComponentStatus
-from storage.snapshot import UPTIME_DAYS, PostmortemView
+from storage.rules import ComponentStatus, PageStatus, worst
+from storage.snapshot import (
+    UPTIME_DAYS,
+    GroupView,
+    IncidentView,
+    PageInfo,
+    PostmortemView,
+    Snapshot,
+)
 from storage.types import UTCDateTime
 
 
@@ -460,4 +467,51 @@ def _history_sql(
     return (
         _compiled(dialect, initial, literal_binds=True),
         _compiled(dialect, recent, literal_binds=True),
+    )
+
+
+def incident_pages_snapshot(
+    page: PageInfo,
+    now: datetime,
+    status: PageStatus,
+    live: Sequence[ComponentRow],
+    groups: Mapping[int, GroupRow],
+    incidents: tuple[IncidentView, ...],
+    maintenances: tuple[IncidentView, ...],
+) -> Snapshot:
+    """The snapshot as far as incident pages need it, before uptime and charts are read.
+
+    An incident page shows its incident, the page and the names of the groups
+    (renderers/site.shared_by_incident_pages): all known once the incidents and the
+    components' rows are. `statusbot render` hands this to a forked child, which
+    renders incident pages while the snapshot's build reads on. It has no components
+    (their views carry uptime) and no metrics; its groups are the full snapshot's,
+    each without its components: the groups of live components, in page order.
+    """
+    members: dict[int, list[ComponentRow]] = defaultdict(list)
+    for c in live:  # page order: a group comes where its first member does
+        if c.group_id is not None and c.group_id in groups:
+            members[c.group_id].append(c)
+    views = tuple(
+        GroupView(
+            code=g.code,
+            name=g.name,
+            description=g.description,
+            position=g.position,
+            status=worst(c.status for c in inside).value,
+            created_at=g.created_at,
+            updated_at=max([g.updated_at, *(c.updated_at for c in inside)]),
+            components=(),
+        )
+        for g, inside in ((groups[gid], inside) for gid, inside in members.items())
+    )
+    return Snapshot(
+        page=page,
+        generated_at=now,
+        status=status,
+        components=(),
+        groups=views,
+        layout=(),
+        incidents=incidents,
+        maintenances=maintenances,
     )
