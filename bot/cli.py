@@ -294,9 +294,12 @@ def _render(runtime: Runtime) -> int:
     from bot.publish import Publisher
     from renderers.parallel import ParallelSite
 
-    # One thread, one full render, then the exit: the incident pages may go to a fork.
+    # One thread, one full render, then the exit: the incident pages may go to a fork,
+    # made as soon as the snapshot's incidents are read (before uptime and charts).
     site = ParallelSite(Path(runtime.settings.page_dir))
-    report = Publisher(runtime, render=site.render, write=site.write).publish_all()
+    publisher = Publisher(runtime, render=site.render, write=site.write, early=site.start)
+    report = publisher.publish_all()
+    site.stop()  # a child no render took up: the snapshot's build failed after the fork
     if report is None:
         print("statusbot: the page could not be rendered; see the log above.", file=sys.stderr)
         return 1

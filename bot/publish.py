@@ -117,6 +117,9 @@ class Publisher:
         render: Render = render_site,
         write: Write | None = None,  # None: write_files
         mirror: Mirror | _FromSettings | None = FROM_SETTINGS,
+        # A full render's snapshot as far as incident pages need it, once it is read
+        # (renderers/parallel.py's ParallelSite.start: they render while the rest is).
+        early: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.mirror = _mirror(runtime.settings) if isinstance(mirror, _FromSettings) else mirror
@@ -124,6 +127,7 @@ class Publisher:
         self.page = page_info(runtime.settings)
         self._render = render
         self._write = write
+        self._early = early
         self._cache = SnapshotCache()
         self._lock = threading.Lock()
         self._page_lock = PageLock(runtime.engine)
@@ -178,7 +182,11 @@ class Publisher:
             )
             with reader as session:
                 build = self._cache.build(
-                    session, page=self.page, now=self.runtime.clock(), dirty=self._hints
+                    session,
+                    page=self.page,
+                    now=self.runtime.clock(),
+                    dirty=self._hints,
+                    on_incidents=self._early if full else None,
                 )
         except Exception:  # the database, its driver's own errors, or a bug
             log.exception("could not read the page's state; the published page is unchanged")

@@ -1,12 +1,15 @@
 """The whole page rendered and written on two cores: a forked child shares the incident pages.
 
 For `statusbot render` (bot/cli.py): a process with one thread that renders
-every file once and exits. A child forked from it after the snapshot renders
-incident pages from the very same snapshot (inherited, not copied) and writes
-them at once with the one writer (renderers/publish.py's write_files: atomic
-renames, unchanged files left alone), while the parent renders the page-wide
-files (the index, the history, the JSON, the feeds, the calendar) and then
-renders incident pages too. They share the pages out in chunks, each taken by
+every file once and exits. A child forked from it as soon as the snapshot's
+build has read the incidents (`start`, before uptime and charts: an incident
+page shows neither) renders incident pages from those very values (inherited,
+not copied) and writes them at once with the one writer (renderers/publish.py's
+write_files: atomic renames, unchanged files left alone), while the parent reads
+the rest of the snapshot, renders the page-wide files (the index, the history,
+the JSON, the feeds, the calendar) and then renders incident pages too. A render
+whose snapshot is not the one the child started on (other incident views, other
+group names) ends that child and forks afresh. They share the pages out in chunks, each taken by
 whichever process is free first, so the split suits the disk: creating a file
 costs the kernel anything from a tenth to four times what rendering it costs
 Python, here. The child hands what it rendered back through a pipe; the parent
@@ -22,6 +25,7 @@ on a lock one of those held.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import pickle
@@ -29,11 +33,12 @@ import signal
 import threading
 import traceback
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from renderers.html import render_incident, stylesheet
 from renderers.publish import RELEASER_THREAD, sync_directories, write_files, write_order
-from renderers.site import incident_page, render_site
+from renderers.site import incident_page, render_site, shared_by_incident_pages
 from storage.snapshot import IncidentView, Snapshot
 
 # The incident pages go in this many chunks at most, each to whichever process is
@@ -47,8 +52,21 @@ class WorkerFailed(RuntimeError):
     """The child rendering incident pages raised or died; its traceback, when it had one."""
 
 
+@dataclass(slots=True)
+class _Worker:
+    """A child rendering incident pages of `snapshot`: its pid, the read end of the pipe
+    it reports on, the tickets it and the parent take chunks with, and the chunks."""
+
+    snapshot: Snapshot
+    pid: int
+    results: int
+    tickets: int
+    chunks: list[Sequence[IncidentView]]
+
+
 class ParallelSite:
-    """`render` and `write` for bot/publish.py's Publisher, of the page in `root`."""
+    """`render` and `write` for bot/publish.py's Publisher, of the page in `root`; and
+    `start`, its `early` hook, to fork as soon as the incidents are read."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -56,47 +74,58 @@ class ParallelSite:
         self._done: dict[str, bytes] = {}
         self._written: list[str] = []  # of those, the files it replaced
         self._failed: str | None = None  # why its writing failed
+        self._worker: _Worker | None = None  # forked by `start`, not yet given its render
+
+    def start(self, snapshot: Snapshot) -> None:
+        """Fork the child now, on what incident pages need (the snapshot's build hands it
+        over before it reads uptime and charts): it renders incident pages while the
+        parent reads on. `render` then takes it up, if its snapshot has those very
+        incidents; a build that fails never calls `render`: `stop` ends the child."""
+        self.stop()
+        items = [*snapshot.incidents, *snapshot.maintenances]
+        if len(items) >= MIN_PAGES and _may_fork():
+            self._worker = _fork(snapshot, items, self.root)
+
+    def stop(self) -> None:
+        """End a child `start` forked that no render took up (each page it wrote is whole)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            _kill(worker)
 
     def render(
         self, snapshot: Snapshot, *, incidents: Collection[int] | None = None
     ) -> dict[str, bytes]:
         """Path → bytes as `render_site` gives them; the child's pages already written."""
         self._done, self._written, self._failed = {}, [], None
-        items = [
-            item
-            for item in (*snapshot.incidents, *snapshot.maintenances)
-            if incidents is None or item.number in incidents
-        ]
-        if len(items) < MIN_PAGES or not _may_fork():
-            return render_site(snapshot, incidents=incidents)
-        size = -(-len(items) // MAX_TICKETS)
-        chunks = [items[k : k + size] for k in range(0, len(items), size)]
-        tickets = _tickets(len(chunks))
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child ends in os._exit, where coverage can't see)
-            os.close(read_end)
-            _child(write_end, snapshot, _claimed(tickets, chunks), self.root)
-        os.close(write_end)
+        worker, self._worker = self._worker, None
+        if worker is not None and not (incidents is None and _same_pages(worker, snapshot)):
+            _kill(worker)
+            worker = None
+        if worker is None:
+            items = [
+                item
+                for item in (*snapshot.incidents, *snapshot.maintenances)
+                if incidents is None or item.number in incidents
+            ]
+            if len(items) < MIN_PAGES or not _may_fork():
+                return render_site(snapshot, incidents=incidents)
+            worker = _fork(snapshot, items, self.root)
         try:
             own = render_site(snapshot, incidents=())
             # Rendered only: written after the child is done, by `write`. Two processes
             # creating files in one directory at once cost the kernel more than one
             # doing it all (on this machine's disk, +40% CPU), and gain no time.
-            for chunk in _claimed(tickets, chunks):
+            for chunk in _claimed(worker.tickets, worker.chunks):
                 own.update(_pages(snapshot, chunk))
         except BaseException:
             # The render failed: the child must not go on putting pages in place (each
             # file it has written is whole; the next render completes the rest).
-            os.kill(pid, signal.SIGKILL)
-            os.close(read_end)
-            os.waitpid(pid, 0)
+            _kill(worker)
             raise
-        finally:
-            os.close(tickets)
-        with os.fdopen(read_end, "rb") as pipe:
+        os.close(worker.tickets)
+        with os.fdopen(worker.results, "rb") as pipe:
             data = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(worker.pid, 0)
         self._done, self._written, self._failed = _received(data, status)
         return {**own, **self._done}
 
@@ -111,6 +140,38 @@ class ParallelSite:
         written += write_files(root, rest)
         self._done, self._written = {}, []
         return write_order(written)
+
+
+def _same_pages(worker: _Worker, snapshot: Snapshot) -> bool:
+    """Whether the child's pages are `snapshot`'s: the very incident views (a build hands
+    the same tuples to `start` and to its snapshot), and the same page and groups."""
+    early = worker.snapshot
+    return (
+        early.incidents is snapshot.incidents
+        and early.maintenances is snapshot.maintenances
+        and shared_by_incident_pages(early) == shared_by_incident_pages(snapshot)
+    )
+
+
+def _fork(snapshot: Snapshot, items: Sequence[IncidentView], root: Path) -> _Worker:
+    """A child rendering and writing chunks of `items` until the tickets run out."""
+    size = -(-len(items) // MAX_TICKETS)
+    chunks = [items[k : k + size] for k in range(0, len(items), size)]
+    tickets = _tickets(len(chunks))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child ends in os._exit, where coverage can't see)
+        os.close(read_end)
+        _child(write_end, snapshot, _claimed(tickets, chunks), root)
+    os.close(write_end)
+    return _Worker(snapshot, pid, read_end, tickets, chunks)
+
+
+def _kill(worker: _Worker) -> None:
+    os.kill(worker.pid, signal.SIGKILL)
+    os.close(worker.results)
+    os.close(worker.tickets)
+    os.waitpid(worker.pid, 0)
 
 
 def _may_fork() -> bool:
@@ -186,6 +247,9 @@ def _child(
     os._exit: the child must not run the parent's exit work, nor close the
     database connections it inherited (the parent's still use them).
     """
+    # Its heap is the parent's, shared until written: a collection would write to every
+    # object in it (and so copy it). What it allocates is freed at its os._exit.
+    gc.disable()
     code = 0
     try:
         try:

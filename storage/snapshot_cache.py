@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -46,6 +46,7 @@ from storage.snapshot_rows import (
     IncidentRow,
     SignatureRow,
     UpdateRow,
+    incident_pages_snapshot,
     load_incidents,
     recent_history,
     signature,
@@ -119,15 +120,19 @@ class SnapshotCache:
         page: PageInfo,
         now: datetime,
         dirty: Collection[int] = (),
+        on_incidents: Callable[[Snapshot], None] | None = None,
     ) -> Build:
         """A snapshot at `now`; `dirty` names incident numbers known to have changed.
+
+        `on_incidents` is handed what incident pages need (snapshot_rows'
+        incident_pages_snapshot) as soon as it is read, before uptime and charts.
 
         A build that fails (the database, the driver, a bug) leaves the cache empty:
         what it remembers as seen may already be ahead of what its entries hold, and
         the next build must compare everything again rather than trust it.
         """
         try:
-            return self._build(session, page=page, now=now, dirty=dirty)
+            return self._build(session, page=page, now=now, dirty=dirty, early=on_incidents)
         except BaseException:
             self._reset(None)
             raise
@@ -139,6 +144,7 @@ class SnapshotCache:
         page: PageInfo,
         now: datetime,
         dirty: Collection[int],
+        early: Callable[[Snapshot], None] | None,
     ) -> Build:
         full = page != self._page
         if full:
@@ -157,14 +163,6 @@ class SnapshotCache:
         changed, removed = self._refresh_incidents(session, comp_changed, renamed, dirty, probe)
 
         live = sorted((r for r in rows if r.removed_at is None), key=partial(_page_order, groups))
-        since = self._refresh_history(session, [c.id for c in live], probe, now=now, tz=tz)
-        windows = self._windows(now=now, since=since)
-        views = {
-            c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
-            for c in live
-        }
-        all_groups, layout = _layout(live, views, groups)
-
         entries = self._entries.values()
         incidents = tuple(
             sorted(
@@ -184,6 +182,16 @@ class SnapshotCache:
             (c.status for c in live),
             (i.impact for i in incidents if not i.closed),
         )
+        if early is not None:
+            early(incident_pages_snapshot(page, now, status, live, groups, incidents, maintenances))
+
+        since = self._refresh_history(session, [c.id for c in live], probe, now=now, tz=tz)
+        windows = self._windows(now=now, since=since)
+        views = {
+            c.id: self._component_view(c, groups, windows.get(c.id, ()), now=now, tz=tz)
+            for c in live
+        }
+        all_groups, layout = _layout(live, views, groups)
         snapshot = Snapshot(
             page=page,
             generated_at=now,

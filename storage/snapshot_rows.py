@@ -8,7 +8,7 @@ checks what changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -41,8 +41,15 @@ from storage.models import (
     Postmortem,
     StatusChange,
 )
-from storage.rules import ComponentStatus
-from storage.snapshot import UPTIME_DAYS, PostmortemView
+from storage.rules import ComponentStatus, PageStatus, worst
+from storage.snapshot import (
+    UPTIME_DAYS,
+    GroupView,
+    IncidentView,
+    PageInfo,
+    PostmortemView,
+    Snapshot,
+)
 from storage.types import UTCDateTime
 
 
@@ -283,7 +290,7 @@ def load_incidents(session: Session, ids: set[int], *, everything: bool) -> dict
     return out
 
 
-def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]]]:
+def _driver_read(session: Session, ids: list[int] | None) -> list[list[tuple[Any, ...]]]:
     """The load statements' rows (of the incidents `ids`, or of all), read together.
 
     Read through the session's own DBAPI connection: same transaction (and so, on
@@ -300,44 +307,65 @@ def _driver_read(session: Session, ids: list[int] | None) -> list[list[list[Any]
     return [convert(kinds, rows) for (_, kinds), rows in zip(statements, results, strict=True)]
 
 
+class _Times(dict[object, datetime | None]):
+    """A stored time → its UTC datetime, as storage.types.UTCDateTime reads it (naive,
+    from SQLite, is UTC); each distinct value parsed once, on its first lookup."""
+
+    def __missing__(self, value: object) -> datetime | None:
+        found: datetime | None = None
+        if value is not None:
+            at = datetime.fromisoformat(value) if isinstance(value, str) else value
+            assert isinstance(at, datetime), f"{value!r} is not a time"
+            found = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        self[value] = found
+        return found
+
+
+class _Days(dict[object, date | None]):
+    """A stored date → a date (SQLite keeps ISO text); each distinct value parsed once."""
+
+    def __missing__(self, value: object) -> date | None:
+        found = date.fromisoformat(value) if isinstance(value, str) else value
+        assert found is None or isinstance(found, date), f"{value!r} is not a date"
+        self[value] = found
+        return found
+
+
+class _Flags(dict[object, bool | None]):
+    """A stored flag → a bool (SQLite keeps 0 and 1); None stays None."""
+
+    def __missing__(self, value: object) -> bool | None:
+        found = None if value is None else bool(value)
+        self[value] = found
+        return found
+
+
 class Converter:
     """Makes of a driver's rows what the columns' SQLAlchemy types would have made of them.
 
-    Each "time" becomes a UTC datetime, as storage.types.UTCDateTime reads it (naive,
-    from SQLite, is UTC), parsed once for equal stored values; each "date" a date;
-    each "bool" a bool. Integers and text come from both drivers as they are.
+    Each "time" becomes a UTC datetime, each "date" a date, each "bool" a bool; integers
+    and text come from both drivers as they are. Column by column, each value looked
+    up in a dict of the values seen (`map` of a dict's lookup runs in C: a first build
+    converts some 50,000 values, most of them seen before), and rows come back as tuples.
     """
 
     def __init__(self) -> None:
-        self._times: dict[object, datetime] = {}
+        self._by_kind: dict[str, Callable[[Any], Any]] = {
+            "time": _Times().__getitem__,
+            "date": _Days().__getitem__,
+            "bool": _Flags().__getitem__,
+        }
 
-    def _utc(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        found = self._times.get(value)
-        if found is None:
-            at = datetime.fromisoformat(value) if isinstance(value, str) else value
-            found = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            self._times[value] = found
-        return found
-
-    def __call__(self, kinds: tuple[str, ...], fetched: list[tuple[Any, ...]]) -> list[list[Any]]:
-        stamps = [k for k, kind in enumerate(kinds) if kind == "time"]
-        days = [k for k, kind in enumerate(kinds) if kind == "date"]
-        flags = [k for k, kind in enumerate(kinds) if kind == "bool"]
-        utc = self._utc
-        rows = []
-        for raw in fetched:
-            row = list(raw)
-            for k in stamps:
-                row[k] = utc(row[k])
-            for k in days:
-                if isinstance(row[k], str):  # SQLite keeps ISO text
-                    row[k] = date.fromisoformat(row[k])
-            for k in flags:
-                row[k] = bool(row[k]) if row[k] is not None else None
-            rows.append(row)
-        return rows
+    def __call__(
+        self, kinds: tuple[str, ...], fetched: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        lookups = {k: self._by_kind[kind] for k, kind in enumerate(kinds) if kind in self._by_kind}
+        if not fetched or not lookups:
+            return [tuple(row) for row in fetched]
+        columns: list[Iterable[Any]] = list(zip(*fetched, strict=True))
+        for k, lookup in lookups.items():
+            columns[k] = map(lookup, columns[k])
+        return list(zip(*columns, strict=True))
 
 
 @lru_cache(maxsize=8)
@@ -460,4 +488,51 @@ def _history_sql(
     return (
         _compiled(dialect, initial, literal_binds=True),
         _compiled(dialect, recent, literal_binds=True),
+    )
+
+
+def incident_pages_snapshot(
+    page: PageInfo,
+    now: datetime,
+    status: PageStatus,
+    live: Sequence[ComponentRow],
+    groups: Mapping[int, GroupRow],
+    incidents: tuple[IncidentView, ...],
+    maintenances: tuple[IncidentView, ...],
+) -> Snapshot:
+    """The snapshot as far as incident pages need it, before uptime and charts are read.
+
+    An incident page shows its incident, the page and the names of the groups
+    (renderers/site.shared_by_incident_pages): all known once the incidents and the
+    components' rows are. `statusbot render` hands this to a forked child, which
+    renders incident pages while the snapshot's build reads on. It has no components
+    (their views carry uptime) and no metrics; its groups are the full snapshot's,
+    each without its components: the groups of live components, in page order.
+    """
+    members: dict[int, list[ComponentRow]] = defaultdict(list)
+    for c in live:  # page order: a group comes where its first member does
+        if c.group_id is not None and c.group_id in groups:
+            members[c.group_id].append(c)
+    views = tuple(
+        GroupView(
+            code=g.code,
+            name=g.name,
+            description=g.description,
+            position=g.position,
+            status=worst(c.status for c in inside).value,
+            created_at=g.created_at,
+            updated_at=max([g.updated_at, *(c.updated_at for c in inside)]),
+            components=(),
+        )
+        for g, inside in ((groups[gid], inside) for gid, inside in members.items())
+    )
+    return Snapshot(
+        page=page,
+        generated_at=now,
+        status=status,
+        components=(),
+        groups=views,
+        layout=(),
+        incidents=incidents,
+        maintenances=maintenances,
     )
