@@ -282,9 +282,13 @@ def apply_changes(
     """Set the components' states as `update` says, writing their history at its time."""
     if changes and incident.id is None:
         session.flush()  # a new incident: its history rows name it
-    for component, new in changes:
-        add_affected(incident, component)
-        changed = component_store.change_status(
+    # Each component's row is written (and on PostgreSQL locked) at once, in the order of
+    # the components' ids whatever the order given: two updates naming the same components
+    # in different orders would otherwise each wait for the other's lock (a deadlock).
+    written: list[component_store.Changed | None] = [None] * len(changes)
+    for i in sorted(range(len(changes)), key=lambda i: changes[i][0].id):
+        component, new = changes[i]
+        written[i] = component_store.change_status(
             session,
             component,
             new,
@@ -293,6 +297,8 @@ def apply_changes(
             actor=actor,
             incident_id=incident.id,
         )
+    for (component, new), changed in zip(changes, written, strict=True):
+        add_affected(incident, component)
         if changed is not None:
             update.changes.append(
                 ComponentChange(

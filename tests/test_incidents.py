@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect, select
@@ -334,3 +335,36 @@ def test_an_update_of_an_incident_without_components_asks_for_no_claims(rt: Runt
         assert rt.run_line("/incident update 2 --status identified -- Found.", user="U1").ok
     assert [s for s in sent if "update_component_changes" in s]
     assert incident_of(rt, 2).impact == "critical"  # still settled on API's claim
+
+
+def test_components_are_written_in_the_order_of_their_ids_whatever_the_order_given(
+    rt: Runtime,
+) -> None:
+    """Each component's row is written (on PostgreSQL: locked) in one order, its id's,
+    so two updates naming the same components in opposite orders cannot deadlock;
+    the update still lists its changes in the order they were given."""
+    written: list[int] = []
+
+    def note(_conn: object, _cursor: object, sql: str, params: Any, *_: object) -> None:
+        if sql.lstrip().upper().startswith("UPDATE COMPONENTS"):
+            rows = params if isinstance(params, list) else [params]
+            for row in rows:
+                written.append(row[-1] if isinstance(row, tuple | list) else row["component_id"])
+
+    event.listen(rt.engine, "before_cursor_execute", note)
+    try:
+        r = rt.run_line(
+            "/incident open Down --components Newsletter emails=degraded, API=major, "
+            "Transactional emails=partial -- Looking.",
+            user="U1",
+        )
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", note)
+    assert r.ok, r.reply
+    with rt.factory() as s:
+        ids = dict(s.execute(select(Component.name, Component.id)).tuples().all())
+    assert written == sorted(written) and len(written) == 3
+    assert ids["API"] < ids["Newsletter emails"]  # so the order given was not theirs
+    inc = incident_of(rt, 1)
+    names = [c.component.name for c in inc.updates[0].changes]
+    assert names == ["Newsletter emails", "API", "Transactional emails"]
