@@ -122,6 +122,11 @@ def _run_after(
     audit event is written in the same transaction. So a second copy of the same
     request, waiting on the first's row, finds it taken in whatever became of the
     first, and is never run.
+
+    Once the SAVEPOINT is rolled back the session forgets every object the use case
+    touched: some of its writes went to the database at once (an update's row, a
+    component's state: storage/incidents.py, storage/components.py), and a rollback
+    does not expire those objects, so they would still show what was undone.
     """
     failure: Exception | None = None
     try:
@@ -134,13 +139,16 @@ def _run_after(
                     result: Result = change(session)
                 return result
             except NotAllowed as refusal:
+                session.expunge_all()
                 _audit_refusal(session, ctx, refusal, note)
                 return _refused(ctx, refusal, usage)
             except (CommandError, IntegrityError) as error:
+                session.expunge_all()
                 return _undone(error, what, usage)
             except OperationalError:
                 raise
             except Exception as error:  # a bug: the request stays taken in, the error goes on
+                session.expunge_all()
                 failure = error
     except OperationalError:
         log.exception("database unavailable for %s", what)

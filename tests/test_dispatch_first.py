@@ -21,8 +21,9 @@ from commands import dispatch
 from commands.context import NotAllowed
 from commands.errors import CommandError
 from commands.result import Result
-from storage import seen_requests
+from storage import components, seen_requests
 from storage.models import AuditEvent, Component, SeenRequest
+from storage.rules import Cause, ComponentStatus
 
 KEY = "k" * 64
 
@@ -140,3 +141,36 @@ def test_a_bug_in_the_use_case_still_raises_and_keeps_the_key(runtime: Runtime) 
             first=first_of(runtime),
         )
     assert counts(runtime) == (1, 0, 0)
+
+
+def test_an_undone_use_case_leaves_nothing_in_the_session_that_shows_what_was_undone(
+    runtime: Runtime,
+) -> None:
+    """A component's state is written at once (storage/components.py), not flushed: the
+    SAVEPOINT's rollback undoes the row but would not expire the object. The session
+    forgets what the use case touched, so nothing after it reads the undone state."""
+    assert runtime.run_line("/component add API", user="U1").ok
+    seen: list[tuple[Component, Session]] = []
+
+    def change_then_fail(session: Session) -> Result:
+        api = session.scalars(select(Component)).one()
+        components.change_status(
+            session, api, ComponentStatus.MAJOR, at=runtime.clock(), cause=Cause.MANUAL, actor="U1"
+        )
+        assert api.status == "major_outage"
+        seen.append((api, session))
+        raise CommandError("No such thing.")
+
+    result = dispatch.run(
+        runtime.factory,
+        runtime.context("U1"),
+        change_then_fail,
+        what="/test",
+        note={},
+        first=first_of(runtime),
+    )
+    assert not result.ok
+    ((api, session),) = seen
+    assert api not in session  # forgotten, not left showing major_outage
+    with runtime.factory() as fresh:
+        assert fresh.scalars(select(Component.status)).one() == "operational"
