@@ -297,9 +297,10 @@ def _render(runtime: Runtime) -> int:
     # One thread, one full render, then the exit: the incident pages may go to a fork,
     # made as soon as the snapshot's incidents are read (before uptime and charts).
     site = ParallelSite(Path(runtime.settings.page_dir))
-    publisher = Publisher(runtime, render=site.render, write=site.write, early=site.start)
+    publisher = Publisher(
+        runtime, render=site.render, write=site.write, early=site.start, discard_early=site.stop
+    )
     report = publisher.publish_all()
-    site.stop()  # a child no render took up: the snapshot's build failed after the fork
     if report is None:
         print("statusbot: the page could not be rendered; see the log above.", file=sys.stderr)
         return 1

@@ -118,8 +118,10 @@ class Publisher:
         write: Write | None = None,  # None: write_files
         mirror: Mirror | _FromSettings | None = FROM_SETTINGS,
         # A full render's snapshot as far as incident pages need it, once it is read
-        # (renderers/parallel.py's ParallelSite.start: they render while the rest is).
+        # (renderers/parallel.py's ParallelSite.start: they render while the rest is),
+        # and what ends whatever `early` started and no render took up (ParallelSite.stop).
         early: Callable[[Snapshot], None] | None = None,
+        discard_early: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.mirror = _mirror(runtime.settings) if isinstance(mirror, _FromSettings) else mirror
@@ -128,6 +130,7 @@ class Publisher:
         self._render = render
         self._write = write
         self._early = early
+        self._discard_early = discard_early
         self._cache = SnapshotCache()
         self._lock = threading.Lock()
         self._page_lock = PageLock(runtime.engine)
@@ -168,7 +171,13 @@ class Publisher:
         """Render every file from scratch and write what differs; None when it failed."""
         with self._lock, self._page_lock.held() as locked, _collector_paused():
             self._cache = SnapshotCache()
-            return _timed(self.runtime.settings, lambda: self._publish(locked, full=True))
+            try:
+                return _timed(self.runtime.settings, lambda: self._publish(locked, full=True))
+            finally:
+                # Under the page lock still: a child forked early that no render took up
+                # (the build failed, or was interrupted) must not write past it.
+                if self._discard_early is not None:
+                    self._discard_early()
 
     def _publish(self, locked: Connection | None, *, full: bool) -> Report | None:
         """One publish; `locked`: the page lock's connection to read from (PostgreSQL),
@@ -242,7 +251,7 @@ class Publisher:
         self.last_snapshot = build.snapshot
         done = time.perf_counter()
         numbers = _numbers(build.snapshot) if full else frozenset(wanted)
-        mirrored, mirror_error = self._copy(files, removed)
+        mirrored, mirror_error = self._copy(files, removed, locked)
         return Report(
             full=full,
             rendered=len(files),
@@ -257,11 +266,19 @@ class Publisher:
         )
 
     def _copy(
-        self, files: Mapping[str, bytes], removed: Collection[str]
+        self, files: Mapping[str, bytes], removed: Collection[str], locked: Connection | None
     ) -> tuple[list[str], str | None]:
         """Bring the mirror up to date; its failure is logged and retried by the next publish."""
         if self.mirror is None:
             return [], None
+        try:
+            # Listing and uploading take a while: end the read first, as a full render
+            # does, so that no server timeout for an idle transaction ends the session
+            # (and the page lock) meanwhile, and its tables are not kept locked.
+            end_reading(locked)
+        except Exception as error:  # the connection, and the page lock with it, is gone
+            log.error("lost the page lock before copying the page to %s: %s", self.mirror, error)
+            return [], f"lost the page lock: {error}"
         if self.runtime.engine.dialect.name == "postgresql":
             # Other processes publish too: what this one remembers uploading may
             # have been replaced since, and skipping a file "already there" would

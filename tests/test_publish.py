@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from bot.publish import Publisher, attach_publisher, page_info
@@ -516,6 +516,40 @@ def test_a_shared_database_looks_at_the_mirror_afresh_before_each_copy(
     shared = runtime.engine.dialect.name == "postgresql"
     expected = ["resync", "publish"] * 2 if shared else ["publish"] * 2
     assert mirror.calls == expected
+
+
+def test_an_incremental_publish_ends_its_read_before_it_copies_to_the_mirror(
+    runtime: Runtime, root: Path
+) -> None:
+    """Copying to a bucket takes a while: no transaction is left open meanwhile (on
+    PostgreSQL a server's idle-in-transaction timeout would end the session and the
+    page lock with it)."""
+    open_reads: list[int] = []
+
+    class Watching(FakeMirror):
+        def publish(self, files: Mapping[str, bytes]) -> list[str]:
+            if runtime.engine.dialect.name == "postgresql":
+                with runtime.engine.connect() as conn:
+                    # The page lock's holder (this publish) and whether it is in a transaction.
+                    states = conn.execute(
+                        text(
+                            "SELECT a.state FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                            "WHERE l.locktype = 'advisory' AND l.granted "
+                            "AND a.datname = current_database() AND a.pid <> pg_backend_pid()"
+                        )
+                    ).scalars()
+                open_reads.append(sum(state == "idle in transaction" for state in states))
+            return super().publish(files)
+
+    mirror = Watching()
+    publisher = Publisher(runtime, root=root, mirror=mirror)
+    assert publisher.publish_all() is not None
+    run(runtime, "/incident open Errors -- Looking.")
+    report = publisher.publish()
+    assert report is not None and report.mirror_error is None
+    assert "incidents/1.html" in mirror.published
+    if runtime.engine.dialect.name == "postgresql":
+        assert open_reads == [0, 0]
 
 
 def test_no_mirror_unless_a_bucket_is_set(runtime: Runtime) -> None:

@@ -36,10 +36,16 @@ def fill(runtime: Runtime) -> None:
         assert result.ok, result.reply
 
 
+# For each end of an early fork that no render took up: whether its publish still held
+# the publisher's lock (early_publisher's publishers append to it).
+stopped: list[bool] = []
+
+
 def early_publisher(runtime: Runtime, root: Path) -> tuple[Publisher, ParallelSite, list[int]]:
     """A publisher as `statusbot render` makes it; the list gathers each early fork's pid."""
     site = ParallelSite(root)
     early: list[int] = []
+    stopped.clear()
 
     def start(snapshot: Snapshot) -> None:
         site.start(snapshot)
@@ -47,11 +53,14 @@ def early_publisher(runtime: Runtime, root: Path) -> tuple[Publisher, ParallelSi
         if worker is not None:
             early.append(worker.pid)
 
-    return (
-        Publisher(runtime, root=root, render=site.render, write=site.write, early=start),
-        site,
-        early,
+    def stop() -> None:
+        stopped.append(publisher._lock.locked())
+        site.stop()
+
+    publisher = Publisher(
+        runtime, root=root, render=site.render, write=site.write, early=start, discard_early=stop
     )
+    return publisher, site, early
 
 
 def test_the_early_fork_writes_the_page_of_one_process(
@@ -138,7 +147,7 @@ def test_a_build_that_fails_after_the_early_fork_leaves_no_child(
     forking: list[int], monkeypatch: pytest.MonkeyPatch, runtime: Runtime, tmp_path: Path
 ) -> None:
     fill(runtime)
-    publisher, site, early = early_publisher(runtime, tmp_path / "page")
+    publisher, _, early = early_publisher(runtime, tmp_path / "page")
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the charts' query failed")
@@ -147,8 +156,8 @@ def test_a_build_that_fails_after_the_early_fork_leaves_no_child(
 
     assert publisher.publish_all() is None
     assert len(early) == 1
-    site.stop()  # as `statusbot render` does after every publish
-    assert reaped(early[0])
+    assert reaped(early[0])  # by the time publish_all returned
+    assert stopped and all(stopped)  # ended while the publish held its lock
     assert not (tmp_path / "page" / "index.html").exists()
 
 
