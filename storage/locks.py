@@ -32,33 +32,28 @@ def exclusive(engine: Engine, key: int = PAGE_LOCK) -> Iterator[Connection | Non
     moment) begun once the lock was taken, so it sees whatever the lock's previous
     holder saw. An incremental publish is a handful of short queries, each a round
     trip dearer than its query while the server's backends share the cores with the
-    publisher: one connection saves the reader's checkout (its pre-ping; `PageLock`
-    keeps it from one publish to the next, saving the lock's too), and taking the
+    publisher: one connection saves the reader's checkout (`PageLock` keeps it
+    from one publish to the next, saving the lock's too), and taking the
     lock and beginning the transaction go in one round trip, as do ending it and
     letting go of the lock. The transaction stays open while the block renders and
-    writes (it reads nothing then, and holds no lock but the page's) unless the
-    block ends it sooner with `end_reading`. Begin a session on the connection with
-    join_transaction_mode="rollback_only" to leave the transaction to this. SQLite
-    yields None: its reads take the caller's connections.
+    writes (it reads nothing then, but holds the tables it read with ACCESS SHARE
+    locks, which only a schema change waits for) unless the block ends it sooner
+    with `end_reading`, as a full render and a copy to the mirror do. Begin a
+    session on the connection with join_transaction_mode="rollback_only" to leave
+    the transaction to this. SQLite yields None: its reads take the caller's
+    connections.
 
     Should its backend go away while the block runs, the lock goes with it: a read
     then fails (and the publish with it), a write already under way finishes
     unguarded, as with any session-level lock. Letting go of the lock cannot fail
     the block: a connection that could not is closed, which lets go too.
     """
-    if engine.dialect.name != "postgresql":
-        yield None
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        try:
-            _lock(conn, key)
-        except BaseException:
-            _discard(conn)
-            raise
-        try:
+    lock = PageLock(engine, key)
+    try:
+        with lock.held() as conn:
             yield conn
-        finally:
-            _release(conn, key)
+    finally:
+        lock.pool()  # one block only: its connection goes back to the pool
 
 
 def end_reading(conn: Connection | None) -> None:
@@ -74,12 +69,12 @@ class PageLock:
     """`exclusive` for one long-lived publisher: the lock's connection is kept from
     one block to the next, so that a publish checks none out of the pool.
 
-    The pool pings a connection it hands out (pool_pre_ping) to find one whose
-    backend went away while it sat there: a round trip of its own before every
-    publish. A kept connection is not pinged: the lock's own statement tells, and
-    one that fails because the connection is gone (a server restart, an idle
-    timeout, pg_terminate_backend) did nothing on the server, so it goes again on
-    a connection from the pool, pinged as usual. One block at a time (the
+    The pool pings a connection it hands out if it sat idle (storage/db.py's
+    ping_after_idle): a round trip of its own before a publish after a quiet spell.
+    A kept connection is not pinged: the lock's own statement tells, and one that
+    fails because the connection is gone (a server restart, an idle timeout,
+    pg_terminate_backend) did nothing on the server, so it goes again on a
+    connection from the pool, pinged if it sat idle. One block at a time (the
     publisher's own thread lock sees to it).
     """
 
@@ -111,26 +106,25 @@ class PageLock:
         """Close the kept connection."""
         self._kept.close()
 
+    def pool(self) -> None:
+        """Hand the kept connection (the lock let go of) back to the engine's pool."""
+        conn = self._kept.take()
+        if conn is not None:
+            conn.close()
+
     def _take(self) -> Connection:
+        """The kept connection, or one from the pool, holding the lock. One whose backend
+        went away fails the lock's statement, which did nothing on the server: then
+        another goes, at most once from the pool (which that failure renewed: a pooled
+        connection used within storage/db.py's PING_AFTER_IDLE is not pinged)."""
         kept = self._kept.take()
-        if kept is not None:
-            try:
-                _lock(kept, self.key)
-                return kept
-            except DBAPIError as error:
-                _discard(kept)
-                if not error.connection_invalidated:
-                    raise
-                log.info("the page lock's connection was gone; taking another")
-            except BaseException:
-                _discard(kept)
-                raise
+        if kept is not None and _locked(kept, self.key, last=False):
+            return kept
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            _lock(conn, self.key)
-        except BaseException:
-            _discard(conn)
-            raise
+        if _locked(conn, self.key, last=False):
+            return conn
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        _locked(conn, self.key, last=True)
         return conn
 
 
@@ -169,6 +163,23 @@ def _discard(conn: Connection) -> None:
 
 # Connections kept by a process this one was forked from: never used, never closed.
 _ORPHANS: list[Connection] = []
+
+
+def _locked(conn: Connection, key: int, *, last: bool) -> bool:
+    """Take the lock on `conn`; False if its backend was gone (it is closed then) and
+    this is not the `last` try, else the error is raised."""
+    try:
+        _lock(conn, key)
+    except DBAPIError as error:
+        _discard(conn)
+        if last or not error.connection_invalidated:
+            raise
+        log.info("the page lock's connection was gone; taking another")
+        return False
+    except BaseException:
+        _discard(conn)
+        raise
+    return True
 
 
 def _lock(conn: Connection, key: int) -> None:

@@ -72,7 +72,7 @@ def test_a_connection_that_sat_idle_and_died_is_replaced_unseen() -> None:
     """PostgreSQL restarted (here: our backend was killed) while the pooled connection
     waited: the ping before its next use sees it, and a fresh one is used instead."""
     assert PG_URL
-    engine = make_engine(PG_URL, pool_size=1)
+    engine = make_engine(PG_URL, pool_size=1, pool_pre_ping=False)
     ping_after_idle(engine, idle=0.0)  # every checkin counts as idle: always pinged
     try:
         first = _backend_pid(engine)
@@ -87,7 +87,8 @@ def test_a_connection_just_used_is_not_pinged_and_one_failure_resets_the_pool() 
     """Within PING_AFTER_IDLE no round trip is spent on a ping (so a connection that
     died in that gap fails its one transaction), and the pool starts afresh after it."""
     assert PG_URL
-    engine = make_engine(PG_URL, pool_size=2)
+    engine = make_engine(PG_URL, pool_size=2, pool_pre_ping=False)
+    ping_after_idle(engine, idle=3600.0)  # however slow this machine: never idle enough
     try:
         with engine.connect() as one, engine.connect() as two:  # two pooled connections
             pids = {
