@@ -22,8 +22,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from itertools import compress
 from operator import is_not
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from jinja2 import (
     Environment,
     FileSystemBytecodeCache,
@@ -496,8 +498,12 @@ class TemplateCache(FileSystemBytecodeCache):
 
 
 def _template_cache() -> TemplateCache | None:
+    # Jinja keys an entry by the template's name and source only; how it was compiled
+    # also depends on Jinja's version and the environment's options (below, in this
+    # file), so those name the entries too: an upgrade or a change here compiles anew.
+    compiled_by = hashlib.sha256(jinja2.__version__.encode() + Path(__file__).read_bytes())
     try:
-        return TemplateCache()
+        return TemplateCache(pattern=f"__statusbot_{compiled_by.hexdigest()[:16]}_%s.cache")
     except (RuntimeError, OSError):  # no temporary directory of this user's own to use
         return None
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
 import pytest
 from jinja2 import Environment, PackageLoader
 
+from renderers import html
 from renderers.html import TemplateCache, environment
 
 TEMPLATE = "incident.html"
@@ -49,3 +51,15 @@ def test_a_cache_it_cannot_use_is_compiled_past(tmp_path: Path, kind: str) -> No
 
 def test_the_page_environment_keeps_its_templates_in_a_cache() -> None:
     assert isinstance(environment().bytecode_cache, TemplateCache)
+
+
+def test_entries_are_named_for_the_jinja_and_the_options_that_compiled_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jinja checks a cached entry against its template's source only: another Jinja, or
+    other options in renderers/html.py, must not load code compiled the old way."""
+    ours = html._template_cache()
+    assert ours is not None and ours.pattern.endswith("_%s.cache")
+    monkeypatch.setattr(jinja2, "__version__", jinja2.__version__ + ".post1")
+    other = html._template_cache()
+    assert other is not None and other.pattern != ours.pattern
