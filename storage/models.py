@@ -67,7 +67,20 @@ def partial_index(name: str, *columns: str, where: str, unique: bool = False) ->
         target.dialect_options[connection.dialect.name]["where"] = text(where)
 
     event.listen(index, "before_create", with_condition)
+    _PARTIAL.append((index, where))
     return index
+
+
+_PARTIAL: list[tuple[Index, str]] = []
+
+
+def spell_out_partial_indexes() -> None:
+    """Give every partial index its condition for both dialects, as the models used to:
+    for Alembic (storage/migrations/env.py), whose autogenerate writes a migration
+    from these objects and never creates them, so would leave the condition out."""
+    for index, where in _PARTIAL:
+        for dialect in ("sqlite", "postgresql"):
+            index.dialect_options[dialect]["where"] = text(where)
 
 
 class Base(DeclarativeBase):
