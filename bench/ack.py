@@ -35,6 +35,7 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,38 @@ def seed(url: str, clients: int) -> None:
         )
         assert result.ok, result.reply
     runtime.engine.dispose()
+
+
+def in_process(url: str, rounds: int) -> None:
+    """Each kind of command the clients send, run `rounds` times in this process as the
+    shell runs them (no HTTP, no Slack gate, one thread): what a command costs by itself,
+    nearly all of it inside SQLite's writers' turn."""
+    runtime = Runtime(Settings(database_url=url, notify_channels=(CHANNEL,)))
+    cpu: dict[str, list[float]] = defaultdict(list)
+
+    def timed(kind: str, line: str) -> int | None:
+        started = time.thread_time()
+        result = runtime.run_line(line, user="U0BENCH")
+        cpu[kind].append(time.thread_time() - started)
+        assert result.ok, result.reply
+        return result.number
+
+    state = "operational"
+    for n in range(rounds):
+        number = timed("open", f"/incident open Bench alone {n} -- First look {n}")
+        for status in ("identified", "monitoring", "identified"):
+            timed("update", f"/incident update {number} --status {status} -- Progress {n}")
+        timed("resolve", f"/incident resolve {number} -- Fixed {n}")
+        timed("status", "/status")
+        state = "degraded" if state == "operational" else "operational"
+        timed("component", f'/component set "Bench 0" {state}')
+    runtime.engine.dispose()
+    skip = rounds // 5  # the first rounds warm the caches up
+    figures = ", ".join(
+        f"{kind} {1000 * statistics.median(times[skip * len(times) // rounds :]):.2f} ms"
+        for kind, times in cpu.items()
+    )
+    print(f"   in one process, one thread, no HTTP: CPU a command, median of {rounds}: {figures}")
 
 
 # --- the server ---
@@ -534,6 +567,14 @@ def main() -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="list the slowest acks and any refusals"
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="first, run the clients' commands ROUNDS times in this process (no HTTP) and "
+        "print each kind's CPU",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="statusbot-bench-"))
@@ -543,6 +584,8 @@ def main() -> int:
             label = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
             print(f"Seeding the demo page into {label}…")
             seed(url, args.clients)
+            if args.in_process:
+                in_process(url, args.in_process)
             page = workdir / "public"
             port = free_port()
             env = serve_env(url, port, fake, page, [] if args.no_announce else [CHANNEL])
