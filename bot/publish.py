@@ -278,6 +278,9 @@ class Publisher:
             end_reading(locked)
         except Exception as error:  # the connection, and the page lock with it, is gone
             log.error("lost the page lock before copying the page to %s: %s", self.mirror, error)
+            # Not copied, and already forgotten as owed: the next publish renders and
+            # copies every file (the mirror keeps what it has until then).
+            self._owe_all = True
             return [], f"lost the page lock: {error}"
         if self.runtime.engine.dialect.name == "postgresql":
             # Other processes publish too: what this one remembers uploading may

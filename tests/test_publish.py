@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from bot import publish as bot_publish
 from bot.publish import Publisher, attach_publisher, page_info
 from bot.runtime import Runtime
 from renderers import publish as publish_module
@@ -550,6 +551,31 @@ def test_an_incremental_publish_ends_its_read_before_it_copies_to_the_mirror(
     assert "incidents/1.html" in mirror.published
     if runtime.engine.dialect.name == "postgresql":
         assert open_reads == [0, 0]
+
+
+def test_a_copy_skipped_for_a_lost_page_lock_is_made_by_the_next_publish(
+    runtime: Runtime, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is gone before the copy: nothing is copied then (another process may
+    be publishing), and the files are not forgotten: the next publish copies them."""
+    mirror = FakeMirror()
+    publisher = Publisher(runtime, root=root, mirror=mirror)
+    assert publisher.publish_all() is not None
+    run(runtime, "/incident open Errors -- Looking.")
+
+    def gone(_conn: object) -> None:
+        raise OSError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(bot_publish, "end_reading", gone)
+    report = publisher.publish()
+    assert report is not None and (report.mirror_error or "").startswith("lost the page lock")
+    assert "incidents/1.html" not in mirror.published
+    monkeypatch.undo()
+
+    run(runtime, "/incident open Slow pages -- Looking.")
+    report = publisher.publish()
+    assert report is not None and report.mirror_error is None
+    assert {"incidents/1.html", "incidents/2.html"} <= set(mirror.published)
 
 
 def test_no_mirror_unless_a_bucket_is_set(runtime: Runtime) -> None:
