@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import pickle
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.compiler
 from jinja2 import (
     Environment,
     FileSystemBytecodeCache,
@@ -498,14 +500,19 @@ class TemplateCache(FileSystemBytecodeCache):
 
 
 def _template_cache() -> TemplateCache | None:
-    # Jinja keys an entry by the template's name and source only; how it was compiled
-    # also depends on Jinja's version and the environment's options (below, in this
-    # file), so those name the entries too: an upgrade or a change here compiles anew.
-    compiled_by = hashlib.sha256(jinja2.__version__.encode() + Path(__file__).read_bytes())
     try:
-        return TemplateCache(pattern=f"__statusbot_{compiled_by.hexdigest()[:16]}_%s.cache")
+        return TemplateCache(pattern=f"__statusbot_{_compiled_by()}_%s.cache")
     except (RuntimeError, OSError):  # no temporary directory of this user's own to use
         return None
+
+
+def _compiled_by() -> str:
+    """What compiled the cached templates besides their sources, which Jinja checks
+    itself: Jinja (its compiler's file, as installed) and the environment's options
+    (this file). Either changed, the entries have other names: compiled anew."""
+    compiler = os.stat(jinja2.compiler.__file__)
+    installed = f"{compiler.st_size}:{compiler.st_mtime_ns}:".encode()
+    return hashlib.sha256(installed + Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)
