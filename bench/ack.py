@@ -585,7 +585,13 @@ def main() -> int:
             print(f"Seeding the demo page into {label}…")
             seed(url, args.clients)
             if args.in_process:
-                in_process(url, args.in_process)
+                # A database of its own: what these commands leave (incidents, the
+                # announcements they queue) would otherwise weigh on the server's run.
+                alone = workdir / "alone"
+                alone.mkdir()
+                with database(args.database_url, alone) as alone_url:
+                    seed(alone_url, args.clients)
+                    in_process(alone_url, args.in_process)
             page = workdir / "public"
             port = free_port()
             env = serve_env(url, port, fake, page, [] if args.no_announce else [CHANNEL])
