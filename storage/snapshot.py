@@ -47,6 +47,7 @@ __all__ = [
     "build_snapshot",
     "component_view",
     "group_view",
+    "grouped",
     "page_id",
 ]
 
@@ -430,13 +431,47 @@ def group_view(g: Group) -> GroupView:
         for c in sorted(g.components, key=lambda c: (c.position, c.id))
         if c.removed_at is None
     )
+    return grouped(g, inside, inside)
+
+
+class _GroupFields(Protocol):
+    """What a GroupView is made of: a Group row, or its columns as selected."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class _MemberFields(Protocol):
+    """What a group's rollup reads of each live member: a component's row or view."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def grouped(
+    g: _GroupFields, members: Sequence[_MemberFields], components: tuple[ComponentView, ...]
+) -> GroupView:
+    """A group's view: its own fields, the worst status and the latest change among its
+    live `members`, and the `components` it shows (their views, or none at all)."""
     return GroupView(
         code=g.code,
         name=g.name,
         description=g.description,
         position=g.position,
-        status=worst(m.status for m in inside).value,
+        status=worst(m.status for m in members).value,
         created_at=g.created_at,
-        updated_at=max([g.updated_at, *(m.updated_at for m in inside)]),
-        components=inside,
+        updated_at=max([g.updated_at, *(m.updated_at for m in members)]),
+        components=components,
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from storage import metrics as metric_store
 from storage.metrics import MetricView, Series
-from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status, worst
+from storage.rules import ComponentStatus, IncidentStatus, Kind, page_status
 from storage.snapshot import (
     AffectedView,
     ChangeView,
@@ -35,6 +35,7 @@ from storage.snapshot import (
     UpdateView,
     UptimeDay,
     affected_view,
+    grouped,
 )
 from storage.snapshot_marks import Marks, Probe, UpdateTally, read_probe
 from storage.snapshot_rows import (
@@ -581,16 +582,7 @@ def _layout(
             continue
         seen.add(group.id)
         inside = tuple(members[group.id])
-        view = GroupView(
-            code=group.code,
-            name=group.name,
-            description=group.description,
-            position=group.position,
-            status=worst(m.status for m in inside).value,
-            created_at=group.created_at,
-            updated_at=max([group.updated_at, *(m.updated_at for m in inside)]),
-            components=inside,
-        )
+        view = grouped(group, inside, inside)
         out_groups.append(view)
         layout.append(view)
     return tuple(out_groups), tuple(layout)

@@ -41,14 +41,14 @@ from storage.models import (
     Postmortem,
     StatusChange,
 )
-from storage.rules import ComponentStatus, PageStatus, worst
+from storage.rules import ComponentStatus, PageStatus
 from storage.snapshot import (
     UPTIME_DAYS,
-    GroupView,
     IncidentView,
     PageInfo,
     PostmortemView,
     Snapshot,
+    grouped,
 )
 from storage.types import UTCDateTime
 
@@ -513,19 +513,7 @@ def incident_pages_snapshot(
     for c in live:  # page order: a group comes where its first member does
         if c.group_id is not None and c.group_id in groups:
             members[c.group_id].append(c)
-    views = tuple(
-        GroupView(
-            code=g.code,
-            name=g.name,
-            description=g.description,
-            position=g.position,
-            status=worst(c.status for c in inside).value,
-            created_at=g.created_at,
-            updated_at=max([g.updated_at, *(c.updated_at for c in inside)]),
-            components=(),
-        )
-        for g, inside in ((groups[gid], inside) for gid, inside in members.items())
-    )
+    views = tuple(grouped(groups[gid], inside, ()) for gid, inside in members.items())
     return Snapshot(
         page=page,
         generated_at=now,
