@@ -3,20 +3,18 @@ page of one process, and a failure after that fork still fails the render."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from bot.publish import Publisher
 from bot.runtime import Runtime
-from renderers import parallel
 from renderers.html import render_incident
 from renderers.parallel import ParallelSite
 from renderers.site import render_site, shared_by_incident_pages
-from storage.snapshot import IncidentView, Snapshot
+from storage.snapshot import Snapshot
 from storage.snapshot_cache import SnapshotCache
-from tests.test_render_parallel import forking, many_incidents, reaped, tree
+from tests.test_render_parallel import break_in_child, forking, many_incidents, reaped, tree
 
 __all__ = ["forking"]  # the fixture, used by name
 
@@ -128,14 +126,7 @@ def test_a_failure_in_the_child_after_the_early_fork_fails_the_render(
     publisher, _, early = early_publisher(runtime, root)
     assert publisher.publish_all() is not None
     before = tree(root)
-    parent = os.getpid()
-
-    def broken(snap: Snapshot, item: IncidentView) -> str:
-        if os.getpid() != parent:
-            raise ValueError("a template bug")
-        return render_incident(snap, item)
-
-    monkeypatch.setattr(parallel, "render_incident", broken)
+    break_in_child(monkeypatch)
     assert runtime.run_line("/incident update 1 -- Still on it.", user="U1").ok
 
     assert publisher.publish_all() is None

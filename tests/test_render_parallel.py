@@ -125,9 +125,8 @@ def reaped(pid: int) -> bool:
     return False
 
 
-def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
-    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def break_in_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Incident pages fail to render in any process forked from this one, and only there."""
     parent = os.getpid()
 
     def broken(snap: Snapshot, item: IncidentView) -> str:
@@ -136,6 +135,12 @@ def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
         return render_incident(snap, item)
 
     monkeypatch.setattr(parallel, "render_incident", broken)
+
+
+def test_a_failure_in_the_child_fails_the_render_with_its_traceback(
+    forking: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    break_in_child(monkeypatch)
 
     with pytest.raises(WorkerFailed, match=r"(?s)in the child failed.*ValueError: a template bug"):
         ParallelSite(tmp_path).render(many_incidents())
